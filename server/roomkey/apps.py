@@ -1,0 +1,37 @@
+"""App credentials and options, looked up by id (REST API) and by key (sockets, signatures)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from roomkey.config import AppSettings
+from roomkey.errors import UnknownApp
+
+App = AppSettings
+
+
+class AppRegistry:
+    """The apps this server hosts. Immutable after start."""
+
+    def __init__(self, apps: tuple[App, ...]) -> None:
+        if not apps:
+            raise ValueError("at least one app is required")
+        self._by_id = {a.id: a for a in apps}
+        self._by_key = {a.key: a for a in apps}
+        self.default = apps[0]
+
+    def __iter__(self) -> Iterator[App]:
+        return iter(self._by_id.values())
+
+    def by_key(self, key: object) -> App:
+        """The enabled app with this key; ``UnknownApp`` (4001) otherwise."""
+        app = self._by_key.get(key) if isinstance(key, str) else None
+        if app is None or not app.enabled:
+            raise UnknownApp("unknown app key")
+        return app
+
+    def by_id(self, app_id: object) -> App:
+        app = self._by_id.get(app_id) if isinstance(app_id, str) else None
+        if app is None or not app.enabled:
+            raise UnknownApp("unknown app id")
+        return app

@@ -1,0 +1,55 @@
+"""What the authorize endpoints answer, given an app, an identity, a socket id and a channel.
+
+Pure: the HTTP edge parses the request and formats the result; this decides and signs.
+Presence ``channel_data`` is built here from the identity; nothing the client says about its
+own identity is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roomkey.apps import App
+from roomkey.channels import ChannelKind, channel_kind
+from roomkey.errors import BadRequest, Forbidden
+from roomkey.hub import identity_member
+from roomkey.identity.base import Identity
+from roomkey.policy import ChannelPolicy
+from roomkey.protocol import dumps
+from roomkey.signing import shared_secret, sign_channel, sign_user
+
+
+async def authorize_channel(
+    app: App, policy: ChannelPolicy, identity: Identity, socket_id: str, channel: str
+) -> dict[str, Any]:
+    """``{"auth"}``; presence adds ``channel_data``; encrypted adds ``shared_secret``.
+    ``Forbidden`` when the policy says no; ``BadRequest`` for channels that take no
+    authorization."""
+    kind = channel_kind(channel)
+    if not kind.needs_auth:
+        raise BadRequest(
+            f"{channel} needs no authorization (only private-, presence- and "
+            "private-encrypted- channels do)"
+        )
+    if not await policy.allows(app, identity, channel):
+        raise Forbidden(f"not allowed to join {channel}")
+    if kind is ChannelKind.PRESENCE:
+        member = identity_member(identity, app)
+        channel_data = dumps({"user_id": member.user_id, "user_info": member.user_info})
+        return {
+            "auth": sign_channel(app.key, app.secret, socket_id, channel, channel_data),
+            "channel_data": channel_data,
+        }
+    body: dict[str, Any] = {"auth": sign_channel(app.key, app.secret, socket_id, channel)}
+    if kind is ChannelKind.ENCRYPTED:
+        if app.encryption_master_key is None:
+            raise BadRequest("encrypted channels need apps.encryption_master_key in the config")
+        body["shared_secret"] = shared_secret(app.encryption_master_key, channel)
+    return body
+
+
+def authorize_user(app: App, identity: Identity, socket_id: str) -> dict[str, Any]:
+    """User sign-in: ``{"auth", "user_data"}`` with ``user_data`` = ``{"id", "user_info"}``."""
+    member = identity_member(identity, app)
+    user_data = dumps({"id": member.user_id, "user_info": member.user_info})
+    return {"auth": sign_user(app.key, app.secret, socket_id, user_data), "user_data": user_data}

@@ -1,0 +1,1 @@
+"""Cross-node fan-out: ``base.Broker``; ``create_broker`` picks memory or Redis."""

@@ -1,0 +1,125 @@
+"""``roomkey serve``, ``roomkey check-config``, ``roomkey sign``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+
+from aiohttp import web
+
+from roomkey import __version__
+from roomkey.config import ConfigError, Settings, development_settings, load_settings
+from roomkey.logs import configure_logging
+from roomkey.signing import sign_channel, sign_user
+
+log = logging.getLogger("roomkey")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config) if args.config else development_settings()
+    server = settings.server
+    if args.host:
+        server = replace(server, host=args.host)
+    if args.port is not None:
+        server = replace(server, port=args.port)
+    if args.workers is not None:
+        server = replace(server, workers=args.workers)
+    return replace(settings, server=server)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(f"config error: {line}", file=sys.stderr)
+        return 2
+    if settings.server.workers > 1 and not settings.redis.url:
+        print(
+            "roomkey: --workers above 1 needs redis.url in the config: workers share "
+            "channels and presence through Redis",
+            file=sys.stderr,
+        )
+        return 2
+    configure_logging(settings.server.log_format, settings.server.log_level)
+    from roomkey.app import create_app
+
+    s = settings.server
+    log.info("roomkey %s listening on http://%s:%d (%s mode)", __version__, s.host, s.port, s.mode)
+    for app in settings.apps:
+        if s.development:
+            log.info("development app: id=%s key=%s secret=%s", app.id, app.key, app.secret)
+        else:
+            log.info("app: id=%s key=%s", app.id, app.key)
+    web.run_app(
+        create_app(settings),
+        host=s.host,
+        port=s.port,
+        print=None,
+        shutdown_timeout=s.shutdown_timeout_seconds,
+        access_log=None,
+    )
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line)
+        print(f"{len(exc.errors)} error(s) in {args.config}", file=sys.stderr)
+        return 1
+    print(f"{args.config}: OK ({len(settings.apps)} app(s))")
+    return 0
+
+
+def _sign(args: argparse.Namespace) -> int:
+    if args.user_data is not None:
+        print(sign_user(args.key, args.secret, args.socket_id, args.user_data))
+    elif args.channel:
+        print(sign_channel(args.key, args.secret, args.socket_id, args.channel, args.channel_data))
+    else:
+        print("roomkey sign: give --channel or --user-data", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roomkey", description="Pusher-compatible private-channel server"
+    )
+    parser.add_argument("--version", action="version", version=f"roomkey {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve", help="run the server (no --config: development preset with the demo)"
+    )
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="processes sharing one port (needs redis.url)")
+    serve.set_defaults(func=_serve)
+    check = sub.add_parser("check-config", help="validate a configuration file; exit 1 on errors")
+    check.add_argument("config")
+    check.set_defaults(func=_check)
+    sign = sub.add_parser("sign", help="compute an auth signature (debugging help)")
+    sign.add_argument("--key", required=True)
+    sign.add_argument("--secret", required=True)
+    sign.add_argument("--socket-id", required=True)
+    sign.add_argument("--channel")
+    sign.add_argument("--channel-data")
+    sign.add_argument("--user-data")
+    sign.set_defaults(func=_sign)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The hub's view of one client socket, whatever its transport.
+
+A transport subclasses ``Connection`` and implements ``deliver`` (non-blocking: queue the
+message for the socket's writer) and ``close``. The hub owns the subscription state kept here.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from roomkey.apps import App
+from roomkey.identity.base import Identity
+from roomkey.protocol import Outbound
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A presence member: the user id and the info other members see."""
+
+    user_id: str
+    user_info: Any = None
+
+
+class Connection(abc.ABC):
+    transport: str = "unknown"
+
+    def __init__(
+        self, app: App, socket_id: str, identity: Identity | None, address: str = ""
+    ) -> None:
+        self.app = app
+        self.socket_id = socket_id
+        self.identity = identity
+        self.address = address
+        # channel -> presence member (None for non-presence channels)
+        self.channels: dict[str, Member | None] = {}
+        self.pending: set[str] = set()
+        self.user: Member | None = None  # set by user sign-in
+        self.closed = False
+        self.client_event_window = 0.0
+        self.client_event_count = 0
+
+    @abc.abstractmethod
+    def deliver(self, message: Outbound) -> None:
+        """Queue ``message`` for this socket. Must not block and must not raise."""
+
+    @abc.abstractmethod
+    def close(self, code: int, reason: str) -> None:
+        """Tell the client ``code``/``reason`` and close the socket (asynchronously)."""

@@ -1,0 +1,1 @@
+"""The HTTP edges: authorize endpoints, operations, static files."""

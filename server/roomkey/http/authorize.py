@@ -1,0 +1,115 @@
+"""``POST /pusher/auth`` and ``POST /pusher/user-auth``: parse, identify, call the core, format.
+
+Fields (form-urlencoded or JSON): ``socket_id``, ``channel_name`` (channel auth only), and
+optionally ``app_key`` to pick an app other than the first configured one. The user comes from
+``Authorization: Bearer <jwt>`` or the session cookie (cookies only from allowed origins).
+Answers carry ``Cache-Control: no-store``; CORS is answered only for configured origins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from roomkey.authorization import authorize_channel, authorize_user
+from roomkey.channels import validate_channel_name, validate_socket_id
+from roomkey.errors import Forbidden, MethodNotAllowed, RoomkeyError, Unauthorized
+from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
+from roomkey.identity.base import Identity
+from roomkey.identity.resolver import bearer_from_header
+from roomkey.runtime import Runtime
+
+
+def cors_headers(rt: Runtime, request: web.Request) -> dict[str, str]:
+    origin = request.headers.get("Origin")
+    mode = rt.origins.cors_credentials(origin)
+    if mode is None or origin is None:
+        return {"Vary": "Origin"}
+    headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+    if mode:
+        headers["Access-Control-Allow-Credentials"] = "true"
+    return headers
+
+
+def preflight(rt: Runtime, request: web.Request) -> web.Response:
+    headers = cors_headers(rt, request)
+    if "Access-Control-Allow-Origin" in headers:
+        headers.update(
+            {
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Requested-With",
+                "Access-Control-Max-Age": "600",
+            }
+        )
+    return web.Response(status=204, headers=headers)
+
+
+async def _identified(rt: Runtime, request: web.Request) -> tuple[dict[str, Any], Identity]:
+    origin = request.headers.get("Origin")
+    if not rt.origins.allows(origin, request.host):
+        raise Forbidden("origin is not allowed", reason="origin")
+    limit = rt.apps.default.limits.max_authorize_body_bytes
+    fields = parse_fields(request, await read_body(request, limit))
+    identity = await rt.identify(
+        bearer=bearer_from_header(request.headers.get("Authorization")),
+        cookie=rt.session_cookie(request.cookies),
+        origin=origin,
+        host=request.host,
+    )
+    if identity is None:
+        raise Unauthorized(
+            "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"
+        )
+    return fields, identity
+
+
+def _app_of(rt: Runtime, fields: dict[str, Any]) -> Any:
+    key = fields.get("app_key")
+    return rt.apps.default if key is None else rt.apps.by_key(key)
+
+
+async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
+    rt = runtime(request)
+    if request.method == "OPTIONS":
+        return preflight(rt, request)
+    cors = cors_headers(rt, request)
+    try:
+        if request.method != "POST":
+            raise MethodNotAllowed("use POST")
+        fields, identity = await _identified(rt, request)
+        app = _app_of(rt, fields)
+        socket_id = validate_socket_id(fields.get("socket_id"))
+        channel = validate_channel_name(fields.get("channel_name"), "channel_name")
+        body = await authorize_channel(app, rt.policy, identity, socket_id, channel)
+    except RoomkeyError as exc:
+        rt.log_refusal("authorize", exc, address=request.remote or "")
+        if isinstance(exc, MethodNotAllowed):
+            cors["Allow"] = "POST, OPTIONS"
+        return error_response(exc, cors)
+    return web.json_response(body, headers={**NO_STORE, **cors})
+
+
+async def handle_user_auth(request: web.Request) -> web.StreamResponse:
+    rt = runtime(request)
+    if request.method == "OPTIONS":
+        return preflight(rt, request)
+    cors = cors_headers(rt, request)
+    try:
+        if request.method != "POST":
+            raise MethodNotAllowed("use POST")
+        fields, identity = await _identified(rt, request)
+        app = _app_of(rt, fields)
+        socket_id = validate_socket_id(fields.get("socket_id"))
+        body = authorize_user(app, identity, socket_id)
+    except RoomkeyError as exc:
+        rt.log_refusal("user auth", exc, address=request.remote or "")
+        if isinstance(exc, MethodNotAllowed):
+            cors["Allow"] = "POST, OPTIONS"
+        return error_response(exc, cors)
+    return web.json_response(body, headers={**NO_STORE, **cors})
+
+
+def add_routes(app: web.Application, auth_path: str, user_auth_path: str) -> None:
+    app.router.add_route("*", auth_path, handle_channel_auth)
+    app.router.add_route("*", user_auth_path, handle_user_auth)

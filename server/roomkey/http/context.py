@@ -1,0 +1,62 @@
+"""Shared pieces of the HTTP edges: the runtime key, error responses, bounded body reading."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from roomkey.errors import BadRequest, PayloadTooLarge, RateLimited, RoomkeyError
+from roomkey.runtime import Runtime
+
+RUNTIME = web.AppKey("roomkey.runtime", Runtime)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def runtime(request: web.Request) -> Runtime:
+    return request.config_dict[RUNTIME]
+
+
+def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) -> web.Response:
+    """``{"error": {"code", "message"}}`` with the error's HTTP status."""
+    h = dict(NO_STORE)
+    h.update(headers or {})
+    if isinstance(exc, RateLimited):
+        h["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return web.json_response({"error": exc.as_dict()}, status=exc.status, headers=h)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    return body
+
+
+def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
+    """Form-urlencoded (what pusher-js sends) or JSON object fields."""
+    ctype = request.content_type
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("request body must be UTF-8") from None
+    if ctype == "application/json":
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError:
+            raise BadRequest("request body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("request body must be a JSON object")
+        return data
+    if ctype in ("application/x-www-form-urlencoded", "application/octet-stream", ""):
+        try:
+            return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=64))
+        except ValueError:
+            raise BadRequest("request body has too many fields") from None
+    raise BadRequest("content type must be application/x-www-form-urlencoded or application/json")

@@ -1,0 +1,345 @@
+"""The hub: connections, subscriptions, presence, client events and publishing.
+
+Transport-agnostic: both transports call it with typed requests and a ``Connection`` whose
+``deliver(message)`` queues a message for one socket. The hub calls the broker (cross-node
+fan-out) and the presence store (cluster-wide counts and members); it never knows which wire
+protocol a connection speaks.
+
+Errors are raised as ``RoomkeyError``s; a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from roomkey.apps import App, AppRegistry
+from roomkey.broker.base import Broker
+from roomkey.channels import ChannelKind, channel_kind, server_to_user_id
+from roomkey.connection import Connection, Member
+from roomkey.errors import (
+    BadRequest,
+    ClientEventRejected,
+    Forbidden,
+    LimitExceeded,
+    OverQuota,
+    PayloadTooLarge,
+    RoomkeyError,
+    Unauthorized,
+)
+from roomkey.identity.base import Identity, scalar_user_id
+from roomkey.policy import ChannelPolicy
+from roomkey.presence.base import PresenceStore
+from roomkey.protocol import (
+    ChannelEvent,
+    MemberAdded,
+    MemberRemoved,
+    Outbound,
+    SubscribeRequest,
+    TriggerRequest,
+    data_as_text,
+    dumps,
+)
+from roomkey.signing import channel_string, verify_auth
+
+log = logging.getLogger("roomkey.hub")
+
+
+class WebhookSink(Protocol):
+    """Receives channel life events as Pusher webhook event objects
+    (``{"name": "channel_occupied", "channel": ...}``). Must not block."""
+
+    def emit(self, app: App, event: dict[str, Any]) -> None: ...
+
+
+class NoWebhooks:
+    def emit(self, app: App, event: dict[str, Any]) -> None:
+        return None
+
+
+def presence_payload(members: dict[str, Any]) -> dict[str, Any]:
+    """Pusher's presence data: ``{"ids", "hash", "count"}``."""
+    return {"ids": list(members), "hash": members, "count": len(members)}
+
+
+def member_from_channel_data(channel_data: str, app: App) -> Member:
+    """The member a presence ``channel_data`` string describes (already signature-checked)."""
+    try:
+        data = json.loads(channel_data)
+    except ValueError:
+        raise BadRequest("channel_data must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise BadRequest("channel_data must be a JSON object")
+    user_id = scalar_user_id(data.get("user_id"))
+    if user_id is None:
+        raise BadRequest("channel_data.user_id must be a non-empty string or an integer")
+    return checked_member(user_id, data.get("user_info"), app)
+
+
+def checked_member(user_id: str, user_info: Any, app: App) -> Member:
+    """A member within the app's ``user_id`` and ``user_info`` limits."""
+    limits = app.limits
+    if len(user_id) > limits.max_user_id_chars:
+        raise LimitExceeded(f"user_id is longer than {limits.max_user_id_chars} characters")
+    if user_info is not None and len(dumps(user_info).encode()) > limits.max_user_info_bytes:
+        raise PayloadTooLarge(f"user_info is larger than {limits.max_user_info_bytes} bytes")
+    return Member(user_id, user_info)
+
+
+def identity_member(identity: Identity, app: App) -> Member:
+    return checked_member(identity.user_id, dict(identity.user_info), app)
+
+
+class Hub:
+    def __init__(
+        self,
+        apps: AppRegistry,
+        broker: Broker,
+        presence: PresenceStore,
+        policy: ChannelPolicy,
+        webhooks: WebhookSink | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.apps = apps
+        self.broker = broker
+        self.presence = presence
+        self.policy = policy
+        self.webhooks: WebhookSink = webhooks or NoWebhooks()
+        self._clock = clock
+        self.connections: dict[str, Connection] = {}
+        self._per_app: dict[str, int] = {}
+        # (app_id, channel) -> socket_id -> connection, this node only
+        self._local: dict[tuple[str, str], dict[str, Connection]] = {}
+        broker.set_handler(self.deliver_local)
+
+    # -- connections -------------------------------------------------------------------
+
+    def connection_count(self, app_id: str) -> int:
+        return self._per_app.get(app_id, 0)
+
+    async def connect(self, conn: Connection) -> None:
+        """Register a new connection; ``OverQuota`` (4004) when the app is full."""
+        limit = conn.app.limits.max_connections
+        if limit and self.connection_count(conn.app.id) >= limit:
+            raise OverQuota(f"app is over its connection quota ({limit})")
+        self.connections[conn.socket_id] = conn
+        self._per_app[conn.app.id] = self.connection_count(conn.app.id) + 1
+
+    async def disconnect(self, conn: Connection) -> None:
+        """Forget a connection and leave every channel it joined. Idempotent."""
+        if self.connections.get(conn.socket_id) is not conn:
+            return
+        conn.closed = True
+        del self.connections[conn.socket_id]
+        self._per_app[conn.app.id] -= 1
+        for channel in list(conn.channels):
+            await self._leave(conn, channel)
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe(self, conn: Connection, req: SubscribeRequest) -> dict[str, Any]:
+        """Join a channel. Returns the acknowledgement: ``{"channel"}``, plus ``"presence"``
+        (``ids``, ``hash``, ``count``, the subscriber included) for presence channels."""
+        channel = req.channel
+        if channel in conn.channels or channel in conn.pending:
+            raise BadRequest(f"already subscribed to {channel}")
+        limit = conn.app.limits.max_channels_per_connection
+        if limit and len(conn.channels) + len(conn.pending) >= limit:
+            raise LimitExceeded(f"over the limit of {limit} channels per connection")
+        conn.pending.add(channel)
+        try:
+            member = await self._authorize(conn, req)
+            return await self._join(conn, channel, member)
+        finally:
+            conn.pending.discard(channel)
+
+    async def _authorize(self, conn: Connection, req: SubscribeRequest) -> Member | None:
+        """Check the signature (or the identity and policy); the presence member, if any."""
+        app, channel = conn.app, req.channel
+        kind = channel_kind(channel)
+        if kind is ChannelKind.PUBLIC:
+            return None
+        if kind is ChannelKind.SERVER_TO_USER:
+            if conn.user is not None and conn.user.user_id == server_to_user_id(channel):
+                return None
+            raise Forbidden("#server-to-user- channels are only for the signed-in user")
+        if req.auth is not None:
+            if kind is ChannelKind.PRESENCE:
+                if req.channel_data is None:
+                    raise BadRequest("channel_data is required for presence channels")
+                signed = channel_string(conn.socket_id, channel, req.channel_data)
+            else:
+                signed = channel_string(conn.socket_id, channel)
+            if not verify_auth(app.key, app.secret, signed, req.auth):
+                raise Unauthorized(f"invalid signature for this connection and {channel}")
+            if kind is ChannelKind.PRESENCE:
+                assert req.channel_data is not None
+                return member_from_channel_data(req.channel_data, app)
+            return None
+        if conn.identity is None:
+            raise Unauthorized(f"auth is required to join {channel}")
+        if not await self.policy.allows(app, conn.identity, channel):
+            raise Forbidden(f"not allowed to join {channel}")
+        return identity_member(conn.identity, app) if kind is ChannelKind.PRESENCE else None
+
+    async def _join(self, conn: Connection, channel: str, member: Member | None) -> dict[str, Any]:
+        app = conn.app
+        ack: dict[str, Any] = {"channel": channel}
+        first = False
+        if member is not None:
+            joined = await self.presence.join(
+                app.id,
+                channel,
+                conn.socket_id,
+                member.user_id,
+                member.user_info,
+                app.limits.max_presence_members,
+            )
+            first = joined.first
+            ack["presence"] = presence_payload(joined.members)
+        conn.channels[channel] = member
+        await self._add_local(conn, channel)
+        count = await self.presence.add_subscriber(app.id, channel, conn.socket_id)
+        if count == 1:
+            self.webhooks.emit(app, {"name": "channel_occupied", "channel": channel})
+        if member is not None and first:
+            await self._announce(
+                app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
+            )
+            self.webhooks.emit(
+                app, {"name": "member_added", "channel": channel, "user_id": member.user_id}
+            )
+        if conn.closed:
+            # The socket went away while we were joining: undo, as disconnect would have.
+            await self._leave(conn, channel)
+        return ack
+
+    async def unsubscribe(self, conn: Connection, channel: str) -> dict[str, Any]:
+        if channel not in conn.channels:
+            raise BadRequest(f"not subscribed to {channel}")
+        await self._leave(conn, channel)
+        return {"channel": channel}
+
+    async def _leave(self, conn: Connection, channel: str) -> None:
+        """Leave one channel; backend failures are logged, never stop the clean-up."""
+        if channel not in conn.channels:
+            return
+        app = conn.app
+        member = conn.channels.pop(channel)
+        await self._remove_local(conn, channel)
+        try:
+            count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
+            if count == 0:
+                self.webhooks.emit(app, {"name": "channel_vacated", "channel": channel})
+            if member is not None:
+                gone = await self.presence.leave(app.id, channel, conn.socket_id)
+                if gone is not None:
+                    await self._announce(app, MemberRemoved(channel, gone), None)
+                    self.webhooks.emit(
+                        app, {"name": "member_removed", "channel": channel, "user_id": gone}
+                    )
+        except RoomkeyError as exc:
+            log.warning("leave %s: channel state not updated: %s", app.id, exc.message)
+
+    async def _add_local(self, conn: Connection, channel: str) -> None:
+        key = (conn.app.id, channel)
+        subs = self._local.get(key)
+        if subs is None:
+            subs = self._local[key] = {}
+            subs[conn.socket_id] = conn
+            await self.broker.listen(conn.app.id, channel)
+        else:
+            subs[conn.socket_id] = conn
+
+    async def _remove_local(self, conn: Connection, channel: str) -> None:
+        key = (conn.app.id, channel)
+        subs = self._local.get(key)
+        if subs is None or subs.pop(conn.socket_id, None) is None:
+            return
+        if not subs:
+            del self._local[key]
+            try:
+                await self.broker.unlisten(conn.app.id, channel)
+            except RoomkeyError as exc:
+                log.warning("unlisten %s: %s", conn.app.id, exc.message)
+
+    async def _announce(self, app: App, message: Outbound, exclude: str | None) -> None:
+        """Member events go through the broker like any publish; a failure is logged."""
+        try:
+            await self.broker.publish(app.id, message, exclude)
+        except RoomkeyError as exc:
+            log.warning("member event on app %s not published: %s", app.id, exc.message)
+
+    # -- events ------------------------------------------------------------------------
+
+    async def client_event(self, conn: Connection, req: TriggerRequest) -> None:
+        """A client event: delivered to the channel's other subscribers, with the sender's
+        verified ``user_id`` on presence channels. ``ClientEventRejected`` (4301) otherwise."""
+        app, channel = conn.app, req.channel
+        if not app.client_events:
+            raise ClientEventRejected("client events are not enabled for this app")
+        if not req.event.startswith("client-"):
+            raise ClientEventRejected("client event names must start with client-")
+        kind = channel_kind(channel)
+        if kind not in (ChannelKind.PRIVATE, ChannelKind.PRESENCE):
+            raise ClientEventRejected(
+                "client events are only allowed on private and presence channels"
+            )
+        if channel not in conn.channels:
+            raise ClientEventRejected(f"not subscribed to {channel}")
+        size = len(data_as_text(req.data).encode())
+        if size > app.limits.max_event_data_bytes:
+            raise ClientEventRejected(
+                f"event data is larger than {app.limits.max_event_data_bytes} bytes"
+            )
+        now = self._clock()
+        if now - conn.client_event_window >= 1.0:
+            conn.client_event_window, conn.client_event_count = now, 0
+        rate = app.limits.client_events_per_second
+        if rate and conn.client_event_count >= rate:
+            raise ClientEventRejected(f"over the client event rate ({rate} per second)")
+        conn.client_event_count += 1
+        member = conn.channels[channel]
+        user_id = member.user_id if member is not None else None
+        await self.broker.publish(
+            app.id, ChannelEvent(channel, req.event, req.data, user_id), conn.socket_id
+        )
+        hook: dict[str, Any] = {
+            "name": "client_event",
+            "channel": channel,
+            "event": req.event,
+            "data": data_as_text(req.data),
+            "socket_id": conn.socket_id,
+        }
+        if user_id is not None:
+            hook["user_id"] = user_id
+        self.webhooks.emit(app, hook)
+
+    async def publish(
+        self, app: App, channels: Iterable[str], event: str, data: Any, exclude: str | None = None
+    ) -> None:
+        """Publish ``event`` with ``data`` (exactly as given) on each channel, skipping the
+        socket ``exclude``. Raises ``ServiceUnavailable`` when the broker cannot take it."""
+        for channel in channels:
+            await self.broker.publish(app.id, ChannelEvent(channel, event, data), exclude)
+
+    def deliver_local(self, app_id: str, message: Outbound, exclude: str | None) -> None:
+        """Hand a message to this node's subscribers of its channel (the broker calls this)."""
+        subs = self._local.get((app_id, message.channel))
+        if not subs:
+            return
+        for socket_id, conn in subs.items():
+            if socket_id != exclude:
+                conn.deliver(message)
+
+    def local_subscribers(self, app_id: str, channel: str) -> int:
+        return len(self._local.get((app_id, channel), ()))
+
+    async def close_all(self, code: int, reason: str) -> None:
+        """Tell every connection to go away (shutdown) and forget them."""
+        for conn in list(self.connections.values()):
+            conn.close(code, reason)
+            await self.disconnect(conn)

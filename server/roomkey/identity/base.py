@@ -1,0 +1,55 @@
+"""The identity value and the contracts of authenticators and session stores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified user. ``user_info`` goes into presence ``channel_data``; ``claims`` are what
+    channel rules can require and use as placeholders (strings compare as strings)."""
+
+    user_id: str
+    user_info: Mapping[str, Any] = field(default_factory=dict)
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "jwt"  # "jwt" or "session"
+
+    def value(self, name: str) -> str | None:
+        """A placeholder value: ``user_id`` or a scalar claim, as a string; None if absent."""
+        if name == "user_id":
+            return self.user_id
+        raw = self.claims.get(name)
+        if isinstance(raw, bool):
+            return str(raw).lower()
+        if isinstance(raw, str | int | float):
+            return str(raw)
+        return None
+
+
+class SessionStore(Protocol):
+    """Sessions in aiohttp-session's format: ``{"created": unix_seconds, "session": {...}}``
+    under the session id that the cookie carries."""
+
+    async def load(self, session_id: str) -> Mapping[str, Any] | None:
+        """The stored record (``created`` and ``session``), or None if unknown."""
+
+    async def save(self, session: Mapping[str, Any], max_age: int | None = None) -> str:
+        """Store a new session and return its id (the cookie value)."""
+
+    async def delete(self, session_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def scalar_user_id(value: object) -> str | None:
+    """A user id from a claim or session value: a non-empty string, or an integer as text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value:
+        return value
+    return None

@@ -1,0 +1,22 @@
+"""The one factory of identity: a JWT authenticator when configured, a session authenticator
+when enabled, both behind one resolver."""
+
+from __future__ import annotations
+
+from roomkey.config import Settings
+from roomkey.identity.base import SessionStore
+from roomkey.identity.jwt import JwtAuthenticator
+from roomkey.identity.resolver import IdentityResolver
+from roomkey.identity.session import SessionAuthenticator, create_session_store
+
+
+def create_identity(settings: Settings) -> tuple[IdentityResolver, SessionStore | None]:
+    jwt = JwtAuthenticator(settings.jwt) if settings.jwt.enabled else None
+    store: SessionStore | None = None
+    session = None
+    if settings.session.enabled:
+        store = create_session_store(
+            settings.session, settings.redis.url, settings.redis.operation_timeout_seconds
+        )
+        session = SessionAuthenticator(settings.session, store)
+    return IdentityResolver(jwt, session), store

@@ -1,0 +1,50 @@
+"""One place that turns request credentials into an identity, for both HTTP and sockets."""
+
+from __future__ import annotations
+
+from roomkey.errors import Forbidden, Unauthorized
+from roomkey.identity.base import Identity
+from roomkey.identity.jwt import JwtAuthenticator
+from roomkey.identity.session import SessionAuthenticator
+
+
+class IdentityResolver:
+    """``resolve(bearer, cookie, cookie_allowed)``:
+
+    - a bearer token wins; a bad one raises even if a cookie is present;
+    - else a session cookie, only when ``cookie_allowed`` (the request came from an allowed
+      origin): a cookie from a foreign origin raises ``Forbidden`` (cross-site hijacking);
+    - else None (anonymous).
+    """
+
+    def __init__(self, jwt: JwtAuthenticator | None, session: SessionAuthenticator | None) -> None:
+        self.jwt = jwt
+        self.session = session
+
+    async def resolve(
+        self, bearer: str | None, cookie: str | None, cookie_allowed: bool
+    ) -> Identity | None:
+        if bearer is not None:
+            if self.jwt is None:
+                raise Unauthorized(
+                    "bearer tokens are not enabled on this server", reason="invalid_token"
+                )
+            return self.jwt.authenticate(bearer)
+        if cookie and self.session is not None:
+            if not cookie_allowed:
+                raise Forbidden(
+                    "session cookies are accepted only from allowed origins", reason="origin"
+                )
+            return await self.session.authenticate(cookie)
+        return None
+
+
+def bearer_from_header(value: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None when absent or another
+    scheme."""
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip()

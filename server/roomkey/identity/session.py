@@ -1,0 +1,127 @@
+"""Identity from a session cookie, and the session stores.
+
+The format is aiohttp-session's: the cookie holds a session id; the store keeps
+``{"created": unix_seconds, "session": {...}}`` as JSON. ``RedisSessionStore`` uses the key
+``{cookie_name}_{session_id}`` exactly as aiohttp-session's ``RedisStorage`` does, so an aiohttp
+application logging users in with aiohttp-session and Redis shares its login with roomkey.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from roomkey.config import SessionSettings
+from roomkey.errors import Unauthorized
+from roomkey.identity.base import Identity, SessionStore, scalar_user_id
+
+_SESSION_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
+
+
+class MemorySessionStore:
+    """Sessions in this process, at most ``max_sessions`` (oldest evicted first)."""
+
+    def __init__(self, max_sessions: int = 100_000) -> None:
+        self._records: OrderedDict[str, tuple[dict[str, Any], float | None]] = OrderedDict()
+        self._max = max_sessions
+
+    async def load(self, session_id: str) -> Mapping[str, Any] | None:
+        item = self._records.get(session_id)
+        if item is None:
+            return None
+        record, expires = item
+        if expires is not None and expires < time.time():
+            del self._records[session_id]
+            return None
+        return record
+
+    async def save(self, session: Mapping[str, Any], max_age: int | None = None) -> str:
+        session_id = secrets.token_hex(16)
+        expires = time.time() + max_age if max_age else None
+        self._records[session_id] = (
+            {"created": int(time.time()), "session": dict(session)},
+            expires,
+        )
+        while len(self._records) > self._max:
+            self._records.popitem(last=False)
+        return session_id
+
+    async def delete(self, session_id: str) -> None:
+        self._records.pop(session_id, None)
+
+    async def close(self) -> None:
+        self._records.clear()
+
+
+class RedisSessionStore:
+    """aiohttp-session's ``RedisStorage`` layout on a Redis server."""
+
+    def __init__(self, url: str, cookie_name: str, timeout: float = 2.0) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._prefix = cookie_name + "_"
+
+    async def load(self, session_id: str) -> Mapping[str, Any] | None:
+        raw = await self._redis.get(self._prefix + session_id)
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) else None
+
+    async def save(self, session: Mapping[str, Any], max_age: int | None = None) -> str:
+        session_id = secrets.token_hex(16)
+        record = json.dumps({"created": int(time.time()), "session": dict(session)})
+        await self._redis.set(self._prefix + session_id, record, ex=max_age or None)
+        return session_id
+
+    async def delete(self, session_id: str) -> None:
+        await self._redis.delete(self._prefix + session_id)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_session_store(settings: SessionSettings, redis_url: str, timeout: float) -> SessionStore:
+    """The one factory of session stores: ``session.store`` picks memory or Redis."""
+    if settings.store == "redis":
+        return RedisSessionStore(settings.redis_url or redis_url, settings.cookie_name, timeout)
+    return MemorySessionStore()
+
+
+class SessionAuthenticator:
+    def __init__(self, settings: SessionSettings, store: SessionStore) -> None:
+        self._settings = settings
+        self.store = store
+
+    async def authenticate(self, cookie: str) -> Identity:
+        """The identity of the session the cookie names; ``Unauthorized`` with reason
+        ``invalid_session``, ``unknown_session`` or ``expired_session`` otherwise."""
+        s = self._settings
+        if _SESSION_ID_RE.fullmatch(cookie) is None:
+            raise Unauthorized("invalid session cookie", reason="invalid_session")
+        record = await self.store.load(cookie)
+        if record is None:
+            raise Unauthorized("unknown or ended session", reason="unknown_session")
+        data = record.get("session")
+        created = record.get("created")
+        if not isinstance(data, Mapping):
+            raise Unauthorized("unknown or ended session", reason="unknown_session")
+        if s.max_age_seconds and isinstance(created, int | float):
+            if created + s.max_age_seconds < time.time():
+                raise Unauthorized("session has expired", reason="expired_session")
+        user_id = scalar_user_id(data.get(s.user_id_key))
+        if user_id is None:
+            raise Unauthorized("session is not logged in", reason="unknown_session")
+        info = {k: data[k] for k in s.user_info_keys if k in data}
+        return Identity(user_id=user_id, user_info=info, claims=dict(data), source="session")

@@ -1,0 +1,53 @@
+"""The presence contract: subscription counts per channel and presence membership, with
+first/last-connection semantics, scoped by app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """``first``: this was the user's first connection on the channel (send member_added).
+    ``members``: user_id -> user_info, the joiner included."""
+
+    first: bool
+    members: dict[str, Any]
+
+
+class PresenceStore(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def add_subscriber(self, app_id: str, channel: str, socket_id: str) -> int:
+        """Count ``socket_id`` as a subscriber; returns the channel's count afterwards
+        (1 means the channel just became occupied)."""
+
+    async def remove_subscriber(self, app_id: str, channel: str, socket_id: str) -> int:
+        """Returns the count afterwards (0: vacated), or -1 if the socket was not counted."""
+
+    async def subscriber_count(self, app_id: str, channel: str) -> int: ...
+
+    async def channels(self, app_id: str, prefix: str = "") -> dict[str, int]:
+        """Occupied channels starting with ``prefix`` and their subscriber counts."""
+
+    async def join(
+        self,
+        app_id: str,
+        channel: str,
+        socket_id: str,
+        user_id: str,
+        user_info: Any,
+        max_members: int,
+    ) -> JoinResult:
+        """Add a connection of ``user_id``. Raises ``LimitExceeded`` when the user is new and
+        the channel already has ``max_members`` (0: unlimited)."""
+
+    async def leave(self, app_id: str, channel: str, socket_id: str) -> str | None:
+        """Remove a connection; returns the user id when it was that user's last connection
+        on the channel (send member_removed), else None."""
+
+    async def members(self, app_id: str, channel: str) -> dict[str, Any]:
+        """user_id -> user_info."""

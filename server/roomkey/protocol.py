@@ -1,0 +1,179 @@
+"""Typed messages: inbound requests parsed from untrusted payloads, outbound deliveries.
+
+Inbound parsers take whatever a transport decoded (any JSON value) and return a typed request
+or raise ``BadRequest`` naming the field. Outbound messages are transport-neutral; each carries
+a small cache so that a transport encodes a message once, whatever the number of recipients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from roomkey.channels import validate_channel_name, validate_event_name
+from roomkey.errors import BadRequest
+
+JSON_SEPARATORS = (",", ":")
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, separators=JSON_SEPARATORS, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeRequest:
+    channel: str
+    auth: str | None = None
+    channel_data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeRequest:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerRequest:
+    channel: str
+    event: str
+    data: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SigninRequest:
+    auth: str
+    user_data: str
+
+
+def _object(payload: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise BadRequest(f"{what} payload must be an object")
+    return payload
+
+
+def _optional_str(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string")
+    return value
+
+
+def parse_subscribe(payload: object) -> SubscribeRequest:
+    obj = _object(payload, "subscribe")
+    return SubscribeRequest(
+        channel=validate_channel_name(obj.get("channel")),
+        auth=_optional_str(obj, "auth"),
+        channel_data=_optional_str(obj, "channel_data"),
+    )
+
+
+def parse_unsubscribe(payload: object) -> UnsubscribeRequest:
+    obj = _object(payload, "unsubscribe")
+    return UnsubscribeRequest(channel=validate_channel_name(obj.get("channel")))
+
+
+def parse_trigger(payload: object) -> TriggerRequest:
+    obj = _object(payload, "trigger")
+    if "data" not in obj:
+        raise BadRequest("data is required")
+    return TriggerRequest(
+        channel=validate_channel_name(obj.get("channel")),
+        event=validate_event_name(obj.get("event")),
+        data=obj["data"],
+    )
+
+
+def parse_signin(payload: object) -> SigninRequest:
+    obj = _object(payload, "signin")
+    auth = _optional_str(obj, "auth")
+    user_data = _optional_str(obj, "user_data")
+    if not auth:
+        raise BadRequest("auth is required")
+    if not user_data:
+        raise BadRequest("user_data is required")
+    return SigninRequest(auth=auth, user_data=user_data)
+
+
+@dataclass(slots=True, eq=False)
+class Outbound:
+    """A delivery to subscribers. ``encoded`` caches each transport's wire form."""
+
+    channel: str
+    encoded: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, kw_only=True)
+
+
+@dataclass(slots=True, eq=False)
+class ChannelEvent(Outbound):
+    """An event on a channel. ``data`` is exactly what was published (a string stays a
+    string). ``user_id`` is set for client events on presence channels."""
+
+    event: str
+    data: Any
+    user_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"channel": self.channel, "event": self.event, "data": self.data}
+        if self.user_id is not None:
+            out["user_id"] = self.user_id
+        return out
+
+
+@dataclass(slots=True, eq=False)
+class MemberAdded(Outbound):
+    user_id: str
+    user_info: Any
+
+
+@dataclass(slots=True, eq=False)
+class MemberRemoved(Outbound):
+    user_id: str
+
+
+def data_as_text(data: Any) -> str:
+    """Pusher's wire carries event data as a string: strings as they are, anything else as
+    compact JSON."""
+    return data if isinstance(data, str) else dumps(data)
+
+
+def outbound_to_wire(message: Outbound) -> dict[str, Any]:
+    """A JSON-safe form of an outbound message, for the cross-node broker."""
+    if isinstance(message, ChannelEvent):
+        return {"t": "e", **message.as_dict()}
+    if isinstance(message, MemberAdded):
+        return {
+            "t": "a",
+            "channel": message.channel,
+            "user_id": message.user_id,
+            "user_info": message.user_info,
+        }
+    if isinstance(message, MemberRemoved):
+        return {"t": "r", "channel": message.channel, "user_id": message.user_id}
+    raise TypeError(f"not an outbound message: {message!r}")
+
+
+def outbound_from_wire(obj: object) -> Outbound:
+    """The inverse of ``outbound_to_wire``; ``ValueError`` for anything malformed."""
+    if not isinstance(obj, dict):
+        raise ValueError("message is not an object")
+    kind, channel = obj.get("t"), obj.get("channel")
+    if not isinstance(channel, str):
+        raise ValueError("channel missing")
+    user_id = obj.get("user_id")
+    if kind == "e":
+        event = obj.get("event")
+        if not isinstance(event, str) or "data" not in obj:
+            raise ValueError("event missing")
+        if user_id is not None and not isinstance(user_id, str):
+            raise ValueError("bad user_id")
+        return ChannelEvent(channel, event, obj["data"], user_id)
+    if not isinstance(user_id, str):
+        raise ValueError("user_id missing")
+    if kind == "a":
+        return MemberAdded(channel, user_id, obj.get("user_info"))
+    if kind == "r":
+        return MemberRemoved(channel, user_id)
+    raise ValueError("unknown message kind")

@@ -1,0 +1,310 @@
+"""The Socket.IO transport (python-socketio on aiohttp): parse, call the hub, format.
+
+Wire contract: PROTOCOL.md section 3. The app is chosen by the handshake ``auth`` object
+(``{"key", "token"?}``) or the ``key`` query parameter. Every client request is answered
+through its acknowledgement, ``{"error": {"code", "message"}}`` on failure.
+
+Deliveries bypass python-socketio's per-recipient emit: a message is encoded once into one
+Engine.IO packet (which caches its own encoding) and that packet object is queued on each
+recipient's Engine.IO socket, whose writer task sends it. No task per recipient per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import socketio
+from aiohttp import web
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from roomkey.apps import App
+from roomkey.channels import new_socket_id
+from roomkey.connection import Connection
+from roomkey.errors import BadRequest, RoomkeyError, Unauthorized
+from roomkey.protocol import (
+    ChannelEvent,
+    MemberAdded,
+    MemberRemoved,
+    Outbound,
+    dumps,
+    parse_subscribe,
+    parse_trigger,
+    parse_unsubscribe,
+)
+
+if TYPE_CHECKING:
+    from roomkey.runtime import Runtime
+
+log = logging.getLogger("roomkey.socketio")
+
+NAMESPACE = "/"
+
+
+def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
+    """One Engine.IO MESSAGE carrying a Socket.IO EVENT on the default namespace."""
+    text = f"{sio_packet.EVENT}{dumps([event, payload])}"
+    return eio_packet.Packet(eio_packet.MESSAGE, data=text)
+
+
+def encode_outbound(message: Outbound) -> eio_packet.Packet:
+    """The Socket.IO form of a delivery, built once per message and cached on it."""
+    cached = message.encoded.get("sio")
+    if cached is not None:
+        return cached
+    if isinstance(message, ChannelEvent):
+        pkt = _event_packet("event", message.as_dict())
+    elif isinstance(message, MemberAdded):
+        pkt = _event_packet(
+            "member_added",
+            {
+                "channel": message.channel,
+                "user_id": message.user_id,
+                "user_info": message.user_info,
+            },
+        )
+    elif isinstance(message, MemberRemoved):
+        pkt = _event_packet(
+            "member_removed", {"channel": message.channel, "user_id": message.user_id}
+        )
+    else:
+        raise TypeError(f"cannot encode {message!r}")
+    message.encoded["sio"] = pkt
+    return pkt
+
+
+class SocketIOConnection(Connection):
+    transport = "socketio"
+
+    def __init__(self, transport: SocketIOTransport, sid: str, app: App, **kwargs: Any) -> None:
+        super().__init__(app, new_socket_id(), **kwargs)
+        self.sid = sid
+        self._transport = transport
+        self._eio_socket: Any = None
+
+    def attach_socket(self, eio_socket: Any) -> None:
+        self._eio_socket = eio_socket
+
+    def _put(self, pkt: eio_packet.Packet) -> None:
+        sock = self._eio_socket
+        if sock is None or sock.closed or self.closed:
+            return
+        sock.queue.put_nowait(pkt)
+
+    def deliver(self, message: Outbound) -> None:
+        self._put(encode_outbound(message))
+
+    def emit(self, event: str, payload: Any) -> None:
+        self._put(_event_packet(event, payload))
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.emit("error", {"code": code, "message": reason})
+        self.closed = True
+        self._transport.spawn(self._transport.sio.disconnect(self.sid))
+
+
+class _ConnectNotifyingManager(socketio.AsyncManager):  # type: ignore[misc]
+    """Calls back once a client is fully connected, i.e. after the CONNECT packet went out,
+    so that ``connection_established`` is never queued ahead of it."""
+
+    def __init__(self, on_connected: Callable[[str], None]) -> None:
+        super().__init__()
+        self._on_connected = on_connected
+
+    async def connect(self, sid: str, namespace: str) -> Any:
+        result = await super().connect(sid, namespace)
+        self._on_connected(sid)
+        return result
+
+
+def _refusal(exc: RoomkeyError) -> socketio.exceptions.ConnectionRefusedError:
+    """A ``connect_error`` whose data is ``{"code", "message"}`` for Python clients and, under
+    ``data``, for socket.io-client (which exposes it as ``err.data``)."""
+    refused = socketio.exceptions.ConnectionRefusedError(exc.message)
+    detail = {"code": exc.code, "message": exc.message, "reason": exc.reason}
+    refused.error_args = {**detail, "data": detail}
+    return refused
+
+
+class SocketIOTransport:
+    """Owns the python-socketio server. Created before the aiohttp app starts (routes), bound
+    to the runtime at start-up (``bind``), and closed at shutdown (``close``)."""
+
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int,
+        ping_interval: float,
+        ping_timeout: float,
+        websocket_only: bool,
+        allow_origin: Callable[[str | None, str | None], bool],
+    ) -> None:
+        self.runtime: Runtime | None = None
+        self._conns: dict[str, SocketIOConnection] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=_ConnectNotifyingManager(self._connected),
+            cors_allowed_origins=lambda origin, environ: allow_origin(
+                origin, environ.get("HTTP_HOST")
+            ),
+            cors_credentials=True,
+            max_http_buffer_size=max_message_bytes,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            always_connect=False,
+            transports=["websocket"] if websocket_only else ["polling", "websocket"],
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("subscribe", self._on_subscribe)
+        self.sio.on("unsubscribe", self._on_unsubscribe)
+        self.sio.on("trigger", self._on_trigger)
+        self.sio.on("signin", self._on_signin)
+        self.sio.on("*", self._on_unknown)
+
+    def attach(self, app: web.Application) -> None:
+        self.sio.attach(app, socketio_path="socket.io")
+
+    def bind(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine owned by this transport (cancelled at ``close``)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    # -- handlers ----------------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        rt = self.runtime
+        if rt is None:
+            raise _refusal(RoomkeyError("server is starting", code=4200))
+        request: web.Request = environ["aiohttp.request"]
+        try:
+            conn = await self._open(rt, sid, request, auth if isinstance(auth, dict) else {})
+        except RoomkeyError as exc:
+            rt.log_refusal("socketio connect", exc, address=request.remote or "")
+            raise _refusal(exc) from None
+        self._conns[sid] = conn
+
+    async def _open(
+        self, rt: Runtime, sid: str, request: web.Request, auth: dict[str, Any]
+    ) -> SocketIOConnection:
+        key = auth.get("key")
+        if key is None:
+            key = parse_qs(request.query_string).get("key", [None])[0]
+        app = rt.apps.by_key(key)
+        token = auth.get("token")
+        if token is not None and not isinstance(token, str):
+            raise BadRequest("auth.token must be a string")
+        identity = await rt.identify(
+            bearer=token or None,
+            cookie=rt.session_cookie(request.cookies),
+            origin=request.headers.get("Origin"),
+            host=request.host,
+        )
+        if app.require_identity and identity is None:
+            raise Unauthorized(
+                "this app requires an identity: send auth.token or log in first",
+                reason="no_identity",
+            )
+        conn = SocketIOConnection(self, sid, app, identity=identity, address=request.remote or "")
+        await rt.hub.connect(conn)
+        return conn
+
+    def _connected(self, sid: str) -> None:
+        conn = self._conns.get(sid)
+        if conn is None or self.runtime is None:
+            return
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        conn.attach_socket(self.sio.eio.sockets.get(eio_sid))
+        conn.emit(
+            "connection_established",
+            {
+                "socket_id": conn.socket_id,
+                "activity_timeout": self.runtime.settings.server.activity_timeout,
+            },
+        )
+        self.runtime.log_connection("open", conn)
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        conn = self._conns.pop(sid, None)
+        if conn is None or self.runtime is None:
+            return
+        await self.runtime.hub.disconnect(conn)
+        self.runtime.log_connection("close", conn)
+
+    async def _answer(
+        self, sid: str, what: str, action: Callable[[SocketIOConnection], Any]
+    ) -> Any:
+        conn = self._conns.get(sid)
+        if conn is None or self.runtime is None:
+            return {"error": {"code": 4300, "message": "not connected"}}
+        try:
+            return await action(conn)
+        except RoomkeyError as exc:
+            self.runtime.log_refusal(what, exc, conn=conn)
+            return {"error": exc.as_dict()}
+        except Exception:
+            log.exception("socketio %s failed", what)
+            return {"error": {"code": 4300, "message": "internal error"}}
+
+    async def _on_subscribe(self, sid: str, *args: Any) -> Any:
+        payload = args[0] if args else None
+
+        async def act(conn: SocketIOConnection) -> Any:
+            assert self.runtime is not None
+            return await self.runtime.hub.subscribe(conn, parse_subscribe(payload))
+
+        return await self._answer(sid, "subscribe", act)
+
+    async def _on_unsubscribe(self, sid: str, *args: Any) -> Any:
+        payload = args[0] if args else None
+
+        async def act(conn: SocketIOConnection) -> Any:
+            assert self.runtime is not None
+            return await self.runtime.hub.unsubscribe(conn, parse_unsubscribe(payload).channel)
+
+        return await self._answer(sid, "unsubscribe", act)
+
+    async def _on_trigger(self, sid: str, *args: Any) -> Any:
+        payload = args[0] if args else None
+
+        async def act(conn: SocketIOConnection) -> Any:
+            assert self.runtime is not None
+            await self.runtime.hub.client_event(conn, parse_trigger(payload))
+            return {}
+
+        return await self._answer(sid, "trigger", act)
+
+    async def _on_signin(self, sid: str, *args: Any) -> Any:
+        async def act(conn: SocketIOConnection) -> Any:
+            raise BadRequest("user sign-in is not available on this server yet")
+
+        return await self._answer(sid, "signin", act)
+
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> Any:
+        async def act(conn: SocketIOConnection) -> Any:
+            raise BadRequest("unknown event; expected subscribe, unsubscribe, trigger or signin")
+
+        return await self._answer(sid, "unknown event", act)
