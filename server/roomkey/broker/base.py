@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from roomkey.protocol import Outbound
 
 # (app_id, message, exclude_socket_id) -> None; called in publish order per channel.
 DeliveryHandler = Callable[[str, Outbound, "str | None"], None]
+# (app_id, command) -> None: cluster-wide commands such as {"op": "terminate_user", ...}.
+ControlHandler = Callable[[str, dict[str, Any]], None]
 
 
 class Broker(Protocol):
     def set_handler(self, handler: DeliveryHandler) -> None:
         """Where messages heard for listened channels go (the hub's local delivery)."""
+
+    def set_control_handler(self, handler: ControlHandler) -> None:
+        """Where cluster-wide commands go (every node, this one included)."""
 
     async def start(self) -> None: ...
 
@@ -23,6 +28,10 @@ class Broker(Protocol):
         """Deliver to the channel's subscribers on every node (``exclude`` skips one socket
         id). Raises ``ServiceUnavailable`` when the message cannot be handed on: a publish is
         never dropped silently."""
+
+    async def publish_control(self, app_id: str, command: dict[str, Any]) -> None:
+        """Send a JSON-safe command to every node (this one included). Raises
+        ``ServiceUnavailable`` when it cannot be handed on."""
 
     async def listen(self, app_id: str, channel: str) -> None:
         """This node now has subscribers on ``channel``."""

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from roomkey.broker.base import DeliveryHandler
+from typing import Any
+
+from roomkey.broker.base import ControlHandler, DeliveryHandler
 from roomkey.protocol import Outbound
 
 
 class MemoryBroker:
     def __init__(self) -> None:
         self._handler: DeliveryHandler | None = None
+        self._control: ControlHandler | None = None
 
     def set_handler(self, handler: DeliveryHandler) -> None:
         self._handler = handler
+
+    def set_control_handler(self, handler: ControlHandler) -> None:
+        self._control = handler
+
+    async def publish_control(self, app_id: str, command: dict[str, Any]) -> None:
+        if self._control is not None:
+            self._control(app_id, command)
 
     async def start(self) -> None:
         return None
