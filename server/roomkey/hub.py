@@ -18,7 +18,12 @@ from typing import Any, Protocol
 
 from roomkey.apps import App, AppRegistry
 from roomkey.broker.base import Broker
-from roomkey.channels import ChannelKind, channel_kind, server_to_user_id
+from roomkey.channels import (
+    ChannelKind,
+    channel_kind,
+    server_to_user_channel,
+    server_to_user_id,
+)
 from roomkey.connection import Connection, Member
 from roomkey.errors import (
     BadRequest,
@@ -38,12 +43,13 @@ from roomkey.protocol import (
     MemberAdded,
     MemberRemoved,
     Outbound,
+    SigninRequest,
     SubscribeRequest,
     TriggerRequest,
     data_as_text,
     dumps,
 )
-from roomkey.signing import channel_string, verify_auth
+from roomkey.signing import channel_string, user_string, verify_auth
 
 log = logging.getLogger("roomkey.hub")
 
@@ -113,7 +119,10 @@ class Hub:
         self._per_app: dict[str, int] = {}
         # (app_id, channel) -> socket_id -> connection, this node only
         self._local: dict[tuple[str, str], dict[str, Connection]] = {}
+        # (app_id, user_id) -> socket_id -> connection: signed-in users on this node
+        self._users: dict[tuple[str, str], dict[str, Connection]] = {}
         broker.set_handler(self.deliver_local)
+        broker.set_control_handler(self._on_control)
 
     # -- connections -------------------------------------------------------------------
 
@@ -135,6 +144,13 @@ class Hub:
         conn.closed = True
         del self.connections[conn.socket_id]
         self._per_app[conn.app.id] -= 1
+        if conn.user is not None:
+            key = (conn.app.id, conn.user.user_id)
+            users = self._users.get(key)
+            if users is not None:
+                users.pop(conn.socket_id, None)
+                if not users:
+                    del self._users[key]
         for channel in list(conn.channels):
             await self._leave(conn, channel)
 
@@ -203,7 +219,7 @@ class Hub:
         conn.channels[channel] = member
         await self._add_local(conn, channel)
         count = await self.presence.add_subscriber(app.id, channel, conn.socket_id)
-        if count == 1:
+        if count == 1 and channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
             self.webhooks.emit(app, {"name": "channel_occupied", "channel": channel})
         if member is not None and first:
             await self._announce(
@@ -232,7 +248,7 @@ class Hub:
         await self._remove_local(conn, channel)
         try:
             count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
-            if count == 0:
+            if count == 0 and channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
                 self.webhooks.emit(app, {"name": "channel_vacated", "channel": channel})
             if member is not None:
                 gone = await self.presence.leave(app.id, channel, conn.socket_id)
@@ -272,6 +288,51 @@ class Hub:
             await self.broker.publish(app.id, message, exclude)
         except RoomkeyError as exc:
             log.warning("member event on app %s not published: %s", app.id, exc.message)
+
+    # -- user sign-in -----------------------------------------------------------------
+
+    async def signin(self, conn: Connection, req: SigninRequest) -> dict[str, Any]:
+        """Bind the connection to a user (Pusher's user sign-in): verify
+        ``HMAC(socket_id::user::user_data)``, read ``user_data.id``, and join the user's
+        ``#server-to-user-{id}`` channel. Answers ``{"user_data"}`` (the exact string sent)."""
+        app = conn.app
+        if not verify_auth(
+            app.key, app.secret, user_string(conn.socket_id, req.user_data), req.auth
+        ):
+            raise Unauthorized("invalid sign-in signature for this connection")
+        try:
+            data = json.loads(req.user_data)
+        except ValueError:
+            raise BadRequest("user_data must be a JSON object") from None
+        if not isinstance(data, dict):
+            raise BadRequest("user_data must be a JSON object")
+        user_id = scalar_user_id(data.get("id"))
+        if user_id is None:
+            raise BadRequest("user_data.id must be a non-empty string or an integer")
+        member = checked_member(user_id, data.get("user_info"), app)
+        if conn.user is not None:
+            if conn.user.user_id != member.user_id:
+                raise BadRequest("this connection is already signed in as another user")
+            return {"user_data": req.user_data}
+        conn.user = member
+        self._users.setdefault((app.id, user_id), {})[conn.socket_id] = conn
+        channel = server_to_user_channel(user_id)
+        if channel not in conn.channels:
+            await self._join(conn, channel, None)
+        return {"user_data": req.user_data}
+
+    async def terminate_user(self, app: App, user_id: str) -> None:
+        """Close every signed-in connection of ``user_id`` on every node (4009)."""
+        await self.broker.publish_control(app.id, {"op": "terminate_user", "user_id": user_id})
+
+    def _on_control(self, app_id: str, command: dict[str, Any]) -> None:
+        if command.get("op") == "terminate_user":
+            user_id = command.get("user_id")
+            if isinstance(user_id, str):
+                for conn in list(self._users.get((app_id, user_id), {}).values()):
+                    conn.close(4009, "connection terminated by the app")
+        else:
+            log.warning("unknown control command from the broker dropped")
 
     # -- events ------------------------------------------------------------------------
 

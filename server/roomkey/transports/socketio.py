@@ -32,6 +32,7 @@ from roomkey.protocol import (
     MemberRemoved,
     Outbound,
     dumps,
+    parse_signin,
     parse_subscribe,
     parse_trigger,
     parse_unsubscribe,
@@ -298,8 +299,11 @@ class SocketIOTransport:
         return await self._answer(sid, "trigger", act)
 
     async def _on_signin(self, sid: str, *args: Any) -> Any:
+        payload = args[0] if args else None
+
         async def act(conn: SocketIOConnection) -> Any:
-            raise BadRequest("user sign-in is not available on this server yet")
+            assert self.runtime is not None
+            return await self.runtime.hub.signin(conn, parse_signin(payload))
 
         return await self._answer(sid, "signin", act)
 
