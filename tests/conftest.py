@@ -261,3 +261,16 @@ def redis_server() -> Iterator[RedisServer]:
 def _no_proxy_env() -> None:
     os.environ.pop("HTTP_PROXY", None)
     os.environ.pop("http_proxy", None)
+
+
+@pytest.fixture
+async def raw_pusher() -> AsyncIterator[Any]:
+    """``await raw_pusher(server, key=APP_KEY, protocol="7")`` -> a raw Pusher-protocol
+    socket (tests/pusher_helpers.py); ``raw_pusher.established(server)`` also reads
+    ``pusher:connection_established``."""
+    import aiohttp
+
+    from tests.pusher_helpers import RawPusherFactory
+
+    async with aiohttp.ClientSession() as http:
+        yield RawPusherFactory(http)

@@ -24,9 +24,11 @@ from roomkey.origins import OriginPolicy
 from roomkey.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
 from roomkey.presence.factory import create_presence_store
 from roomkey.runtime import Runtime
+from roomkey.transports.pusher import PusherTransport
 from roomkey.transports.socketio import SocketIOTransport
 
 SOCKETIO = web.AppKey("roomkey.socketio", SocketIOTransport)
+PUSHER = web.AppKey("roomkey.pusher", PusherTransport)
 
 
 def setup(
@@ -50,6 +52,11 @@ def setup(
     authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
     operations.add_routes(app)
     app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
+    pusher = PusherTransport()
+    pusher.add_routes(app)
+    app[PUSHER] = pusher
+    # Pusher sockets are closed with 4200 before aiohttp waits for open handlers to finish.
+    app.on_shutdown.append(pusher.shutdown)
 
 
 def create_app(settings: Settings, *, policy: PolicyCallable | None = None) -> web.Application:
@@ -79,11 +86,13 @@ def _lifetime(
         rt = Runtime(settings, apps, hub, policy, identity, origins, sessions, node_id)
         app[RUNTIME] = rt
         transport.bind(rt)
+        app[PUSHER].bind(rt)
         try:
             yield
         finally:
             await hub.close_all(4200, "server is shutting down, reconnect")
             await transport.close()
+            await app[PUSHER].close()
             for closer in (presence.close, broker.close):
                 try:
                     await closer()

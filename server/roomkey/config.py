@@ -173,6 +173,7 @@ class ServerSettings:
     activity_timeout: int = 120
     shutdown_timeout_seconds: float = 10.0
     compression: bool = False
+    pusher_pong_timeout_seconds: float = 30.0  # Pusher sockets: wait for a pong, then 4201
 
     @property
     def development(self) -> bool:
@@ -278,6 +279,9 @@ def _server(r: TableReader) -> ServerSettings:
         activity_timeout=r.integer("activity_timeout", d.activity_timeout, minimum=1, maximum=3600),
         shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
         compression=r.flag("compression", d.compression),
+        pusher_pong_timeout_seconds=r.number(
+            "pusher_pong_timeout_seconds", d.pusher_pong_timeout_seconds, minimum=0.05
+        ),
     )
     r.finish()
     return s

@@ -1,0 +1,276 @@
+"""Pusher's own WebSocket protocol (protocol 7, 5 and 6 accepted) at ``GET /app/{key}``.
+
+Wire contract: PROTOCOL.md section 4; pusher-js, Laravel Echo and Pusher's mobile SDKs work
+unchanged. The edge parses frames, calls the same hub as the Socket.IO transport and formats
+the answers:
+
+- first frame ``pusher:connection_established`` (``socket_id``, ``activity_timeout``);
+- ``pusher:ping`` -> ``pusher:pong``; a socket silent for ``activity_timeout`` seconds gets a
+  ``pusher:ping`` and is closed with 4201 when nothing comes back within
+  ``server.pusher_pong_timeout_seconds``;
+- ``pusher:subscribe`` -> ``pusher_internal:subscription_succeeded`` or, when refused,
+  ``pusher:subscription_error`` on the channel followed by ``pusher:error``;
+- ``pusher:unsubscribe``; ``pusher:signin`` -> ``pusher:signin_success``; ``client-*``
+  events; anything refused -> ``pusher:error`` ``{"code", "message"}``, the socket stays open.
+
+Refusals at connect (unknown key 4001, protocol 4007/4008, identity 4009, quota 4004) are a
+``pusher:error`` and a close frame with the same code, as Pusher does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from roomkey.channels import ChannelKind, channel_kind, new_socket_id
+from roomkey.errors import BadRequest, PayloadTooLarge, RoomkeyError, Unauthorized
+from roomkey.http.context import RUNTIME, error_response
+from roomkey.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
+from roomkey.transports.pusher_connection import MAX_REASON_BYTES, PusherConnection
+from roomkey.transports.pusher_wire import (
+    Frame,
+    connection_established,
+    error_frame,
+    frame,
+    parse_frame,
+    protocol_problem,
+    subscribe_payload,
+    subscription_errors,
+    subscription_succeeded,
+)
+
+if TYPE_CHECKING:
+    from roomkey.runtime import Runtime
+
+log = logging.getLogger("roomkey.pusher")
+
+PATH = "/app/{key}"
+# Frames past the per-app limit are answered with an error while they stay below this many
+# times the limit; bigger ones are refused by aiohttp itself (close 1009) before buffering.
+HARD_FRAME_FACTOR = 4
+
+
+class PusherTransport:
+    """Owns every Pusher-protocol socket and its writer task. ``bind`` at start-up,
+    ``shutdown`` (close every socket with 4200) when the server stops, ``close`` last."""
+
+    def __init__(self) -> None:
+        self.runtime: Runtime | None = None
+        self._conns: set[PusherConnection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def bind(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(PATH, self.handle)
+
+    async def shutdown(self, app: web.Application) -> None:
+        """``on_shutdown``: close every socket with 4200 (reconnect now) and wait, at most
+        ``server.shutdown_timeout_seconds``, for the close frames to go out."""
+        for conn in list(self._conns):
+            conn.close(4200, "server is shutting down, reconnect")
+        if self._conns and self.runtime is not None:
+            try:
+                await asyncio.wait_for(
+                    self._idle.wait(), self.runtime.settings.server.shutdown_timeout_seconds
+                )
+            except TimeoutError:
+                log.warning("pusher sockets still open at shutdown: %d", len(self._conns))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- one socket --------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        rt = request.config_dict[RUNTIME]
+        server = rt.settings.server
+        key = request.match_info["key"]
+        app_for_limit = rt.apps.default
+        try:
+            app_for_limit = rt.apps.by_key(key)
+        except RoomkeyError:
+            pass  # refused below, over the socket, as Pusher does
+        limit = app_for_limit.limits.max_pusher_frame_bytes
+        ws = web.WebSocketResponse(
+            compress=server.compression,
+            max_msg_size=limit * HARD_FRAME_FACTOR,
+            timeout=server.pusher_pong_timeout_seconds,
+            autoping=True,
+        )
+        if not ws.can_prepare(request).ok:
+            return error_response(BadRequest("this path takes a WebSocket upgrade"))
+        await ws.prepare(request)
+        try:
+            conn = await self._open(rt, request, ws, key)
+        except RoomkeyError as exc:
+            rt.log_refusal("pusher connect", exc, address=request.remote or "")
+            try:
+                await ws.send_str(error_frame(exc.code, exc.message))
+                await ws.close(code=exc.code, message=exc.message.encode()[:MAX_REASON_BYTES])
+            except ConnectionError:
+                pass  # the client left first
+            return ws
+        self._conns.add(conn)
+        self._idle.clear()
+        writer = asyncio.ensure_future(conn.write_loop())
+        self._tasks.add(writer)
+        writer.add_done_callback(self._tasks.discard)
+        rt.log_connection("open", conn)
+        try:
+            conn.send(connection_established(conn.socket_id, server.activity_timeout))
+            await self._read_loop(rt, conn, ws, limit)
+        finally:
+            await rt.hub.disconnect(conn)
+            if conn.closing is None:
+                writer.cancel()
+            else:
+                # Let the writer flush the close frame, within bounds.
+                try:
+                    await asyncio.wait_for(
+                        asyncio.shield(writer), server.pusher_pong_timeout_seconds * 3
+                    )
+                except TimeoutError:
+                    writer.cancel()
+            self._conns.discard(conn)
+            if not self._conns:
+                self._idle.set()
+            rt.log_connection("close", conn)
+        return ws
+
+    async def _open(
+        self, rt: Runtime, request: web.Request, ws: web.WebSocketResponse, key: str
+    ) -> PusherConnection:
+        app = rt.apps.by_key(key)
+        problem = protocol_problem(request.query.get("protocol"))
+        if problem is not None:
+            code, message = problem
+            raise BadRequest(message, code=code)
+        identity = await rt.identify(
+            bearer=None,
+            cookie=rt.session_cookie(request.cookies),
+            origin=request.headers.get("Origin"),
+            host=request.host,
+        )
+        if app.require_identity and identity is None:
+            raise Unauthorized("this app requires an identity: log in first", reason="no_identity")
+        transport = request.transport
+        conn = PusherConnection(
+            app,
+            new_socket_id(),
+            ws=ws,
+            identity=identity,
+            address=request.remote or "",
+            write_timeout=rt.settings.server.pusher_pong_timeout_seconds,
+            abort=transport.abort if transport is not None else lambda: None,
+        )
+        await rt.hub.connect(conn)
+        return conn
+
+    async def _read_loop(
+        self, rt: Runtime, conn: PusherConnection, ws: web.WebSocketResponse, limit: int
+    ) -> None:
+        server = rt.settings.server
+        awaiting_pong = False
+        while conn.closing is None and not ws.closed:
+            timeout = (
+                server.pusher_pong_timeout_seconds if awaiting_pong else server.activity_timeout
+            )
+            try:
+                msg = await ws.receive(timeout=timeout)
+            except TimeoutError:
+                if awaiting_pong:
+                    conn.close(4201, "pong reply not received")
+                    return
+                awaiting_pong = True
+                conn.send(frame("pusher:ping", {}))
+                continue
+            awaiting_pong = False
+            if msg.type is WSMsgType.TEXT:
+                await self._on_text(rt, conn, msg.data, limit)
+            elif msg.type is WSMsgType.BINARY:
+                self._refuse(rt, conn, "frame", BadRequest("binary frames are not supported"))
+            else:  # CLOSE, CLOSING, CLOSED, ERROR (including frames past the hard limit)
+                return
+
+    async def _on_text(self, rt: Runtime, conn: PusherConnection, text: str, limit: int) -> None:
+        if len(text) > limit or len(text.encode()) > limit:
+            self._refuse(rt, conn, "frame", PayloadTooLarge(f"frame is larger than {limit} bytes"))
+            return
+        try:
+            parsed = parse_frame(text)
+        except RoomkeyError as exc:
+            self._refuse(rt, conn, "frame", exc)
+            return
+        try:
+            await self._dispatch(rt, conn, parsed)
+        except RoomkeyError as exc:
+            self._refuse(rt, conn, parsed.event, exc)
+        except Exception:
+            log.exception("pusher %s failed", parsed.event[:40])
+            conn.send(error_frame(4300, "internal error"))
+
+    def _refuse(self, rt: Runtime, conn: PusherConnection, what: str, exc: RoomkeyError) -> None:
+        rt.log_refusal(f"pusher {what[:40]}", exc, conn=conn)
+        conn.send(error_frame(exc.code, exc.message))
+
+    async def _dispatch(self, rt: Runtime, conn: PusherConnection, msg: Frame) -> None:
+        event = msg.event
+        if event == "pusher:ping":
+            conn.send(frame("pusher:pong", {}))
+        elif event == "pusher:pong":
+            return
+        elif event == "pusher:subscribe":
+            await self._subscribe(rt, conn, msg.data)
+        elif event == "pusher:unsubscribe":
+            channel = parse_unsubscribe(msg.data).channel
+            # pusher-js unsubscribes channels whose subscription is still pending or refused:
+            # nothing to undo then, and nothing to answer (Pusher sends no acknowledgement).
+            if channel in conn.channels:
+                await rt.hub.unsubscribe(conn, channel)
+        elif event == "pusher:signin":
+            ack = await rt.hub.signin(conn, parse_signin(msg.data))
+            conn.send(frame("pusher:signin_success", ack))
+        elif event.startswith(("pusher:", "pusher_internal:")):
+            raise BadRequest(
+                "unknown pusher: event; expected ping, pong, subscribe, unsubscribe or signin"
+            )
+        else:
+            payload = {"channel": msg.channel, "event": event, "data": msg.data}
+            await rt.hub.client_event(conn, parse_trigger(payload))
+
+    async def _subscribe(self, rt: Runtime, conn: PusherConnection, data: Any) -> None:
+        payload = subscribe_payload(data)
+        raw_channel = payload.get("channel")
+        try:
+            req = parse_subscribe(payload)
+            if (
+                channel_kind(req.channel) is ChannelKind.SERVER_TO_USER
+                and req.channel in conn.channels
+            ):
+                # Sign-in already joined the user's own channel; pusher-js subscribes to it
+                # after pusher:signin_success and waits for the confirmation.
+                ack: dict[str, Any] = {"channel": req.channel}
+            else:
+                ack = await rt.hub.subscribe(conn, req)
+        except RoomkeyError as exc:
+            if not isinstance(raw_channel, str):
+                raise
+            rt.log_refusal("pusher subscribe", exc, conn=conn)
+            for text in subscription_errors(raw_channel, exc):
+                conn.send(text)
+            return
+        conn.send(subscription_succeeded(req.channel, ack))

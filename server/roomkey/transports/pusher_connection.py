@@ -1,0 +1,123 @@
+"""One Pusher-protocol socket as the hub sees it: a bounded outbound buffer and one writer.
+
+``deliver`` and ``send`` never block: they append the (already encoded) frame to a buffer
+bounded in bytes (``limits.max_outbound_buffer_bytes``); a single writer task per socket sends
+the buffer in order, each send bounded by a timeout. A client that cannot keep up is closed
+with 4100 (Pusher's "over capacity": clients back off and reconnect), its buffer dropped.
+``close`` is asynchronous: what is queued goes out first, then ``pusher:error`` and the close
+frame with the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from aiohttp import web
+
+from roomkey.apps import App
+from roomkey.connection import Connection
+from roomkey.identity.base import Identity
+from roomkey.logs import log_event
+from roomkey.protocol import Outbound
+from roomkey.transports.pusher_wire import encode_outbound, error_frame
+
+log = logging.getLogger("roomkey.pusher")
+
+# A close reason travels in a close frame, whose payload is at most 125 bytes.
+MAX_REASON_BYTES = 120
+
+
+class PusherConnection(Connection):
+    transport = "pusher"
+
+    def __init__(
+        self,
+        app: App,
+        socket_id: str,
+        *,
+        ws: web.WebSocketResponse,
+        identity: Identity | None,
+        address: str,
+        write_timeout: float,
+        abort: Callable[[], None],
+    ) -> None:
+        super().__init__(app, socket_id, identity, address)
+        self._ws = ws
+        self._write_timeout = write_timeout
+        self._abort = abort
+        self._buffer: deque[str] = deque()
+        self._buffered_bytes = 0
+        self._max_buffer_bytes = app.limits.max_outbound_buffer_bytes
+        self._wake = asyncio.Event()
+        self.closing: tuple[int, str] | None = None
+
+    # -- the hub's side ----------------------------------------------------------------
+
+    def deliver(self, message: Outbound) -> None:
+        self.send(encode_outbound(message))
+
+    def send(self, text: str) -> None:
+        """Queue one frame for the writer. Never blocks, never raises."""
+        if self.closing is not None:
+            return
+        size = len(text)
+        if self._buffered_bytes + size > self._max_buffer_bytes:
+            self._buffer.clear()
+            self._buffered_bytes = 0
+            log_event(
+                log,
+                logging.WARNING,
+                "outbound buffer full, closing slow connection",
+                app=self.app.id,
+                socket_id=self.socket_id,
+                limit=self._max_buffer_bytes,
+            )
+            self.close(4100, "connection too slow: outbound buffer is full")
+            return
+        self._buffer.append(text)
+        self._buffered_bytes += size
+        self._wake.set()
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing is not None:
+            return
+        self._buffer.append(error_frame(code, reason))
+        self.closing = (code, reason)
+        self.closed = True
+        self._wake.set()
+
+    # -- the writer --------------------------------------------------------------------
+
+    async def write_loop(self) -> None:
+        """Send queued frames in order until closed; then the close frame. Run as one task."""
+        ws = self._ws
+        try:
+            while True:
+                while self._buffer:
+                    text = self._buffer.popleft()
+                    self._buffered_bytes -= len(text)
+                    await asyncio.wait_for(ws.send_str(text), self._write_timeout)
+                if self.closing is not None:
+                    code, reason = self.closing
+                    message = reason.encode()[:MAX_REASON_BYTES]
+                    await asyncio.wait_for(
+                        ws.close(code=code, message=message), self._write_timeout * 2
+                    )
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            # The peer is gone or not reading: drop the TCP connection; the reader ends.
+            log_event(
+                log,
+                logging.INFO,
+                "pusher socket write failed",
+                app=self.app.id,
+                socket_id=self.socket_id,
+                error=type(exc).__name__,
+            )
+            self.closed = True
+            self._abort()
