@@ -274,3 +274,21 @@ async def raw_pusher() -> AsyncIterator[Any]:
 
     async with aiohttp.ClientSession() as http:
         yield RawPusherFactory(http)
+
+
+@pytest.fixture
+async def node_pusher() -> AsyncIterator[Any]:
+    """``await node_pusher(server, user_id="42", echo=False)`` -> pusher-js running in Node
+    (tests/pusher_node.py); every process is stopped at teardown."""
+    from tests.pusher_node import NodePusher
+
+    started: list[NodePusher] = []
+
+    async def start(server: Server, **kw: Any) -> NodePusher:
+        client = await NodePusher.start(server, **kw)
+        started.append(client)
+        return client
+
+    yield start
+    for client in started:
+        await client.stop()

@@ -1,0 +1,111 @@
+"""Runs tests/js/pusher_driver.mjs (the real pusher-js, optionally Laravel Echo) under Node as
+a subprocess: commands as JSON lines on stdin, reports as JSON lines on stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import APP_KEY, Server, make_token
+
+DRIVER = Path(__file__).parent / "js" / "pusher_driver.mjs"
+NODE_MODULES = Path(__file__).parent.parent / "web" / "node_modules"
+
+
+class NodePusher:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.seen: list[dict[str, Any]] = []
+        self._unread: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def start(
+        cls,
+        server: Server,
+        *,
+        user_id: str = "42",
+        key: str = APP_KEY,
+        echo: bool = False,
+        port: int | None = None,
+    ) -> NodePusher:
+        node = shutil.which("node")
+        if node is None:
+            pytest.fail("node is not installed")
+        if not (NODE_MODULES / "pusher-js").is_dir():
+            pytest.fail("web/node_modules is missing: run npm ci in web/")
+        cfg = {
+            "host": "127.0.0.1",
+            "port": port or server.port,
+            "key": key,
+            "token": make_token(user_id, name=f"User {user_id}"),
+            "echo": echo,
+        }
+        env = {**os.environ, "ROOMKEY_DRIVER": json.dumps(cfg)}
+        proc = await asyncio.create_subprocess_exec(
+            node,
+            str(DRIVER),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        return cls(proc)
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                return
+            report = json.loads(line)
+            self.seen.append(report)
+            self._unread.put_nowait(report)
+
+    async def send(self, op: str, **fields: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps({"op": op, **fields}) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def expect(
+        self, match: Callable[[dict[str, Any]], bool], what: str, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The next unread report that ``match``es (reports before it are skipped)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    report = await self._unread.get()
+                    if match(report):
+                        return report
+        except TimeoutError:
+            raise AssertionError(f"pusher-js: no {what}; saw {self.seen[-15:]}") from None
+
+    async def connected(self) -> str:
+        report = await self.expect(
+            lambda r: r["type"] == "state" and r["current"] == "connected", "connection"
+        )
+        return str(report["socket_id"])
+
+    async def event(self, channel: str, event: str, timeout: float = 10.0) -> dict[str, Any]:
+        return await self.expect(
+            lambda r: r["type"] == "event" and r["channel"] == channel and r["event"] == event,
+            f"{event} on {channel}",
+            timeout,
+        )
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 3)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self._reader.cancel()
