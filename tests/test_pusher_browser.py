@@ -1,0 +1,154 @@
+"""pusher-js's browser build in headless Chromium against roomkey's Pusher transport.
+
+The page is served by a small aiohttp app on another loopback port (so the authorize calls
+are cross-origin, as on a real site); roomkey lists that origin in ``allowed_origins``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Page, async_playwright
+
+from tests.conftest import APP_KEY, StartServer, make_settings, make_token
+from tests.test_pusher_js import encrypt_like_the_sdk
+
+PUSHER_JS = (
+    Path(__file__).parent.parent
+    / "web"
+    / "node_modules"
+    / "pusher-js"
+    / "dist"
+    / "web"
+    / "pusher-with-encryption.js"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><script src="/pusher.js"></script></head>
+<body><script>
+  window.events = [];
+  const cfg = JSON.parse(new URLSearchParams(location.search).get("cfg"));
+  const record = (e) => window.events.push(e);
+  const pusher = new Pusher(cfg.key, {
+    wsHost: cfg.host, wsPort: cfg.port, forceTLS: false, enabledTransports: ["ws"],
+    cluster: "mt1", disableStats: true,
+    channelAuthorization: {
+      endpoint: cfg.base + "/pusher/auth",
+      headers: { Authorization: "Bearer " + cfg.token },
+    },
+  });
+  pusher.connection.bind("state_change", (s) =>
+    record({ type: "state", current: s.current, socket_id: pusher.connection.socket_id }));
+  window.watch = (name) => {
+    const channel = pusher.subscribe(name);
+    channel.bind_global((event, data) => {
+      if (event === "pusher:subscription_succeeded" && data && data.members !== undefined) {
+        data = { count: data.count, members: data.members };
+      }
+      record({ type: "event", channel: name, event, data });
+    });
+  };
+</script></body></html>
+"""
+
+
+@pytest.fixture
+async def page_server() -> AsyncIterator[str]:
+    app = web.Application()
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=PAGE, content_type="text/html")
+
+    async def script(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PUSHER_JS)
+
+    app.router.add_get("/", index)
+    app.router.add_get("/pusher.js", script)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def browser_page() -> AsyncIterator[Page]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            yield await browser.new_page()
+        finally:
+            await browser.close()
+
+
+async def _event(page: Page, match: dict[str, Any], what: str) -> dict[str, Any]:
+    """The first recorded event whose fields include ``match``."""
+    found = await page.wait_for_function(
+        """(m) => window.events.find((e) => Object.entries(m).every(([k, v]) => e[k] === v))""",
+        arg=match,
+        timeout=10_000,
+    )
+    value = await found.json_value()
+    assert isinstance(value, dict), what
+    return value
+
+
+async def test_browser_pusher_js_private_presence_and_encrypted(
+    start_server: StartServer, page_server: str, browser_page: Page
+) -> None:
+    server = await start_server(make_settings(server={"allowed_origins": (page_server,)}))
+    cfg = {
+        "key": APP_KEY,
+        "host": "127.0.0.1",
+        "port": server.port,
+        "base": server.url,
+        "token": make_token("42", name="Browser"),
+    }
+    page = browser_page
+    await page.goto(f"{page_server}/?cfg={json.dumps(cfg)}")
+    connected = await _event(page, {"type": "state", "current": "connected"}, "connected")
+    assert connected["socket_id"].count(".") == 1
+
+    await page.evaluate("watch('private-user-42')")
+    await page.evaluate("watch('presence-browser')")
+    await page.evaluate("watch('private-encrypted-user-42')")
+    presence = await _event(
+        page,
+        {"channel": "presence-browser", "event": "pusher:subscription_succeeded"},
+        "presence",
+    )
+    assert presence["data"] == {"count": 1, "members": {"42": {"name": "Browser"}}}
+    await _event(
+        page, {"channel": "private-user-42", "event": "pusher:subscription_succeeded"}, "private"
+    )
+    await _event(
+        page,
+        {"channel": "private-encrypted-user-42", "event": "pusher:subscription_succeeded"},
+        "encrypted",
+    )
+
+    rt = server.runtime
+    await rt.hub.publish(rt.apps.default, ["private-user-42"], "greeting", '{"hello":"browser"}')
+    got = await _event(page, {"channel": "private-user-42", "event": "greeting"}, "publish")
+    assert got["data"] == {"hello": "browser"}
+
+    channel = "private-encrypted-user-42"
+    sealed = encrypt_like_the_sdk(channel, {"secret": "only for 42"})
+    await rt.hub.publish(rt.apps.default, [channel], "sealed", sealed)
+    opened = await _event(page, {"channel": channel, "event": "sealed"}, "decrypted")
+    assert opened["data"] == {"secret": "only for 42"}
