@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import aiohttp
+import pytest
 
 from tests.conftest import (
     ConnectClient,
@@ -280,3 +282,40 @@ def _limits(**overrides: int) -> object:
     from roomkey.config import Limits
 
     return replace(Limits(), **overrides)
+
+
+async def test_slow_reader_is_closed_with_4100_not_buffered_forever(
+    start_server: StartServer, raw_pusher: RawPusherFactory
+) -> None:
+    server = await start_server(make_settings(limits=_limits(max_outbound_buffer_bytes=2000)))
+    client = await raw_pusher.established(server)
+    await client.subscribe("news")
+    rt = server.runtime
+    # The memory broker delivers synchronously: the writer gets no turn during this burst.
+    for i in range(20):
+        await rt.hub.publish(rt.apps.default, ["news"], "burst", f"{i:04d}" + "x" * 200)
+    error = await client.next_event("pusher:error")
+    assert error["data"]["code"] == 4100
+    assert await client.closed_with() == 4100
+    await eventually(lambda: rt.hub.connection_count(rt.apps.default.id) == 0, "forgotten")
+
+
+async def test_no_signature_or_channel_data_in_logs(
+    server: Server, raw_pusher: RawPusherFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = await raw_pusher.established(server)
+    other = await raw_pusher.established(server)
+    body = await channel_auth(server, other.socket_id, "presence-secretive", "s3cr3t-user")
+    await client.subscribe(
+        "presence-secretive", auth=body["auth"], channel_data=body["channel_data"]
+    )
+    await client.send("pusher:signin", {"auth": body["auth"], "user_data": '{"id":"zz"}'})
+    await client.next_event("pusher:error")
+    await client.send("client-\nforged log line", {"x": 1}, channel="presence-secretive")
+    await client.next_event("pusher:error")
+    text = caplog.text
+    assert "refused pusher subscribe" in text
+    assert body["auth"].split(":")[1] not in text
+    assert body["channel_data"] not in text
+    assert "forged log line" not in text

@@ -207,7 +207,8 @@ class PusherTransport:
                 return
 
     async def _on_text(self, rt: Runtime, conn: PusherConnection, text: str, limit: int) -> None:
-        if len(text) > limit or len(text.encode()) > limit:
+        # A str of n characters is at most 4n bytes of UTF-8: encode only when it matters.
+        if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
             self._refuse(rt, conn, "frame", PayloadTooLarge(f"frame is larger than {limit} bytes"))
             return
         try:
@@ -215,16 +216,17 @@ class PusherTransport:
         except RoomkeyError as exc:
             self._refuse(rt, conn, "frame", exc)
             return
+        what = _label(parsed.event)
         try:
             await self._dispatch(rt, conn, parsed)
         except RoomkeyError as exc:
-            self._refuse(rt, conn, parsed.event, exc)
+            self._refuse(rt, conn, what, exc)
         except Exception:
-            log.exception("pusher %s failed", parsed.event[:40])
+            log.exception("pusher %s failed", what)
             conn.send(error_frame(4300, "internal error"))
 
     def _refuse(self, rt: Runtime, conn: PusherConnection, what: str, exc: RoomkeyError) -> None:
-        rt.log_refusal(f"pusher {what[:40]}", exc, conn=conn)
+        rt.log_refusal(f"pusher {what}", exc, conn=conn)
         conn.send(error_frame(exc.code, exc.message))
 
     async def _dispatch(self, rt: Runtime, conn: PusherConnection, msg: Frame) -> None:
@@ -274,3 +276,17 @@ class PusherTransport:
                 conn.send(text)
             return
         conn.send(subscription_succeeded(req.channel, ack))
+
+
+_LABELS = {
+    "pusher:ping": "ping",
+    "pusher:pong": "pong",
+    "pusher:subscribe": "subscribe",
+    "pusher:unsubscribe": "unsubscribe",
+    "pusher:signin": "signin",
+}
+
+
+def _label(event: str) -> str:
+    """A fixed name for log lines: event names are client input and never reach a log."""
+    return _LABELS.get(event, "client event" if event.startswith("client-") else "unknown event")
