@@ -319,3 +319,21 @@ async def test_no_signature_or_channel_data_in_logs(
     assert body["auth"].split(":")[1] not in text
     assert body["channel_data"] not in text
     assert "forged log line" not in text
+
+
+async def test_identity_required_and_quota_refusals(
+    start_server: StartServer, raw_pusher: RawPusherFactory
+) -> None:
+    strict = await start_server(make_settings(require_identity=True))
+    client = await raw_pusher(strict)
+    error = await client.next()
+    assert error["event"] == "pusher:error" and error["data"]["code"] == 4009
+    assert await client.closed_with() == 4009
+
+    small = await start_server(make_settings(limits=_limits(max_connections=1)))
+    first = await raw_pusher.established(small)
+    second = await raw_pusher(small)
+    assert (await second.next())["data"]["code"] == 4004
+    assert await second.closed_with() == 4004
+    await first.send("pusher:ping", {})
+    assert (await first.next())["event"] == "pusher:pong"

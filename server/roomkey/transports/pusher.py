@@ -67,10 +67,6 @@ class PusherTransport:
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    @property
-    def connection_count(self) -> int:
-        return len(self._conns)
-
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(PATH, self.handle)
 
@@ -139,12 +135,11 @@ class PusherTransport:
                 writer.cancel()
             else:
                 # Let the writer flush the close frame, within bounds.
-                try:
-                    await asyncio.wait_for(
-                        asyncio.shield(writer), server.pusher_pong_timeout_seconds * 3
-                    )
-                except TimeoutError:
-                    writer.cancel()
+                _, pending = await asyncio.wait(
+                    {writer}, timeout=server.pusher_pong_timeout_seconds * 3
+                )
+                for task in pending:
+                    task.cancel()
             self._conns.discard(conn)
             if not self._conns:
                 self._idle.set()
