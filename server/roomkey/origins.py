@@ -37,7 +37,10 @@ class OriginPolicy:
             return True
         if self._matches_suffix(o):
             return True
-        return host is not None and urlsplit(o).netloc == host.strip().lower()
+        try:
+            return host is not None and urlsplit(o).netloc == host.strip().lower()
+        except ValueError:
+            return False
 
     def cors_credentials(self, origin: str | None) -> bool | None:
         """How to answer CORS for this origin: True (echo it, with credentials) for a listed
