@@ -73,9 +73,7 @@ def sign(
     }
     if with_md5 and (body or method == "GET"):
         query["body_md5"] = hashlib.md5(body).hexdigest()
-    string = "\n".join(
-        [method, path, "&".join(f"{k}={v}" for k, v in sorted(query.items()))]
-    )
+    string = "\n".join([method, path, "&".join(f"{k}={v}" for k, v in sorted(query.items()))])
     query["auth_signature"] = hmac.new(secret.encode(), string.encode(), hashlib.sha256).hexdigest()
     return query
 
