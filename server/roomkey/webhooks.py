@@ -123,19 +123,14 @@ class WebhookDispatcher:
     # -- the worker --------------------------------------------------------------------
 
     async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
         window = self.settings.batch_ms / 1000
         while True:
             batch = [await self._queue.get()]
-            deadline = loop.time() + window
-            while len(batch) < MAX_EVENTS_PER_BATCH:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+            # Sleep, then drain: no per-item timeouts (and no wait_for, whose cancellation
+            # can be lost on Python 3.11 when the item arrives at the same moment).
+            await asyncio.sleep(window)
+            while len(batch) < MAX_EVENTS_PER_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             await self._dispatch(batch)
 
     async def _dispatch(self, batch: list[tuple[App, dict[str, Any]]]) -> None:
