@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 
+import nacl.secret
 import pusher
 import pytest
 
-from tests.conftest import APP_ID, ConnectClient, Server
+from tests.conftest import APP_ID, APP_KEY, APP_SECRET, ConnectClient, Server, make_token
 from tests.rest_helpers import call_sdk, join, sdk, signed_post
 
 
@@ -175,3 +178,44 @@ async def test_send_to_user_reaches_the_signed_in_user(
         "event": "note",
         "data": "just for you",
     }
+
+
+async def test_channel_names_with_every_allowed_character(
+    server: Server, connect: ConnectClient
+) -> None:
+    # The SDK signs the path unescaped; roomkey must check what it was sent.
+    name = "presence-a_b-c=d@e,f.g;h"
+    a = await connect(server)
+    await join(a, server, name, "u1")
+    client = sdk(server)
+    info = await call_sdk(client.channel_info, name, ["user_count"])
+    assert info == {"occupied": True, "user_count": 1}
+    assert await call_sdk(client.users_info, name) == {"users": [{"id": "u1"}]}
+    await call_sdk(client.trigger, name, "odd", "ok")
+    assert (await a.next("event"))["channel"] == name
+
+
+async def test_encrypted_channel_payload_is_relayed_untouched(
+    server: Server, connect: ConnectClient
+) -> None:
+    master = bytes(range(32))  # make_settings' encryption_master_key
+    client = pusher.Pusher(
+        app_id=APP_ID,
+        key=APP_KEY,
+        secret=APP_SECRET,
+        host="127.0.0.1",
+        port=server.port,
+        ssl=False,
+        encryption_master_key_base64=base64.b64encode(master).decode(),
+    )
+    a = await connect(server, token=make_token("7"))
+    assert (await a.subscribe("private-encrypted-user-7"))["channel"]
+    await call_sdk(client.trigger, "private-encrypted-user-7", "secret", {"pin": 1234})
+    event = await a.next("event")
+    envelope = json.loads(event["data"])
+    assert set(envelope) == {"nonce", "ciphertext"}
+    key = hashlib.sha256(b"private-encrypted-user-7" + master).digest()
+    plain = nacl.secret.SecretBox(key).decrypt(
+        base64.b64decode(envelope["ciphertext"]), base64.b64decode(envelope["nonce"])
+    )
+    assert json.loads(plain) == {"pin": 1234}
