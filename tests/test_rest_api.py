@@ -12,7 +12,7 @@ import pusher
 import pytest
 
 from tests.conftest import APP_ID, APP_KEY, APP_SECRET, ConnectClient, Server, make_token
-from tests.rest_helpers import call_sdk, join, sdk, signed_post
+from tests.rest_helpers import call_sdk, join, sdk, signed_get, signed_post
 
 
 async def test_trigger_reaches_subscribers_exactly_as_sent(
@@ -178,6 +178,13 @@ async def test_send_to_user_reaches_the_signed_in_user(
         "event": "note",
         "data": "just for you",
     }
+    # The user's own channel is internal: listed only when asked for by its prefix.
+    assert await call_sdk(client.channels_info) == {"channels": {}}
+    # (Escaped by hand: the SDK sends query values unescaped, and "#" would start a fragment.)
+    mine = await signed_get(
+        server, f"/apps/{APP_ID}/channels", {"filter_by_prefix": "#server-to-user-"}
+    )
+    assert (mine.status, mine.body) == (200, {"channels": {"#server-to-user-u9": {}}})
 
 
 async def test_channel_names_with_every_allowed_character(

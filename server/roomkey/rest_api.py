@@ -154,15 +154,20 @@ async def trigger_batch(hub: Hub, app: App, body: object) -> dict[str, Any]:
 
 
 async def channels(hub: Hub, app: App, prefix: str, info: str | None) -> dict[str, Any]:
-    """``GET /apps/{id}/channels``: the occupied channels whose names start with ``prefix``.
-    ``user_count`` may only be asked for when the prefix is ``presence-``, as Pusher."""
+    """``GET /apps/{id}/channels``: the occupied channels whose names start with ``prefix``
+    (``#server-to-user-`` channels only when the prefix starts with ``#``). ``user_count`` may
+    only be asked for when the prefix is ``presence-``, as Pusher."""
     attrs = parse_info(info)
     if USER_COUNT in attrs and not prefix.startswith("presence-"):
         raise BadRequest("info=user_count needs filter_by_prefix=presence-")
     occupied = await hub.presence.channels(app.id, prefix)
-    return {
-        "channels": {name: await _attributes(hub, app, name, attrs) for name in sorted(occupied)}
-    }
+    listed = sorted(
+        name
+        for name in occupied
+        # Signed-in users' own channels are internal (no webhooks either), unless asked for.
+        if prefix.startswith("#") or channel_kind(name) is not ChannelKind.SERVER_TO_USER
+    )
+    return {"channels": {name: await _attributes(hub, app, name, attrs) for name in listed}}
 
 
 async def channel(hub: Hub, app: App, name: object, info: str | None) -> dict[str, Any]:
