@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pusher
@@ -231,3 +234,52 @@ def test_backoff_is_capped_and_jittered() -> None:
     assert backoff_delay(3, 10.0, rng=lambda: 1.0) == 2.0
     assert backoff_delay(40, 10.0, rng=lambda: 1.0) == 10.0
     assert backoff_delay(40, 10.0, rng=lambda: 0.0) == pytest.approx(1.0)
+
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
+
+
+async def node_validate(hook: Hook, body: bytes | None = None) -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed")
+    opts = {
+        "appId": APP_ID,
+        "key": APP_KEY,
+        "secret": APP_SECRET,
+        "headers": {k.lower(): v for k, v in hook.headers.items()},
+        "body": (hook.body if body is None else body).decode(),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_DIR / "pusher_webhook.cjs"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(json.dumps(opts).encode()), 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, err.decode()
+    return dict(json.loads(out))
+
+
+async def test_the_node_sdk_validates_what_roomkey_sends(
+    receiver: Receiver, start_server: StartServer, connect: ConnectClient
+) -> None:
+    server = await start_server(hook_settings(WebhookTarget(receiver.url())))
+    a = await connect(server)
+    await a.subscribe("public-node")
+    hook = await receiver.next()
+    checked = await node_validate(hook)
+    assert checked == {
+        "valid": True,
+        "events": [{"name": "channel_occupied", "channel": "public-node"}],
+    }
+    forged = await node_validate(hook, hook.body.replace(b"public-node", b"public-evil"))
+    assert forged["valid"] is False
