@@ -26,15 +26,17 @@ from roomkey.runtime import Runtime
 # Room for JSON escaping (up to 6 bytes per character) and 100 channel names per event.
 _ESCAPE_FACTOR = 6
 _ENVELOPE_BYTES = 32 * 1024
+_UNLIMITED_BATCH = 100
 
 Action = Callable[[Runtime, App, web.Request, bytes], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def body_limit(rt: Runtime) -> int:
-    """The largest REST body any app may need: a full batch of full events, escaped."""
+    """The largest REST body any app may need: a full batch of full events, escaped (an
+    unlimited batch, ``max_batch_events = 0``, is read as up to ``_UNLIMITED_BATCH`` events)."""
     return max(
-        max(1, a.limits.max_batch_events)
+        (a.limits.max_batch_events or _UNLIMITED_BATCH)
         * (a.limits.max_event_data_bytes * _ESCAPE_FACTOR + _ENVELOPE_BYTES)
         for a in rt.apps
     )
