@@ -16,7 +16,7 @@ from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
 from roomkey.config import Settings
 from roomkey.errors import ServiceUnavailable
-from roomkey.http import authorize, operations
+from roomkey.http import authorize, operations, rest
 from roomkey.http.context import RUNTIME
 from roomkey.hub import Hub
 from roomkey.identity.factory import create_identity
@@ -26,6 +26,7 @@ from roomkey.presence.factory import create_presence_store
 from roomkey.runtime import Runtime
 from roomkey.transports.pusher import PusherTransport
 from roomkey.transports.socketio import SocketIOTransport
+from roomkey.webhooks import WebhookDispatcher
 
 SOCKETIO = web.AppKey("roomkey.socketio", SocketIOTransport)
 PUSHER = web.AppKey("roomkey.pusher", PusherTransport)
@@ -51,6 +52,7 @@ def setup(
     app[SOCKETIO] = transport
     authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
     operations.add_routes(app)
+    rest.add_routes(app)
     app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
     pusher = PusherTransport()
     pusher.add_routes(app)
@@ -80,9 +82,11 @@ def _lifetime(
         identity, sessions = create_identity(settings)
         broker = create_broker(settings, node_id)
         presence = create_presence_store(settings, node_id)
-        hub = Hub(apps, broker, presence, policy)
+        webhooks = WebhookDispatcher(settings.webhooks)
+        hub = Hub(apps, broker, presence, policy, webhooks=webhooks)
         await broker.start()
         await presence.start()
+        await webhooks.start()
         rt = Runtime(settings, apps, hub, policy, identity, origins, sessions, node_id)
         app[RUNTIME] = rt
         transport.bind(rt)
@@ -93,6 +97,7 @@ def _lifetime(
             await hub.close_all(4200, "server is shutting down, reconnect")
             await transport.close()
             await app[PUSHER].close()
+            await webhooks.close()
             for closer in (presence.close, broker.close):
                 try:
                     await closer()

@@ -345,6 +345,9 @@ class Hub:
         if not req.event.startswith("client-"):
             raise ClientEventRejected("client event names must start with client-")
         kind = channel_kind(channel)
+        if kind is ChannelKind.ENCRYPTED:
+            # The relay cannot check what it cannot read; pusher-js refuses them too.
+            raise ClientEventRejected("client events are not allowed on encrypted channels")
         if kind not in (ChannelKind.PRIVATE, ChannelKind.PRESENCE):
             raise ClientEventRejected(
                 "client events are only allowed on private and presence channels"

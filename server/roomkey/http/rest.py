@@ -1,0 +1,123 @@
+"""Pusher's HTTP API (``/apps/{id}/...``): read the body, check the signature, call
+``rest_api``, answer JSON.
+
+Statuses as Pusher: 200 with the answer, 400 bad input (including malformed JSON and a POST
+that is not ``application/json``), 401 any signature problem, 405 wrong method, 413 data or
+body too large, 503 the broker cannot take a publish (nothing is ever dropped with a 200).
+Errors are ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from roomkey import rest_api
+from roomkey.apps import App
+from roomkey.errors import BadRequest, MethodNotAllowed, RoomkeyError
+from roomkey.http.context import error_response, read_body, runtime
+from roomkey.rest_auth import verify_rest_request
+from roomkey.runtime import Runtime
+
+# Room for JSON escaping (up to 6 bytes per character) and 100 channel names per event.
+_ESCAPE_FACTOR = 6
+_ENVELOPE_BYTES = 32 * 1024
+_UNLIMITED_BATCH = 100
+
+Action = Callable[[Runtime, App, web.Request, bytes], Awaitable[dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def body_limit(rt: Runtime) -> int:
+    """The largest REST body any app may need: a full batch of full events, escaped (an
+    unlimited batch, ``max_batch_events = 0``, is read as up to ``_UNLIMITED_BATCH`` events)."""
+    return max(
+        (a.limits.max_batch_events or _UNLIMITED_BATCH)
+        * (a.limits.max_event_data_bytes * _ESCAPE_FACTOR + _ENVELOPE_BYTES)
+        for a in rt.apps
+    )
+
+
+def json_body(request: web.Request, body: bytes) -> object:
+    if request.content_type != "application/json":
+        raise BadRequest("content type must be application/json")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("request body is not valid JSON") from None
+
+
+def _handler(method: str, action: Action, *, app_in_path: bool = True) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        rt = runtime(request)
+        try:
+            if request.method != method:
+                raise MethodNotAllowed(f"use {method}")
+            body = await read_body(request, body_limit(rt))
+            url = request.rel_url
+            paths = [url.raw_path] if url.raw_path == url.path else [url.raw_path, url.path]
+            app = verify_rest_request(
+                rt.apps,
+                method=request.method,
+                paths=paths,
+                query=list(url.query.items()),
+                body=body,
+                now=time.time(),
+                app_id=request.match_info["app_id"] if app_in_path else None,
+            )
+            answer = await action(rt, app, request, body)
+        except RoomkeyError as exc:
+            rt.log_refusal("rest", exc, address=request.remote or "")
+            headers = {"Allow": method} if isinstance(exc, MethodNotAllowed) else None
+            return error_response(exc, headers)
+        return web.json_response(answer)
+
+    return handle
+
+
+async def _events(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+    return await rest_api.trigger(rt.hub, app, json_body(request, body))
+
+
+async def _batch(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+    return await rest_api.trigger_batch(rt.hub, app, json_body(request, body))
+
+
+async def _channels(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+    query = request.rel_url.query
+    return await rest_api.channels(
+        rt.hub, app, query.get("filter_by_prefix", ""), query.get("info")
+    )
+
+
+async def _channel(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+    return await rest_api.channel(
+        rt.hub, app, request.match_info["channel_name"], request.rel_url.query.get("info")
+    )
+
+
+async def _users(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+    return await rest_api.users(rt.hub, app, request.match_info["channel_name"])
+
+
+async def _terminate(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+    return await rest_api.terminate_connections(rt.hub, app, request.match_info["user_id"])
+
+
+def add_routes(app: web.Application) -> None:
+    routes = [
+        ("/apps/{app_id}/events", _handler("POST", _events)),
+        ("/apps/{app_id}/batch_events", _handler("POST", _batch)),
+        ("/apps/{app_id}/channels", _handler("GET", _channels)),
+        ("/apps/{app_id}/channels/{channel_name}", _handler("GET", _channel)),
+        ("/apps/{app_id}/channels/{channel_name}/users", _handler("GET", _users)),
+        ("/apps/{app_id}/users/{user_id}/terminate_connections", _handler("POST", _terminate)),
+        # The Python SDK posts this one without the /apps/{id} prefix; auth_key names the app.
+        ("/users/{user_id}/terminate_connections", _handler("POST", _terminate, app_in_path=False)),
+    ]
+    for path, handler in routes:
+        app.router.add_route("*", path, handler)
