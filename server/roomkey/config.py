@@ -173,6 +173,7 @@ class ServerSettings:
     activity_timeout: int = 120
     shutdown_timeout_seconds: float = 10.0
     compression: bool = False
+    web_root: str = ""  # empty: the web/ directory of the source checkout, if there is one
 
     @property
     def development(self) -> bool:
@@ -278,7 +279,10 @@ def _server(r: TableReader) -> ServerSettings:
         activity_timeout=r.integer("activity_timeout", d.activity_timeout, minimum=1, maximum=3600),
         shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
         compression=r.flag("compression", d.compression),
+        web_root=r.text("web_root", d.web_root),
     )
+    if s.web_root and not (Path(s.web_root) / "roomkey.js").is_file():
+        r.error("web_root", f"{s.web_root} has no roomkey.js (it must be roomkey's web/ directory)")
     r.finish()
     return s
 
