@@ -116,6 +116,7 @@ function start(me) {
   $("me-id").textContent = me.user_id;
   $("messages").replaceChildren();
   $("notices").replaceChildren();
+  if (demo.rk) demo.rk.disconnect(); // a client left over from an ended session
 
   const rk = new RoomKey(location.origin, {
     key: demo.config.key,
