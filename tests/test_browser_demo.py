@@ -186,3 +186,52 @@ def test_demo_page_is_readable_on_a_phone(
     assert all(box is not None and box["width"] <= 390 for box in boxes)
     assert boxes[0] is not None and boxes[1] is not None
     assert boxes[1]["y"] > boxes[0]["y"]
+
+
+def test_client_api_in_the_page(
+    browser: Browser, roomkey_dev: RoomkeyProcess, pages: list[Page]
+) -> None:
+    alice_page = open_demo(browser, roomkey_dev.url + "/")
+    bob_page = open_demo(browser, roomkey_dev.url + "/")
+    pages += [alice_page, bob_page]
+    alice = log_in(alice_page, "Alice")
+    log_in(bob_page, "Bob")
+    wait_member_count(bob_page, 2)
+
+    # Client event data that is JSON text is parsed, other text is kept, objects pass;
+    # the sender's verified user id comes as metadata.
+    bob_page.evaluate(
+        """() => { window.notes = [];
+             demo.room.bind('client-note', (data, meta) => window.notes.push([data, meta])); }"""
+    )
+    alice_page.evaluate(
+        """async () => {
+             for (const data of ['{"a":1}', 'just text', {b: 2}])
+               await demo.room.trigger('client-note', data);
+           }"""
+    )
+    bob_page.wait_for_function("window.notes.length === 3")
+    meta = {"user_id": alice["user_id"]}
+    assert bob_page.evaluate("window.notes") == [
+        [{"a": 1}, meta],
+        ["just text", meta],
+        [{"b": 2}, meta],
+    ]
+
+    # A public channel needs no authorize call; pusher-js event names work too.
+    public = alice_page.evaluate(
+        """async () => {
+             let calls = 0, alias = false;
+             demo.rk.connection.bind('authorize_request', () => { calls += 1; });
+             const ch = demo.rk.subscribe('news');
+             ch.bind('pusher:subscription_succeeded', () => { alias = true; });
+             await ch.ready;
+             return {calls, alias, subscribed: ch.subscribed};
+           }"""
+    )
+    assert public == {"calls": 0, "alias": True, "subscribed": True}
+
+    # unsubscribe leaves the presence channel: Bob sees Alice go.
+    alice_page.evaluate("() => demo.rk.unsubscribe('presence-room-lobby')")
+    wait_member_count(bob_page, 1)
+    assert alice_page.evaluate("demo.rk.channel('presence-room-lobby')") is None

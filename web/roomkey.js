@@ -185,8 +185,10 @@ export class Channel extends Emitter {
 
   _lost() {
     // The socket went away: the server forgot this subscription; a new one starts on
-    // the next connection.
+    // the next connection, and an attempt still in flight is void.
+    this._attempt += 1;
     this.subscribed = false;
+    this.subscriptionPending = false;
     if (this.members) this.members.reset();
   }
 
@@ -203,7 +205,12 @@ export class Channel extends Emitter {
         this.sharedSecret = grant.shared_secret || null;
       }
       const answer = await this.client._call("subscribe", request);
-      if (attempt !== this._attempt || this.subscriptionCancelled) return;
+      if (attempt !== this._attempt) return;
+      if (this.subscriptionCancelled) {
+        // Unsubscribed while the server was joining: leave again.
+        if (answer && !answer.error) this.client._leave(this.name);
+        return;
+      }
       if (answer && answer.error) {
         throw new RoomKeyError(answer.error.message, {
           code: answer.error.code,
@@ -354,8 +361,16 @@ export class RoomKey {
     this.channels.delete(name);
     channel.subscriptionCancelled = true;
     const wasSubscribed = channel.subscribed;
-    channel._lost();
-    if (wasSubscribed && this.socket.connected) {
+    const wasPending = channel.subscriptionPending;
+    channel.subscribed = false;
+    if (channel.members) channel.members.reset();
+    if (wasSubscribed) this._leave(name);
+    // A pending attempt runs on and leaves once the server has answered (see _subscribe).
+    if (!wasPending) channel._attempt += 1;
+  }
+
+  _leave(name) {
+    if (this.socket.connected) {
       this.socket.timeout(this.options.timeout).emit("unsubscribe", { channel: name }, () => {});
     }
   }
@@ -430,6 +445,11 @@ export class RoomKey {
   /** Emit with an acknowledgement; resolves with the answer or an {error} on timeout. */
   _call(event, payload) {
     return new Promise((resolve) => {
+      if (!this.socket.connected) {
+        // socket.io would buffer it for the next connection, where its signature is void.
+        resolve({ error: { code: null, message: `not connected: ${event} not sent` } });
+        return;
+      }
       this.socket.timeout(this.options.timeout).emit(event, payload, (err, answer) => {
         if (err) {
           resolve({ error: { code: null, message: `no answer to ${event} (timeout)` } });
