@@ -59,10 +59,13 @@ class RoomkeyProcess:
                 self.process.wait(STOP_TIMEOUT_S)
 
 
-def start_roomkey(port: int, log_path: Path) -> RoomkeyProcess:
-    """Start ``roomkey serve --port port`` and wait until ``/healthz`` answers."""
+def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> RoomkeyProcess:
+    """Start ``roomkey serve --port port`` (with ``--config config`` if given) and wait until
+    ``/healthz`` answers."""
     with log_path.open("ab") as log:
         args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        if config is not None:
+            args += ["--config", str(config)]
         process = subprocess.Popen(
             [sys.executable, "-m", "roomkey.cli", *args],
             stdout=log,
