@@ -235,3 +235,12 @@ def test_client_api_in_the_page(
     alice_page.evaluate("() => demo.rk.unsubscribe('presence-room-lobby')")
     wait_member_count(bob_page, 1)
     assert alice_page.evaluate("demo.rk.channel('presence-room-lobby')") is None
+
+    # Log out: the session ends on the server and the socket closes.
+    assert alice_page.evaluate("demo.rk.connection.state") == "connected"
+    alice_page.evaluate("window.oldClient = demo.rk")
+    alice_page.click("#logout")
+    alice_page.wait_for_selector("#login:not([hidden])")
+    assert alice_page.evaluate("window.oldClient.connection.state") == "disconnected"
+    me_status = alice_page.evaluate("async () => (await fetch('/demo/me')).status")
+    assert me_status == 401
