@@ -164,6 +164,7 @@ class ServerSettings:
     port: int = 6001
     workers: int = 1
     mode: str = "production"  # "development" serves the demo at /
+    web_root: str = ""  # roomkey.js and the demo; empty: web/ of the source checkout, if any
     log_format: str = "text"  # "text" or "json"
     log_level: str = "info"
     auth_path: str = "/pusher/auth"
@@ -173,7 +174,6 @@ class ServerSettings:
     activity_timeout: int = 120
     shutdown_timeout_seconds: float = 10.0
     compression: bool = False
-    web_root: str = ""  # empty: the web/ directory of the source checkout, if there is one
 
     @property
     def development(self) -> bool:
@@ -270,6 +270,7 @@ def _server(r: TableReader) -> ServerSettings:
         port=r.integer("port", d.port, minimum=0, maximum=65535),
         workers=r.integer("workers", d.workers, minimum=1, maximum=64),
         mode=r.text("mode", d.mode, choices=("production", "development")),
+        web_root=_web_root(r, d.web_root),
         log_format=r.text("log_format", d.log_format, choices=("text", "json")),
         log_level=r.text("log_level", d.log_level, choices=("debug", "info", "warning", "error")),
         auth_path=_path(r, "auth_path", d.auth_path),
@@ -279,10 +280,7 @@ def _server(r: TableReader) -> ServerSettings:
         activity_timeout=r.integer("activity_timeout", d.activity_timeout, minimum=1, maximum=3600),
         shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
         compression=r.flag("compression", d.compression),
-        web_root=r.text("web_root", d.web_root),
     )
-    if s.web_root and not (Path(s.web_root) / "roomkey.js").is_file():
-        r.error("web_root", f"{s.web_root} has no roomkey.js (it must be roomkey's web/ directory)")
     r.finish()
     return s
 
@@ -291,6 +289,14 @@ def _path(r: TableReader, key: str, default: str) -> str:
     value = r.text(key, default)
     if not value.startswith("/"):
         r.error(key, "must start with /")
+        return default
+    return value
+
+
+def _web_root(r: TableReader, default: str) -> str:
+    value = r.text("web_root", default)
+    if value and not (Path(value) / "roomkey.js").is_file():
+        r.error("web_root", f"{value} has no roomkey.js (it must be roomkey's web/ directory)")
         return default
     return value
 
