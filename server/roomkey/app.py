@@ -16,7 +16,7 @@ from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
 from roomkey.config import Settings
 from roomkey.errors import ServiceUnavailable
-from roomkey.http import authorize, operations, rest
+from roomkey.http import authorize, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
 from roomkey.hub import Hub
 from roomkey.identity.factory import create_identity
@@ -53,6 +53,10 @@ def setup(
     authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
     operations.add_routes(app)
     rest.add_routes(app)
+    web_root = static.locate_web_root(settings.server.web_root)
+    static.add_routes(app, web_root)
+    if settings.server.development and web_root is not None:
+        demo.add_routes(app, web_root)
     app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
     pusher = PusherTransport()
     pusher.add_routes(app)

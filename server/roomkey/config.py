@@ -164,6 +164,7 @@ class ServerSettings:
     port: int = 6001
     workers: int = 1
     mode: str = "production"  # "development" serves the demo at /
+    web_root: str = ""  # roomkey.js and the demo; empty: web/ of the source checkout, if any
     log_format: str = "text"  # "text" or "json"
     log_level: str = "info"
     auth_path: str = "/pusher/auth"
@@ -270,6 +271,7 @@ def _server(r: TableReader) -> ServerSettings:
         port=r.integer("port", d.port, minimum=0, maximum=65535),
         workers=r.integer("workers", d.workers, minimum=1, maximum=64),
         mode=r.text("mode", d.mode, choices=("production", "development")),
+        web_root=_web_root(r, d.web_root),
         log_format=r.text("log_format", d.log_format, choices=("text", "json")),
         log_level=r.text("log_level", d.log_level, choices=("debug", "info", "warning", "error")),
         auth_path=_path(r, "auth_path", d.auth_path),
@@ -291,6 +293,14 @@ def _path(r: TableReader, key: str, default: str) -> str:
     value = r.text(key, default)
     if not value.startswith("/"):
         r.error(key, "must start with /")
+        return default
+    return value
+
+
+def _web_root(r: TableReader, default: str) -> str:
+    value = r.text("web_root", default)
+    if value and not (Path(value) / "roomkey.js").is_file():
+        r.error("web_root", f"{value} has no roomkey.js (it must be roomkey's web/ directory)")
         return default
     return value
 

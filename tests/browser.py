@@ -1,0 +1,133 @@
+"""Helpers of the browser tests: roomkey as a real process in development mode (what
+``roomkey serve`` runs, demo included) and Debian's Chromium driven by Playwright.
+
+Nothing is downloaded: Chromium is ``/usr/bin/chromium``; a missing one fails the tests.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TIMEOUT_MS = 8_000
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 15.0
+
+
+@dataclass
+class RoomkeyProcess:
+    """``roomkey serve`` (development preset) on 127.0.0.1:``port``, output in ``log_path``."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (graceful: clients are told 4200) or SIGKILL (a crash); waits for exit."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT_S)
+
+
+def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> RoomkeyProcess:
+    """Start ``roomkey serve --port port`` (with ``--config config`` if given) and wait until
+    ``/healthz`` answers."""
+    with log_path.open("ab") as log:
+        args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        if config is not None:
+            args += ["--config", str(config)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "roomkey.cli", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = RoomkeyProcess(port, process, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"roomkey exited with {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop(kill=True)
+    pytest.fail(f"roomkey did not answer /healthz:\n{server.log()}")
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run the README's test command (it installs it)")
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000
+    )
+
+
+def open_demo(browser: Browser, url: str) -> Page:
+    """A page in a fresh context (its own cookies and storage) with short timeouts."""
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    return page
+
+
+def log_in(page: Page, name: str) -> dict[str, Any]:
+    """Log in on the demo page and wait until the private channel and the room are joined.
+    Returns ``{"user_id", "name"}``."""
+    page.fill("#name", name)
+    page.click("#login button")
+    wait_joined(page)
+    me: dict[str, Any] = page.evaluate("demo.me")
+    return me
+
+
+def wait_joined(page: Page) -> None:
+    page.wait_for_selector("#state[data-ok=true]")
+    page.wait_for_selector("#private-status[data-ok=true]")
+    page.wait_for_selector("#room-status[data-ok=true]")
+
+
+def member_ids(page: Page) -> list[str]:
+    ids: list[str] = page.eval_on_selector_all(
+        "#members li", "items => items.map(li => li.dataset.userId)"
+    )
+    return sorted(ids)
+
+
+def wait_member_count(page: Page, count: int) -> None:
+    page.wait_for_function(
+        "n => document.getElementById('member-count').textContent === String(n)", arg=count
+    )
