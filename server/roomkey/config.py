@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,6 +280,11 @@ def _server(r: TableReader) -> ServerSettings:
         shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
         compression=r.flag("compression", d.compression),
     )
+    for proxy in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            r.error("trusted_proxies", f"{proxy!r} is not an IP address or CIDR network")
     r.finish()
     return s
 
