@@ -19,7 +19,7 @@ class MemoryRateLimiter:
         self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, hits)
         self._max_keys = max_keys
         self._clock = clock
-        self._sweep_at = 1024
+        self._sweep_at = min(max_keys, 1024)
 
     async def start(self) -> None:
         return None
@@ -57,4 +57,4 @@ class MemoryRateLimiter:
 
     def _sweep(self, now: float) -> None:
         self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
-        self._sweep_at = max(1024, 2 * len(self._windows))
+        self._sweep_at = min(self._max_keys, max(1024, 2 * len(self._windows)))
