@@ -117,7 +117,9 @@ def slow_drops(server: ServeProcess) -> float:
 async def publish(client: socketio.AsyncClient, channel: str, count: int) -> None:
     data = "x" * 8000
     calls = [
-        client.call("trigger", {"channel": channel, "event": "client-tick", "data": data}, timeout=10)
+        client.call(
+            "trigger", {"channel": channel, "event": "client-tick", "data": data}, timeout=10
+        )
         for _ in range(count)
     ]
     answers: list[Any] = await asyncio.gather(*calls)
