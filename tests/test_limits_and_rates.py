@@ -45,6 +45,9 @@ async def refused_connect(url: str, **headers: str) -> Any:
         await client.connect(
             url, auth={"key": APP_KEY}, headers=headers, transports=["websocket"], wait_timeout=5
         )
+    http = getattr(client.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
     return errors[0] if errors else None
 
 

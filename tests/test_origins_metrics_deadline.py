@@ -24,9 +24,18 @@ async def try_connect(url: str, origin: str) -> bool:
             wait_timeout=3,
         )
     except socketio.exceptions.ConnectionError:
+        await close_http(client)
         return False
     await client.disconnect()
+    await close_http(client)
     return True
+
+
+async def close_http(client: socketio.AsyncClient) -> None:
+    """A refused client keeps its HTTP session; close it."""
+    http = getattr(client.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -45,6 +54,7 @@ async def test_foreign_origin_refused_before_any_state(
             transports=[transport],
             wait_timeout=3,
         )
+    await close_http(client)
     assert server.runtime.hub.connections == {}
     assert server.app[SOCKETIO].sio.eio.sockets == {}
     assert await try_connect(server.url, "https://app.example.com")
