@@ -159,3 +159,31 @@ async def test_no_deadline_without_the_option(
     await connect(server)
     assert len(server.runtime.deadlines) == 0
     assert ServerSettings().allowed_origins == ()
+
+
+async def test_dead_connection_is_closed_by_the_heartbeat(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    import json
+
+    from tests.raw_socketio import RawSocketIO
+
+    server = await start_server(
+        make_settings(server={"ping_interval_seconds": 1.0, "ping_timeout_seconds": 0.3})
+    )
+    live = await connect(server)
+    raw = await RawSocketIO.open(server.port)
+    try:
+        opened = json.loads((await raw.recv_until("0{"))[1:])
+        assert opened["pingInterval"] == 1000 and opened["pingTimeout"] == 300
+        raw.send("40" + json.dumps({"key": APP_KEY}))
+        await raw.recv_until('42["connection_established"')
+        assert len(server.runtime.hub.connections) == 2
+        # Never answer the ping: the server must give up on us, not on the live client.
+        for _ in range(60):
+            if len(server.runtime.hub.connections) < 2:
+                break
+            await asyncio.sleep(0.1)
+        assert list(server.runtime.hub.connections) == [live.socket_id]
+    finally:
+        raw.close()

@@ -48,8 +48,8 @@ def setup(
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
         max_message_bytes=max(a.limits.max_socketio_message_bytes for a in settings.apps),
-        ping_interval=25,
-        ping_timeout=20,
+        ping_interval=settings.server.ping_interval_seconds,
+        ping_timeout=settings.server.ping_timeout_seconds,
         websocket_only=settings.server.workers > 1,
         allow_origin=origins.allows,
     )

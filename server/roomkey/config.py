@@ -174,6 +174,10 @@ class ServerSettings:
     activity_timeout: int = 120
     shutdown_timeout_seconds: float = 10.0
     compression: bool = False
+    # Engine.IO heartbeat: a Socket.IO connection that does not answer a ping sent every
+    # ping_interval_seconds within ping_timeout_seconds is closed as dead.
+    ping_interval_seconds: float = 25.0
+    ping_timeout_seconds: float = 20.0
 
     @property
     def development(self) -> bool:
@@ -279,6 +283,10 @@ def _server(r: TableReader) -> ServerSettings:
         activity_timeout=r.integer("activity_timeout", d.activity_timeout, minimum=1, maximum=3600),
         shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
         compression=r.flag("compression", d.compression),
+        ping_interval_seconds=r.number(
+            "ping_interval_seconds", d.ping_interval_seconds, minimum=1.0
+        ),
+        ping_timeout_seconds=r.number("ping_timeout_seconds", d.ping_timeout_seconds, minimum=0.1),
     )
     for proxy in s.trusted_proxies:
         try:
