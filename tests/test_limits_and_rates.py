@@ -201,3 +201,24 @@ async def test_socketio_message_over_limit_is_an_error_then_a_close(
         await asyncio.sleep(0.05)
     assert client.socket_id not in server.runtime.hub.connections
     assert await bystander.subscribe("public-b") == {"channel": "public-b"}
+
+
+async def test_redis_rate_limits_are_shared_by_every_node(
+    start_server: StartServer, connect: ConnectClient, redis_server: Any
+) -> None:
+    import secrets
+
+    from roomkey.config import RedisSettings
+
+    settings = replace(
+        limited(rates=RateLimits(connections_per_minute_per_address=2)),
+        redis=RedisSettings(url=redis_server.url, prefix=f"t{secrets.token_hex(4)}"),
+    )
+    one = await start_server(settings)
+    two = await start_server(settings)
+    await connect(one)
+    await connect(two)
+    for node in (one, two):
+        error = await refused_connect(node.url)
+        assert error["code"] == 4100
+    assert len(one.runtime.hub.connections) == len(two.runtime.hub.connections) == 1

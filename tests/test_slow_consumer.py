@@ -85,6 +85,8 @@ async def test_reader_that_stops_is_dropped_and_memory_stays_flat() -> None:
                 await publish(publisher, channel, 200)
                 sent += 200
             assert slow_drops(server) == 1, f"not dropped after {sent} events of 8 KB"
+            # It left the hub (and its channel): only the publisher is still connected.
+            assert 'roomkey_connections{app="1",transport="socketio"} 1.0' in server.metrics()
             # Keep streaming: nobody buffers for the dropped client any more.
             await publish(publisher, channel, 400)
             growth = server.rss_bytes() - rss_before
