@@ -60,6 +60,8 @@ async def test_authorize_per_user_rate_is_429_with_retry_after(start_server: Sta
     assert status == 429
     assert 1 <= int(headers["Retry-After"]) <= 60
     assert "authorize_per_minute_per_user" in body["error"]["message"]
+    metrics = server.runtime.metrics.render().decode()
+    assert 'roomkey_rate_limited_total{limit="authorize_per_minute_per_user"} 1.0' in metrics
     # Another user from the same address is not affected.
     status, _, _ = await auth(server.url, "1.1", "private-user-8", user="8")
     assert status == 200
