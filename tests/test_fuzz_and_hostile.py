@@ -181,6 +181,18 @@ async def test_hostile_http(start_server: StartServer, connect: ConnectClient) -
             await r.read()
         assert statuses.count(429) >= 5
         assert set(statuses) <= {200, 429}
+        # An oversized long-polling POST is refused and the polling session closed, without
+        # waiting for a client that never polls again.
+        eio = f"{server.url}/socket.io/?EIO=4&transport=polling"
+        opened = json.loads((await (await http.get(eio)).text())[1:])
+        resp = await http.post(
+            f"{eio}&sid={opened['sid']}",
+            data=b"4" + b"x" * 300_000,
+            timeout=aiohttp.ClientTimeout(total=10),
+        )
+        assert resp.status == 400
+        resp = await http.get(f"{eio}&sid={opened['sid']}")
+        assert resp.status == 400
         # Everyone else carries on.
         assert (await http.get(f"{server.url}/healthz")).status == 200
     rt = server.runtime

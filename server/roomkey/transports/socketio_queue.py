@@ -68,6 +68,21 @@ class MeteredEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
     def create_queue(self, *args: Any, **kwargs: Any) -> MeteredQueue:
         return MeteredQueue(*args, **kwargs)
 
+    async def disconnect(self, sid: str | None = None) -> None:
+        """Close one socket without waiting for the client to fetch its CLOSE packet.
+
+        Engine.IO's own ``disconnect`` waits for the socket's queue to drain; it calls it on a
+        malformed or oversized long-polling POST, so a client that then never polls again
+        would hold that request handler forever. The CLOSE packet is still queued.
+        """
+        if sid is None:
+            await super().disconnect()
+            return
+        socket = self.sockets.get(sid)
+        if socket is not None:
+            await socket.close(wait=False, reason=self.reason.SERVER_DISCONNECT)
+            self.sockets.pop(sid, None)
+
 
 class MeteredSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
     """A python-socketio server whose Engine.IO sockets use ``MeteredQueue``."""
