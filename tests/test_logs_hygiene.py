@@ -99,6 +99,10 @@ async def test_logs_never_carry_secrets_and_floods_are_collapsed() -> None:
     assert len(refused) == 1, "30 identical refusals must be logged once"
     assert refused[0]["reason"] == "unauthorized" and refused[0]["socket_id"] == socket_id
     assert "\x1b" not in logs
+    refused_auth = [r for r in lines if r["msg"] == "refused authorize"]
+    assert len(refused_auth) == 1
+    assert refused_auth[0]["app"] == "1" and refused_auth[0]["socket_id"] == socket_id
+    assert refused_auth[0]["address"] == "127.0.0.1"
 
 
 def test_repeat_filter_counts_what_it_suppressed() -> None:

@@ -65,8 +65,17 @@ class Runtime:
         )
 
     def log_refusal(
-        self, what: str, exc: RoomkeyError, *, conn: Connection | None = None, address: str = ""
+        self,
+        what: str,
+        exc: RoomkeyError,
+        *,
+        conn: Connection | None = None,
+        address: str = "",
+        app_id: str | None = None,
+        socket_id: str | None = None,
     ) -> None:
+        """One line per refusal (flood-controlled), counted in the metrics. ``app_id`` and
+        ``socket_id`` are for edges without a connection (the authorize endpoints)."""
         self.metrics.refused(what, exc)
         log_event(
             log,
@@ -76,8 +85,8 @@ class Runtime:
             code=exc.code,
             reason=exc.reason,
             detail=exc.message,
-            app=conn.app.id if conn else None,
-            socket_id=conn.socket_id if conn else None,
+            app=conn.app.id if conn else app_id,
+            socket_id=conn.socket_id if conn else socket_id,
             address=address or (conn.address if conn else ""),
         )
 
