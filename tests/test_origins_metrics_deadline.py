@@ -120,6 +120,7 @@ async def test_metrics_and_health(start_server: StartServer, connect: ConnectCli
     assert 'roomkey_authorize_results_total{endpoint="channel",result="forbidden"} 1.0' in lines
     assert 'roomkey_refusals_total{reason="forbidden",what="authorize"} 1.0' in lines
     assert "roomkey_fanout_seconds_count 1.0" in lines
+    assert "roomkey_rate_limiter_failures_total 0.0" in lines
     for family in (
         "roomkey_event_loop_lag_seconds",
         "roomkey_webhook_queue_depth",

@@ -93,6 +93,7 @@ def _lifetime(
 
         throttle = Throttle(settings.rate_limits, create_rate_limiter(settings))
         await throttle.start()
+        metrics.watch_rate_limiter(lambda: throttle.limiter.failures)
         rt = Runtime(
             settings,
             apps,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from roomkey.broker.base import DeliveryHandler
@@ -32,8 +32,9 @@ class _LiveState(Collector):
 
     def __init__(self) -> None:
         self.source: Callable[[], Iterable[Connection]] | None = None
+        self.limiter_failures: Callable[[], int] = lambda: 0
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         conns = GaugeMetricFamily(
             "roomkey_connections", "Open connections", labels=["app", "transport"]
         )
@@ -51,6 +52,11 @@ class _LiveState(Collector):
             subs.add_metric([app], n)
         yield conns
         yield subs
+        yield CounterMetricFamily(
+            "roomkey_rate_limiter_failures",
+            "Hits allowed because the rate-limit backend (Redis) could not be asked",
+            value=self.limiter_failures(),
+        )
 
 
 class Metrics:
@@ -152,6 +158,10 @@ class Metrics:
     def watch_connections(self, source: Callable[[], Iterable[Connection]]) -> None:
         """Where the live gauges read open connections from (the hub's table)."""
         self._live.source = source
+
+    def watch_rate_limiter(self, failures: Callable[[], int]) -> None:
+        """Where ``roomkey_rate_limiter_failures_total`` reads its count from."""
+        self._live.limiter_failures = failures
 
     def timed_delivery(
         self, deliver: DeliveryHandler, recipients: Callable[[str, str, str | None], int]

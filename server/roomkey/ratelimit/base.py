@@ -20,6 +20,23 @@ class Decision:
     retry_after: float = 0.0
 
 
+@dataclass(slots=True)
+class FixedWindow:
+    """One key's counter: ``hits`` in the window that ends at ``end`` (clock seconds)."""
+
+    end: float = 0.0
+    hits: int = 0
+
+    def hit(self, now: float, limit: int, window: float) -> Decision:
+        if self.end <= now:
+            self.end, self.hits = now + window, 1
+            return Decision(True)
+        if self.hits >= limit:
+            return Decision(False, self.end - now)
+        self.hits += 1
+        return Decision(True)
+
+
 class RateLimiter(Protocol):
     async def start(self) -> None: ...
 

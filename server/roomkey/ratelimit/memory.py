@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from roomkey.ratelimit.base import Decision
+from roomkey.ratelimit.base import Decision, FixedWindow
 
 
 class MemoryRateLimiter:
     def __init__(
         self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, hits)
+        self._windows: dict[str, FixedWindow] = {}
         self._max_keys = max_keys
         self._clock = clock
         self._sweep_at = min(max_keys, 1024)
@@ -35,26 +35,17 @@ class MemoryRateLimiter:
         return len(self._windows)
 
     async def hit(self, key: str, limit: int, window: float) -> Decision:
-        return self.hit_now(key, limit, window)
-
-    def hit_now(self, key: str, limit: int, window: float) -> Decision:
-        """``hit`` without awaiting: for callers that must decide synchronously."""
         now = self._clock()
         entry = self._windows.get(key)
-        if entry is None or entry[0] <= now:
-            if entry is None and len(self._windows) >= self._sweep_at:
+        if entry is None:
+            if len(self._windows) >= self._sweep_at:
                 self._sweep(now)
                 if len(self._windows) >= self._max_keys:
                     # Full of live windows: someone is minting keys; refuse, do not grow.
                     return Decision(False, window)
-            self._windows[key] = (now + window, 1)
-            return Decision(True)
-        end, hits = entry
-        if hits >= limit:
-            return Decision(False, end - now)
-        self._windows[key] = (end, hits + 1)
-        return Decision(True)
+            entry = self._windows[key] = FixedWindow()
+        return entry.hit(now, limit, window)
 
     def _sweep(self, now: float) -> None:
-        self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+        self._windows = {k: v for k, v in self._windows.items() if v.end > now}
         self._sweep_at = min(self._max_keys, max(1024, 2 * len(self._windows)))

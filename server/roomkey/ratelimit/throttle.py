@@ -2,18 +2,22 @@
 ``RateLimited`` (HTTP 429 with ``Retry-After``; 4100 on the sockets) naming the limit.
 
 Limits on users, addresses and apps go to the configured limiter (Redis: cluster-wide).
-Limits on one connection live in this node's memory, where the connection is.
+Limits on one connection live on this node, beside the connection, and go with it.
 Edges call: ``authorize_address`` and ``authorize_user`` (authorize endpoints), ``connection`` (before a socket is
 accepted), ``subscribe`` (before each subscribe request), ``rest`` (each REST API request).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
+
 from roomkey.apps import App
 from roomkey.config import RateLimits
 from roomkey.connection import Connection
 from roomkey.errors import RateLimited
-from roomkey.ratelimit.base import Decision, RateLimiter
+from roomkey.ratelimit.base import Decision, FixedWindow, RateLimiter
 from roomkey.ratelimit.memory import MemoryRateLimiter
 
 
@@ -30,11 +34,13 @@ class Throttle:
         self,
         rates: RateLimits | None = None,
         limiter: RateLimiter | None = None,
-        local: MemoryRateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rates = rates or RateLimits()
         self.limiter: RateLimiter = limiter or MemoryRateLimiter()
-        self.local = local or MemoryRateLimiter()
+        self._clock = clock
+        # Freed with the connection object: no sweeping, no cap to run into.
+        self._subscribes: WeakKeyDictionary[Connection, FixedWindow] = WeakKeyDictionary()
 
     async def authorize_address(self, app: App, address: str) -> None:
         """One authorize call from ``address`` (checked before any identity work)."""
@@ -64,7 +70,10 @@ class Throttle:
         """One subscribe request on ``conn`` (synchronous: a per-connection, local limit)."""
         limit = self.rates.subscribes_per_minute_per_connection
         if limit:
-            d = self.local.hit_now(f"sub:{conn.app.id}:{conn.socket_id}", limit, 60.0)
+            window = self._subscribes.get(conn)
+            if window is None:
+                window = self._subscribes[conn] = FixedWindow()
+            d = window.hit(self._clock(), limit, 60.0)
             if not d.allowed:
                 raise _refuse(
                     d, "subscribes_per_minute_per_connection", "subscribes", "this connection"
@@ -83,4 +92,4 @@ class Throttle:
 
     async def close(self) -> None:
         await self.limiter.close()
-        await self.local.close()
+        self._subscribes.clear()
