@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from roomkey.app import SOCKETIO
 from roomkey.config import RateLimits
 from tests.conftest import (
     ConnectClient,
@@ -198,3 +199,28 @@ async def test_hostile_http(start_server: StartServer, connect: ConnectClient) -
     rt = server.runtime
     await rt.hub.publish(rt.apps.default, ["public-watch"], "still", "alive")
     assert (await watcher.next("event"))["data"] == "alive"
+
+
+async def test_malformed_origin_is_refused_not_a_crash(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="roomkey")
+    server = await start_server()
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(
+            f"{server.url}/pusher/auth",
+            data={"socket_id": "1.1", "channel_name": "private-user-7"},
+            headers={"Authorization": f"Bearer {make_token('7')}", "Origin": "http://["},
+        )
+        assert resp.status == 403
+        resp = await http.get(
+            f"{server.url}/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://["}
+        )
+        assert resp.status == 400
+    assert server.runtime.hub.connections == {}
+    assert server.app[SOCKETIO].sio.eio.sockets == {}
+    no_errors_logged(caplog)
+    assert [r.getMessage() for r in caplog.records if r.name == "roomkey"] == [
+        "refused authorize",
+        "refused socketio origin",
+    ]

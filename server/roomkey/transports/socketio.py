@@ -25,7 +25,15 @@ from socketio import packet as sio_packet
 from roomkey.apps import App
 from roomkey.channels import new_socket_id
 from roomkey.connection import Connection
-from roomkey.errors import BadRequest, PayloadTooLarge, RoomkeyError, SlowConsumer, Unauthorized
+from roomkey.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    RoomkeyError,
+    SlowConsumer,
+    Unauthorized,
+)
+from roomkey.logs import DropMessages
 from roomkey.protocol import (
     ChannelEvent,
     MemberAdded,
@@ -45,6 +53,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("roomkey.socketio")
 
 NAMESPACE = "/"
+_ENGINEIO_ORIGIN_NOISE = DropMessages("is not an accepted origin")
 
 
 def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
@@ -160,9 +169,7 @@ class SocketIOTransport:
         self.sio = MeteredSocketIOServer(
             async_mode="aiohttp",
             client_manager=_ConnectNotifyingManager(self._connected),
-            cors_allowed_origins=lambda origin, environ: allow_origin(
-                origin, environ.get("HTTP_HOST")
-            ),
+            cors_allowed_origins=self._origin_check(allow_origin),
             cors_credentials=True,
             # Up to twice the largest app limit is read and answered with a 4100 error
             # (``_answer``); past that Engine.IO closes the socket (WebSocket 1009).
@@ -181,6 +188,31 @@ class SocketIOTransport:
         self.sio.on("trigger", self._on_trigger)
         self.sio.on("signin", self._on_signin)
         self.sio.on("*", self._on_unknown)
+
+    def _origin_check(
+        self, allow_origin: Callable[[str | None, str | None], bool]
+    ) -> Callable[[str | None, dict[str, Any]], bool]:
+        """Engine.IO's origin callable: refuses before any socket exists, and logs the
+        refusal as roomkey's own line (Engine.IO's unescaped one is dropped)."""
+        logging.getLogger("engineio.server").addFilter(_ENGINEIO_ORIGIN_NOISE)
+
+        def check(origin: str | None, environ: dict[str, Any]) -> bool:
+            if allow_origin(origin, environ.get("HTTP_HOST")):
+                return True
+            # Engine.IO asks twice per request (the check, then the CORS headers): log once.
+            if self.runtime is not None and not environ.get("roomkey.origin_refused"):
+                environ["roomkey.origin_refused"] = True
+                request = environ.get("aiohttp.request")
+                self.runtime.log_refusal(
+                    "socketio origin",
+                    Forbidden("origin is not allowed", reason="origin"),
+                    address=self.runtime.addresses.resolve(
+                        getattr(request, "remote", None), environ.get("HTTP_X_FORWARDED_FOR")
+                    ),
+                )
+            return False
+
+        return check
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
