@@ -7,6 +7,8 @@ Everything with a lifetime (backends, the hub, sessions, tasks) is opened and cl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -14,15 +16,21 @@ from aiohttp import web
 
 from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
+from roomkey.client_address import ClientAddresses
 from roomkey.config import Settings
+from roomkey.connection import Connection
+from roomkey.deadlines import AuthorizationDeadlines
 from roomkey.errors import ServiceUnavailable
 from roomkey.http import authorize, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
 from roomkey.hub import Hub
 from roomkey.identity.factory import create_identity
+from roomkey.metrics import Metrics
 from roomkey.origins import OriginPolicy
 from roomkey.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
 from roomkey.presence.factory import create_presence_store
+from roomkey.ratelimit.factory import create_rate_limiter
+from roomkey.ratelimit.throttle import Throttle
 from roomkey.runtime import Runtime
 from roomkey.transports.pusher import PusherTransport
 from roomkey.transports.socketio import SocketIOTransport
@@ -43,8 +51,8 @@ def setup(
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
         max_message_bytes=max(a.limits.max_socketio_message_bytes for a in settings.apps),
-        ping_interval=25,
-        ping_timeout=20,
+        ping_interval=settings.server.ping_interval_seconds,
+        ping_timeout=settings.server.ping_timeout_seconds,
         websocket_only=settings.server.workers > 1,
         allow_origin=origins.allows,
     )
@@ -91,17 +99,46 @@ def _lifetime(
         await broker.start()
         await presence.start()
         await webhooks.start()
-        rt = Runtime(settings, apps, hub, policy, identity, origins, sessions, node_id)
+        metrics = Metrics()
+        metrics.watch_connections(lambda: hub.connections.values())
+        broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
+
+        def authorization_expired(conn: Connection) -> None:
+            metrics.authorization_timeouts.labels(conn.app.id).inc()
+
+        throttle = Throttle(settings.rate_limits, create_rate_limiter(settings))
+        await throttle.start()
+        metrics.watch_rate_limiter(lambda: throttle.limiter.failures)
+        rt = Runtime(
+            settings,
+            apps,
+            hub,
+            policy,
+            identity,
+            origins,
+            sessions,
+            node_id,
+            metrics=metrics,
+            throttle=throttle,
+            addresses=ClientAddresses(settings.server.trusted_proxies),
+            deadlines=AuthorizationDeadlines(on_expired=authorization_expired),
+        )
         app[RUNTIME] = rt
         transport.bind(rt)
+        loop_lag = asyncio.create_task(metrics.measure_event_loop())
         app[PUSHER].bind(rt)
         try:
             yield
         finally:
+            loop_lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_lag
+            rt.deadlines.close()
             await hub.close_all(4200, "server is shutting down, reconnect")
             await transport.close()
             await app[PUSHER].close()
             await webhooks.close()
+            await throttle.close()
             for closer in (presence.close, broker.close):
                 try:
                     await closer()

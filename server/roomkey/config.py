@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,10 @@ class ServerSettings:
     shutdown_timeout_seconds: float = 10.0
     compression: bool = False
     pusher_pong_timeout_seconds: float = 30.0  # Pusher sockets: wait for a pong, then 4201
+    # Engine.IO heartbeat: a Socket.IO connection that does not answer a ping sent every
+    # ping_interval_seconds within ping_timeout_seconds is closed as dead.
+    ping_interval_seconds: float = 25.0
+    ping_timeout_seconds: float = 20.0
 
     @property
     def development(self) -> bool:
@@ -284,7 +289,16 @@ def _server(r: TableReader) -> ServerSettings:
         pusher_pong_timeout_seconds=r.number(
             "pusher_pong_timeout_seconds", d.pusher_pong_timeout_seconds, minimum=0.05
         ),
+        ping_interval_seconds=r.number(
+            "ping_interval_seconds", d.ping_interval_seconds, minimum=1.0
+        ),
+        ping_timeout_seconds=r.number("ping_timeout_seconds", d.ping_timeout_seconds, minimum=0.1),
     )
+    for proxy in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            r.error("trusted_proxies", f"{proxy!r} is not an IP address or CIDR network")
     r.finish()
     return s
 

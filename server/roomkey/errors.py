@@ -105,9 +105,12 @@ class RateLimited(RoomkeyError):
     status = 429
     reason = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float = 1.0, code: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float = 1.0, code: int | None = None, limit: str = ""
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.limit = limit  # which limit (the rate_limits setting's name), for metrics
 
 
 class ClientEventRejected(RoomkeyError):
@@ -130,3 +133,12 @@ class ServiceUnavailable(RoomkeyError):
     code = 4200
     status = 503
     reason = "unavailable"
+
+
+class SlowConsumer(RoomkeyError):
+    """The client stopped reading and its outbound buffer overflowed (Pusher 4100: back off,
+    then reconnect). Sent as the last message before the server drops the socket."""
+
+    code = 4100
+    status = 503
+    reason = "slow_consumer"

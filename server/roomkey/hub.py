@@ -407,3 +407,10 @@ class Hub:
         for conn in list(self.connections.values()):
             conn.close(code, reason)
             await self.disconnect(conn)
+
+    def recipients(self, app_id: str, channel: str, exclude: str | None) -> int:
+        """How many local connections a message on ``channel`` reaches (``exclude`` aside)."""
+        subs = self._local.get((app_id, channel))
+        if not subs:
+            return 0
+        return len(subs) - (1 if exclude is not None and exclude in subs else 0)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from roomkey.apps import AppRegistry
+from roomkey.apps import App, AppRegistry
+from roomkey.client_address import ClientAddresses
 from roomkey.config import Settings
 from roomkey.connection import Connection
+from roomkey.deadlines import AuthorizationDeadlines
 from roomkey.errors import RoomkeyError
 from roomkey.hub import Hub
 from roomkey.identity.base import Identity, SessionStore
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.logs import log_event
+from roomkey.metrics import Metrics
 from roomkey.origins import OriginPolicy
 from roomkey.policy import ChannelPolicy
+from roomkey.ratelimit.throttle import Throttle
 
 log = logging.getLogger("roomkey")
 
@@ -30,6 +34,10 @@ class Runtime:
     origins: OriginPolicy
     sessions: SessionStore | None
     node_id: str
+    metrics: Metrics = field(default_factory=Metrics)
+    throttle: Throttle = field(default_factory=Throttle)
+    addresses: ClientAddresses = field(default_factory=ClientAddresses)
+    deadlines: AuthorizationDeadlines = field(default_factory=AuthorizationDeadlines)
 
     async def identify(
         self, *, bearer: str | None, cookie: str | None, origin: str | None, host: str | None
@@ -57,16 +65,48 @@ class Runtime:
         )
 
     def log_refusal(
-        self, what: str, exc: RoomkeyError, *, conn: Connection | None = None, address: str = ""
+        self,
+        what: str,
+        exc: RoomkeyError,
+        *,
+        conn: Connection | None = None,
+        address: str = "",
+        app_id: str | None = None,
+        socket_id: str | None = None,
     ) -> None:
+        """One line per refusal (flood-controlled), counted in the metrics. ``app_id`` and
+        ``socket_id`` are for edges without a connection (the authorize endpoints)."""
+        self.metrics.refused(what, exc)
         log_event(
             log,
             logging.INFO,
             f"refused {what}",
+            repeat_key=f"{what}:{exc.code}:{exc.reason}",
             code=exc.code,
             reason=exc.reason,
             detail=exc.message,
-            app=conn.app.id if conn else None,
-            socket_id=conn.socket_id if conn else None,
+            app=conn.app.id if conn else app_id,
+            socket_id=conn.socket_id if conn else socket_id,
             address=address or (conn.address if conn else ""),
         )
+
+    def connection_opened(self, conn: Connection) -> None:
+        """Every transport calls this once a connection is established: counts it, logs it
+        and starts its authorization deadline."""
+        self.metrics.connections_opened.labels(conn.app.id, conn.transport).inc()
+        self.deadlines.start(conn)
+        self.log_connection("open", conn)
+
+    def connection_closed(self, conn: Connection) -> None:
+        """Every transport calls this once a connection has left the hub."""
+        self.deadlines.cancel(conn)
+        self.log_connection("close", conn)
+
+    async def admit_connection(self, app: App, address: str) -> None:
+        """Before a socket is accepted: the per-address connection rate (``RateLimited``)."""
+        await self.throttle.connection(app, address)
+
+    def slow_consumer(self, conn: Connection, exc: RoomkeyError) -> None:
+        """A transport dropped ``conn`` because its outbound buffer overflowed."""
+        self.metrics.slow_consumer_disconnects.labels(conn.transport).inc()
+        self.log_refusal("delivery", exc, conn=conn)

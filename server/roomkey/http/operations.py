@@ -1,10 +1,12 @@
-"""``GET /healthz`` (the process lives) and ``GET /readyz`` (the broker can publish)."""
+"""``GET /healthz`` (the process lives), ``GET /readyz`` (the broker can publish) and
+``GET /metrics`` (Prometheus text)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from roomkey.http.context import runtime
+from roomkey.metrics import CONTENT_TYPE
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,6 +22,12 @@ async def readyz(request: web.Request) -> web.Response:
     )
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = runtime(request).metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

@@ -25,7 +25,15 @@ from socketio import packet as sio_packet
 from roomkey.apps import App
 from roomkey.channels import new_socket_id
 from roomkey.connection import Connection
-from roomkey.errors import BadRequest, RoomkeyError, Unauthorized
+from roomkey.errors import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    RoomkeyError,
+    SlowConsumer,
+    Unauthorized,
+)
+from roomkey.logs import DropMessages
 from roomkey.protocol import (
     ChannelEvent,
     MemberAdded,
@@ -37,6 +45,7 @@ from roomkey.protocol import (
     parse_trigger,
     parse_unsubscribe,
 )
+from roomkey.transports.socketio_queue import SIZE_ATTR, MeteredQueue, MeteredSocketIOServer
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
@@ -44,12 +53,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("roomkey.socketio")
 
 NAMESPACE = "/"
+_ENGINEIO_ORIGIN_NOISE = DropMessages("is not an accepted origin")
 
 
 def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
     """One Engine.IO MESSAGE carrying a Socket.IO EVENT on the default namespace."""
     text = f"{sio_packet.EVENT}{dumps([event, payload])}"
-    return eio_packet.Packet(eio_packet.MESSAGE, data=text)
+    pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
+    setattr(pkt, SIZE_ATTR, len(text.encode()) + 1)  # measured once, shared by recipients
+    return pkt
 
 
 def encode_outbound(message: Outbound) -> eio_packet.Packet:
@@ -86,6 +98,7 @@ class SocketIOConnection(Connection):
         self.sid = sid
         self._transport = transport
         self._eio_socket: Any = None
+        self.tcp: Any = None  # the aiohttp transport, when the socket is a direct WebSocket
 
     def attach_socket(self, eio_socket: Any) -> None:
         self._eio_socket = eio_socket
@@ -94,7 +107,11 @@ class SocketIOConnection(Connection):
         sock = self._eio_socket
         if sock is None or sock.closed or self.closed:
             return
-        sock.queue.put_nowait(pkt)
+        queue = sock.queue
+        queue.put_nowait(pkt)
+        limit = self.app.limits.max_outbound_buffer_bytes
+        if limit and isinstance(queue, MeteredQueue) and queue.bytes > limit:
+            self._transport.drop_slow(self, queue, limit)
 
     def deliver(self, message: Outbound) -> None:
         self._put(encode_outbound(message))
@@ -149,14 +166,14 @@ class SocketIOTransport:
         self.runtime: Runtime | None = None
         self._conns: dict[str, SocketIOConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.sio = socketio.AsyncServer(
+        self.sio = MeteredSocketIOServer(
             async_mode="aiohttp",
             client_manager=_ConnectNotifyingManager(self._connected),
-            cors_allowed_origins=lambda origin, environ: allow_origin(
-                origin, environ.get("HTTP_HOST")
-            ),
+            cors_allowed_origins=self._origin_check(allow_origin),
             cors_credentials=True,
-            max_http_buffer_size=max_message_bytes,
+            # Up to twice the largest app limit is read and answered with a 4100 error
+            # (``_answer``); past that Engine.IO closes the socket (WebSocket 1009).
+            max_http_buffer_size=2 * max_message_bytes,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             always_connect=False,
@@ -171,6 +188,31 @@ class SocketIOTransport:
         self.sio.on("trigger", self._on_trigger)
         self.sio.on("signin", self._on_signin)
         self.sio.on("*", self._on_unknown)
+
+    def _origin_check(
+        self, allow_origin: Callable[[str | None, str | None], bool]
+    ) -> Callable[[str | None, dict[str, Any]], bool]:
+        """Engine.IO's origin callable: refuses before any socket exists, and logs the
+        refusal as roomkey's own line (Engine.IO's unescaped one is dropped)."""
+        logging.getLogger("engineio.server").addFilter(_ENGINEIO_ORIGIN_NOISE)
+
+        def check(origin: str | None, environ: dict[str, Any]) -> bool:
+            if allow_origin(origin, environ.get("HTTP_HOST")):
+                return True
+            # Engine.IO asks twice per request (the check, then the CORS headers): log once.
+            if self.runtime is not None and not environ.get("roomkey.origin_refused"):
+                environ["roomkey.origin_refused"] = True
+                request = environ.get("aiohttp.request")
+                self.runtime.log_refusal(
+                    "socketio origin",
+                    Forbidden("origin is not allowed", reason="origin"),
+                    address=self.runtime.addresses.resolve(
+                        getattr(request, "remote", None), environ.get("HTTP_X_FORWARDED_FOR")
+                    ),
+                )
+            return False
+
+        return check
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
@@ -190,6 +232,23 @@ class SocketIOTransport:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def drop_slow(self, conn: SocketIOConnection, queue: MeteredQueue, limit: int) -> None:
+        """``conn`` stopped reading: free what is queued for it, tell it why (should it ever
+        read again) and drop the socket without waiting for the queue to drain."""
+        queue.drop_all()
+        exc = SlowConsumer(
+            f"outbound buffer over limits.max_outbound_buffer_bytes ({limit}): "
+            "the client is not reading"
+        )
+        queue.put_nowait(_event_packet("error", exc.as_dict()))
+        conn.closed = True
+        if self.runtime is not None:
+            self.runtime.slow_consumer(conn, exc)
+        if conn.tcp is not None:
+            conn.tcp.abort()
+        sock = conn._eio_socket
+        self.spawn(sock.close(wait=False, abort=True))
+
     @property
     def connection_count(self) -> int:
         return len(self._conns)
@@ -201,20 +260,26 @@ class SocketIOTransport:
         if rt is None:
             raise _refusal(RoomkeyError("server is starting", code=4200))
         request: web.Request = environ["aiohttp.request"]
+        address = rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
         try:
-            conn = await self._open(rt, sid, request, auth if isinstance(auth, dict) else {})
+            conn = await self._open(
+                rt, sid, request, auth if isinstance(auth, dict) else {}, address
+            )
         except RoomkeyError as exc:
-            rt.log_refusal("socketio connect", exc, address=request.remote or "")
+            rt.log_refusal("socketio connect", exc, address=address)
             raise _refusal(exc) from None
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            conn.tcp = request.transport
         self._conns[sid] = conn
 
     async def _open(
-        self, rt: Runtime, sid: str, request: web.Request, auth: dict[str, Any]
+        self, rt: Runtime, sid: str, request: web.Request, auth: dict[str, Any], address: str
     ) -> SocketIOConnection:
         key = auth.get("key")
         if key is None:
             key = parse_qs(request.query_string).get("key", [None])[0]
         app = rt.apps.by_key(key)
+        await rt.admit_connection(app, address)
         token = auth.get("token")
         if token is not None and not isinstance(token, str):
             raise BadRequest("auth.token must be a string")
@@ -229,7 +294,7 @@ class SocketIOTransport:
                 "this app requires an identity: send auth.token or log in first",
                 reason="no_identity",
             )
-        conn = SocketIOConnection(self, sid, app, identity=identity, address=request.remote or "")
+        conn = SocketIOConnection(self, sid, app, identity=identity, address=address)
         await rt.hub.connect(conn)
         return conn
 
@@ -246,22 +311,32 @@ class SocketIOTransport:
                 "activity_timeout": self.runtime.settings.server.activity_timeout,
             },
         )
-        self.runtime.log_connection("open", conn)
+        self.runtime.connection_opened(conn)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         conn = self._conns.pop(sid, None)
         if conn is None or self.runtime is None:
             return
         await self.runtime.hub.disconnect(conn)
-        self.runtime.log_connection("close", conn)
+        self.runtime.connection_closed(conn)
 
     async def _answer(
-        self, sid: str, what: str, action: Callable[[SocketIOConnection], Any]
+        self,
+        sid: str,
+        what: str,
+        action: Callable[[SocketIOConnection], Any],
+        payload: Any = None,
     ) -> Any:
         conn = self._conns.get(sid)
         if conn is None or self.runtime is None:
             return {"error": {"code": 4300, "message": "not connected"}}
+        self.runtime.metrics.messages_received.labels(conn.transport, what).inc()
         try:
+            limit = conn.app.limits.max_socketio_message_bytes
+            if limit and payload is not None and len(dumps(payload).encode()) > limit:
+                raise PayloadTooLarge(
+                    f"message is larger than limits.max_socketio_message_bytes ({limit})"
+                )
             return await action(conn)
         except RoomkeyError as exc:
             self.runtime.log_refusal(what, exc, conn=conn)
@@ -275,9 +350,10 @@ class SocketIOTransport:
 
         async def act(conn: SocketIOConnection) -> Any:
             assert self.runtime is not None
+            self.runtime.throttle.subscribe(conn)
             return await self.runtime.hub.subscribe(conn, parse_subscribe(payload))
 
-        return await self._answer(sid, "subscribe", act)
+        return await self._answer(sid, "subscribe", act, payload)
 
     async def _on_unsubscribe(self, sid: str, *args: Any) -> Any:
         payload = args[0] if args else None
@@ -286,7 +362,7 @@ class SocketIOTransport:
             assert self.runtime is not None
             return await self.runtime.hub.unsubscribe(conn, parse_unsubscribe(payload).channel)
 
-        return await self._answer(sid, "unsubscribe", act)
+        return await self._answer(sid, "unsubscribe", act, payload)
 
     async def _on_trigger(self, sid: str, *args: Any) -> Any:
         payload = args[0] if args else None
@@ -296,7 +372,7 @@ class SocketIOTransport:
             await self.runtime.hub.client_event(conn, parse_trigger(payload))
             return {}
 
-        return await self._answer(sid, "trigger", act)
+        return await self._answer(sid, "trigger", act, payload)
 
     async def _on_signin(self, sid: str, *args: Any) -> Any:
         payload = args[0] if args else None
@@ -305,10 +381,10 @@ class SocketIOTransport:
             assert self.runtime is not None
             return await self.runtime.hub.signin(conn, parse_signin(payload))
 
-        return await self._answer(sid, "signin", act)
+        return await self._answer(sid, "signin", act, payload)
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Any:
         async def act(conn: SocketIOConnection) -> Any:
             raise BadRequest("unknown event; expected subscribe, unsubscribe, trigger or signin")
 
-        return await self._answer(sid, "unknown event", act)
+        return await self._answer(sid, "unknown event", act, list(args))

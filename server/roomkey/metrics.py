@@ -1,0 +1,206 @@
+"""Prometheus metrics in roomkey's own ``CollectorRegistry`` (never the global one, so two
+servers in one process do not collide), served at ``GET /metrics``.
+
+Gauges about live state (connections, subscriptions, channels) are read from the hub at scrape
+time by a collector, so they can never drift from the truth. Counters and histograms are
+updated by the code that does the work; the REST edge, webhooks and the Redis broker call the
+``observe_*``/``webhook_*``/``broker_*`` members (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from roomkey.broker.base import DeliveryHandler
+from roomkey.connection import Connection
+from roomkey.errors import LimitExceeded, OverQuota, PayloadTooLarge, RateLimited, RoomkeyError
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_FAST_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class _LiveState(Collector):
+    """Connections by app and transport, subscriptions and channels by app, at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[Connection]] | None = None
+        self.limiter_failures: Callable[[], int] = lambda: 0
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        conns = GaugeMetricFamily(
+            "roomkey_connections", "Open connections", labels=["app", "transport"]
+        )
+        subs = GaugeMetricFamily(
+            "roomkey_subscriptions", "Channel subscriptions of open connections", labels=["app"]
+        )
+        by_conn: Tally[tuple[str, str]] = Tally()
+        by_sub: Tally[str] = Tally()
+        for conn in list(self.source() if self.source else ()):
+            by_conn[(conn.app.id, conn.transport)] += 1
+            by_sub[conn.app.id] += len(conn.channels)
+        for (app, transport), n in sorted(by_conn.items()):
+            conns.add_metric([app, transport], n)
+        for app, n in sorted(by_sub.items()):
+            subs.add_metric([app], n)
+        yield conns
+        yield subs
+        yield CounterMetricFamily(
+            "roomkey_rate_limiter_failures",
+            "Hits allowed because the rate-limit backend (Redis) could not be asked",
+            value=self.limiter_failures(),
+        )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._live = _LiveState()
+        r.register(self._live)
+        self.connections_opened = Counter(
+            "roomkey_connections_opened", "Connections accepted", ["app", "transport"], registry=r
+        )
+        self.messages_received = Counter(
+            "roomkey_messages_received",
+            "Requests received from clients over the sockets",
+            ["transport", "type"],
+            registry=r,
+        )
+        self.messages_delivered = Counter(
+            "roomkey_messages_delivered",
+            "Messages handed to local subscribers (one per recipient)",
+            ["app"],
+            registry=r,
+        )
+        self.fanout_seconds = Histogram(
+            "roomkey_fanout_seconds",
+            "Time to hand one message to this node's subscribers of its channel",
+            registry=r,
+            buckets=_FAST_BUCKETS,
+        )
+        self.authorize_results = Counter(
+            "roomkey_authorize_results",
+            "Authorize endpoint answers by result (ok or the refusal reason)",
+            ["endpoint", "result"],
+            registry=r,
+        )
+        self.rest_requests = Counter(
+            "roomkey_rest_requests", "REST API requests", ["route", "status"], registry=r
+        )
+        self.refusals = Counter(
+            "roomkey_refusals",
+            "Refused requests by what and reason",
+            ["what", "reason"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "roomkey_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r
+        )
+        self.quota_refusals = Counter(
+            "roomkey_quota_refusals",
+            "Requests refused by a quota or size limit",
+            ["what", "reason"],
+            registry=r,
+        )
+        self.slow_consumer_disconnects = Counter(
+            "roomkey_slow_consumer_disconnects",
+            "Connections closed because their outbound buffer overflowed",
+            ["transport"],
+            registry=r,
+        )
+        self.authorization_timeouts = Counter(
+            "roomkey_authorization_timeouts",
+            "Connections closed for not authorizing within authorized_connections_timeout",
+            ["app"],
+            registry=r,
+        )
+        self.webhook_queue_depth = Gauge(
+            "roomkey_webhook_queue_depth", "Webhook events waiting to be sent", registry=r
+        )
+        self.webhook_retries = Counter(
+            "roomkey_webhook_retries", "Webhook deliveries retried", registry=r
+        )
+        self.webhook_drops = Counter(
+            "roomkey_webhook_drops",
+            "Webhook events dropped (queue full or retries exhausted)",
+            ["cause"],
+            registry=r,
+        )
+        self.broker_reconnects = Counter(
+            "roomkey_broker_reconnects", "Broker (Redis) listener reconnects", registry=r
+        )
+        self.broker_lag_seconds = Histogram(
+            "roomkey_broker_lag_seconds",
+            "Publish-to-receipt delay of messages heard from the broker",
+            registry=r,
+            buckets=_FAST_BUCKETS,
+        )
+        self.event_loop_lag_seconds = Gauge(
+            "roomkey_event_loop_lag_seconds",
+            "Last measured event-loop scheduling delay",
+            registry=r,
+        )
+        self.event_loop_lag = Histogram(
+            "roomkey_event_loop_lag",
+            "Event-loop scheduling delay in seconds",
+            registry=r,
+            buckets=_FAST_BUCKETS,
+        )
+
+    def watch_connections(self, source: Callable[[], Iterable[Connection]]) -> None:
+        """Where the live gauges read open connections from (the hub's table)."""
+        self._live.source = source
+
+    def watch_rate_limiter(self, failures: Callable[[], int]) -> None:
+        """Where ``roomkey_rate_limiter_failures_total`` reads its count from."""
+        self._live.limiter_failures = failures
+
+    def timed_delivery(
+        self, deliver: DeliveryHandler, recipients: Callable[[str, str, str | None], int]
+    ) -> DeliveryHandler:
+        """Wrap the hub's local delivery: fan-out time, and messages delivered counted with
+        ``recipients(app_id, channel, exclude)``."""
+
+        def handler(app_id: str, message: Any, exclude: str | None) -> None:
+            start = time.perf_counter()
+            deliver(app_id, message, exclude)
+            self.fanout_seconds.observe(time.perf_counter() - start)
+            n = recipients(app_id, message.channel, exclude)
+            if n > 0:
+                self.messages_delivered.labels(app_id).inc(n)
+
+        return handler
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def refused(self, what: str, exc: RoomkeyError) -> None:
+        """Count a refusal; rate limits and quotas also in their own families."""
+        self.refusals.labels(what, exc.reason).inc()
+        if isinstance(exc, RateLimited):
+            self.rate_limited.labels(exc.limit or what).inc()
+        elif isinstance(exc, OverQuota | LimitExceeded | PayloadTooLarge):
+            self.quota_refusals.labels(what, exc.reason).inc()
+
+    def observe_rest(self, route: str, status: int) -> None:
+        """The REST edge calls this once per request; ``route`` is the route template
+        (``/apps/{id}/events``), never the raw path."""
+        self.rest_requests.labels(route, str(status)).inc()
+
+    async def measure_event_loop(self, interval: float = 0.5) -> None:
+        """Run forever (an owned task): how late a sleep of ``interval`` seconds wakes."""
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(interval)
+            lag = max(0.0, time.perf_counter() - start - interval)
+            self.event_loop_lag_seconds.set(lag)
+            self.event_loop_lag.observe(lag)

@@ -1,0 +1,75 @@
+"""Fixed-window counters in Redis, shared by every node; one atomic Lua script per hit."""
+
+from __future__ import annotations
+
+import logging
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from roomkey.ratelimit.base import Decision
+
+log = logging.getLogger("roomkey.ratelimit")
+
+# KEYS[1]: the window's counter. ARGV[1]: limit (hits), ARGV[2]: window (milliseconds).
+# Returns -1 when the hit was counted, else the window's remaining milliseconds. A refused
+# hit is not counted. The counter expires with its window, so Redis holds live windows only.
+HIT_SCRIPT = """
+local hits = tonumber(redis.call('GET', KEYS[1]) or '0')
+if hits >= tonumber(ARGV[1]) then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
+  end
+  return ttl
+end
+if redis.call('INCR', KEYS[1]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return -1
+"""
+
+
+class RedisRateLimiter:
+    """Keys are ``{prefix}:rl:{key}``. A Redis failure or timeout allows the hit (the
+    limiter must not take the service down with it), is counted in ``failures`` and logged
+    once per outage."""
+
+    def __init__(self, url: str, *, prefix: str, timeout: float) -> None:
+        self._client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._prefix = f"{prefix}:rl:"
+        self._script = self._client.register_script(HIT_SCRIPT)
+        self._failures = 0
+        self._failing = False
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    @property
+    def failures(self) -> int:
+        return self._failures
+
+    async def hit(self, key: str, limit: int, window: float) -> Decision:
+        try:
+            result = await self._script(
+                keys=[self._prefix + key], args=[limit, max(1, int(window * 1000))]
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failures += 1
+            if not self._failing:
+                self._failing = True
+                log.warning("rate limits not enforced: redis unavailable (%s)", type(exc).__name__)
+            return Decision(True)
+        if self._failing:
+            self._failing = False
+            log.warning("rate limits enforced again: redis is back")
+        ttl = int(result)
+        if ttl < 0:
+            return Decision(True)
+        return Decision(False, ttl / 1000)

@@ -1,0 +1,95 @@
+"""Where roomkey applies ``[rate_limits]``: each check counts one hit or raises
+``RateLimited`` (HTTP 429 with ``Retry-After``; 4100 on the sockets) naming the limit.
+
+Limits on users, addresses and apps go to the configured limiter (Redis: cluster-wide).
+Limits on one connection live on this node, beside the connection, and go with it.
+Edges call: ``authorize_address`` and ``authorize_user`` (authorize endpoints), ``connection`` (before a socket is
+accepted), ``subscribe`` (before each subscribe request), ``rest`` (each REST API request).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
+
+from roomkey.apps import App
+from roomkey.config import RateLimits
+from roomkey.connection import Connection
+from roomkey.errors import RateLimited
+from roomkey.ratelimit.base import Decision, FixedWindow, RateLimiter
+from roomkey.ratelimit.memory import MemoryRateLimiter
+
+
+def _refuse(decision: Decision, limit_name: str, what: str, per: str) -> RateLimited:
+    return RateLimited(
+        f"too many {what}: over rate_limits.{limit_name} ({per})",
+        retry_after=decision.retry_after,
+        limit=limit_name,
+    )
+
+
+class Throttle:
+    def __init__(
+        self,
+        rates: RateLimits | None = None,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rates = rates or RateLimits()
+        self.limiter: RateLimiter = limiter or MemoryRateLimiter()
+        self._clock = clock
+        # Freed with the connection object: no sweeping, no cap to run into.
+        self._subscribes: WeakKeyDictionary[Connection, FixedWindow] = WeakKeyDictionary()
+
+    async def authorize_address(self, app: App, address: str) -> None:
+        """One authorize call from ``address`` (checked before any identity work)."""
+        limit = self.rates.authorize_per_minute_per_address
+        if limit and address:
+            d = await self.limiter.hit(f"auth-addr:{app.id}:{address}", limit, 60.0)
+            if not d.allowed:
+                raise _refuse(d, "authorize_per_minute_per_address", "authorize calls", address)
+
+    async def authorize_user(self, app: App, user_id: str) -> None:
+        """One authorize call by an identified ``user_id``."""
+        limit = self.rates.authorize_per_minute_per_user
+        if limit:
+            d = await self.limiter.hit(f"auth-user:{app.id}:{user_id}", limit, 60.0)
+            if not d.allowed:
+                raise _refuse(d, "authorize_per_minute_per_user", "authorize calls", "this user")
+
+    async def connection(self, app: App, address: str) -> None:
+        """One new socket from ``address``."""
+        limit = self.rates.connections_per_minute_per_address
+        if limit and address:
+            d = await self.limiter.hit(f"conn-addr:{app.id}:{address}", limit, 60.0)
+            if not d.allowed:
+                raise _refuse(d, "connections_per_minute_per_address", "connections", address)
+
+    def subscribe(self, conn: Connection) -> None:
+        """One subscribe request on ``conn`` (synchronous: a per-connection, local limit)."""
+        limit = self.rates.subscribes_per_minute_per_connection
+        if limit:
+            window = self._subscribes.get(conn)
+            if window is None:
+                window = self._subscribes[conn] = FixedWindow()
+            d = window.hit(self._clock(), limit, 60.0)
+            if not d.allowed:
+                raise _refuse(
+                    d, "subscribes_per_minute_per_connection", "subscribes", "this connection"
+                )
+
+    async def rest(self, app: App) -> None:
+        """One REST API request for ``app`` (cluster-wide per second)."""
+        limit = self.rates.rest_per_second_per_app
+        if limit:
+            d = await self.limiter.hit(f"rest:{app.id}", limit, 1.0)
+            if not d.allowed:
+                raise _refuse(d, "rest_per_second_per_app", "REST requests", "this app")
+
+    async def start(self) -> None:
+        await self.limiter.start()
+
+    async def close(self) -> None:
+        await self.limiter.close()
+        self._subscribes.clear()
