@@ -50,6 +50,16 @@ def setup(
     authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
     operations.add_routes(app)
     app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
+    app.on_shutdown.append(_going_away)
+
+
+async def _going_away(app: web.Application) -> None:
+    """Graceful stop, once the listening sockets are closed and before in-flight requests
+    are awaited: tell every client to reconnect (4200, to another node or worker) and leave
+    their channels now, so that presence elsewhere drops them at once, not after a sweep."""
+    rt = app.get(RUNTIME)
+    if rt is not None:
+        await rt.hub.close_all(4200, "server is shutting down, reconnect")
 
 
 def create_app(settings: Settings, *, policy: PolicyCallable | None = None) -> web.Application:
