@@ -310,12 +310,12 @@ class RedisPresenceStore:
                 if e.kind == "s":
                     keys = [self._subs(e.app_id, e.channel), self._channels(e.app_id)]
                     args: list[Any] = [e.socket_id, e.channel, e.key]
-                    self._scripts["ADD_SUBSCRIBER"](
+                    await self._scripts["ADD_SUBSCRIBER"](
                         keys=[*keys, self._node(self.node_id)], args=args, client=pipe
                     )
                 else:
                     args = [e.socket_id, e.user_id, dumps(e.user_info), 0, e.key]
-                    self._scripts["JOIN"](
+                    await self._scripts["JOIN"](
                         keys=[*self._pres(e.app_id, e.channel), self._node(self.node_id)],
                         args=args,
                         client=pipe,
@@ -331,13 +331,13 @@ class RedisPresenceStore:
             pipe = self._r.pipeline(transaction=False)
             for e in batch:
                 if e.kind == "s":
-                    self._scripts["REMOVE_SUBSCRIBER"](
+                    await self._scripts["REMOVE_SUBSCRIBER"](
                         keys=[self._subs(e.app_id, e.channel), self._channels(e.app_id), node_key],
                         args=[e.socket_id, e.channel, e.key],
                         client=pipe,
                     )
                 else:
-                    self._scripts["LEAVE"](
+                    await self._scripts["LEAVE"](
                         keys=[*self._pres(e.app_id, e.channel), node_key],
                         args=[e.socket_id, e.key],
                         client=pipe,
