@@ -203,6 +203,13 @@ class RedisBroker:
         names = [self.control_name, self.ping_name, *self._names]
         await asyncio.wait_for(pubsub.subscribe(*names), self._timeout)
         self._pubsub = pubsub
+        # listen()/unlisten() calls made while this was connecting did not reach Redis.
+        added = [n for n in self._names if n not in names]
+        removed = [n for n in names[2:] if n not in self._names]
+        if added:
+            await asyncio.wait_for(pubsub.subscribe(*added), self._timeout)
+        if removed:
+            await asyncio.wait_for(pubsub.unsubscribe(*removed), self._timeout)
         await self._ping()
         self._last_heard = time.monotonic()
         next_ping = time.monotonic() + self._heartbeat

@@ -20,9 +20,8 @@ from __future__ import annotations
 # ARGV[1] socket id, ARGV[2] channel, ARGV[3] entry
 # -> the channel's subscriber count afterwards
 ADD_SUBSCRIBER = """
-if redis.call('SADD', KEYS[1], ARGV[1]) == 1 then
-  redis.call('SADD', KEYS[3], ARGV[3])
-end
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[3])
 local n = redis.call('SCARD', KEYS[1])
 redis.call('HSET', KEYS[2], ARGV[2], n)
 return n
@@ -51,6 +50,7 @@ return n
 # -> {1 first connection of the user | 0 not first | -1 channel full, flat users hash}
 JOIN = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SADD', KEYS[4], ARGV[5])
   return {0, redis.call('HGETALL', KEYS[2])}
 end
 local held = redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1
