@@ -192,10 +192,12 @@ async def test_workers_share_one_port_and_their_channels(
 ) -> None:
     node = await start_node(prefix(), workers=2)
     nodes_seen: set[str] = set()
-    for _ in range(40):
+    # The second worker may still be starting when the first answers: ask for a while.
+    for _ in range(300):
         nodes_seen.add((await readyz(node.url))[1])
         if len(nodes_seen) == 2:
             break
+        await asyncio.sleep(0.05)
     assert len(nodes_seen) == 2, "connections were not spread over two workers"
     clients = [await connect(node, token=make_token(str(i))) for i in range(8)]  # type: ignore[arg-type]
     for c in clients:
