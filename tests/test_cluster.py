@@ -116,6 +116,8 @@ async def test_redis_down_then_back(
     for c in (a1, a2, b1):
         await c.subscribe("private-room")
     await watcher.subscribe("presence-p")
+    await a1.subscribe("presence-p")
+    assert (await watcher.next("member_added"))["user_id"] == "7"
     stop_redis(own_redis)
     await wait_until(lambda: not a.runtime.hub.broker.ready)
     assert (await readyz(a))[0] == 503
@@ -139,14 +141,56 @@ async def test_redis_down_then_back(
             own_redis.cli(
                 "HGET", f"{a.runtime.settings.redis.prefix}:{app.id}:channels", "presence-p"
             )
-            == "1"
+            == "2"
         ),
         10,
     )
-    assert await a.runtime.hub.presence.members(app.id, "presence-p") == {"9": {}}
+    await wait_until(
+        lambda: (
+            own_redis.cli(
+                "HLEN", f"{a.runtime.settings.redis.prefix}:{app.id}:pres:presence-p:users"
+            )
+            == "2"
+        ),
+        10,
+    )
+    assert await a.runtime.hub.presence.members(app.id, "presence-p") == {"9": {}, "7": {}}
     await a.runtime.hub.publish(app, ["private-room"], "e", "after")
     assert (await a1.next("event"))["data"] == "x"  # the publish made while Redis was down
     for c in (a1, a2, b1):
         assert (await c.next("event", timeout=5))["data"] == "after"
+    # Presence was re-asserted silently: nobody saw anyone leave, so nobody sees them join.
     await watcher.nothing("member_added", within=0.2)
     await watcher.nothing("member_removed", within=0.1)
+
+
+async def test_leave_while_redis_is_down_is_announced_when_it_returns(
+    own_redis: RedisServer, start_server: StartServer, connect: ConnectClient
+) -> None:
+    a, b = await start_nodes(start_server, own_redis.url)
+    observer = await connect(a, token=make_token("1"))
+    await observer.subscribe("presence-q")
+    leaver = await connect(b, token=make_token("5"))
+    await leaver.subscribe("presence-q")
+    assert (await observer.next("member_added"))["user_id"] == "5"
+    # Redis stops with its data saved, and comes back with it.
+    own_redis.cli("SHUTDOWN", "SAVE")
+    own_redis.process.wait(10)
+    await wait_until(lambda: not b.runtime.hub.broker.ready)
+    await leaver.client.disconnect()
+    await observer.nothing("member_removed", within=0.3)
+    restarted = start_redis(own_redis.port, workdir=own_redis.workdir)
+    own_redis.process = restarted.process
+    app_id = a.runtime.apps.default.id
+    assert (
+        own_redis.cli(
+            "HEXISTS", f"{a.runtime.settings.redis.prefix}:{app_id}:pres:presence-q:users", "5"
+        )
+        == "1"
+    )
+    assert await observer.next("member_removed", timeout=10) == {
+        "channel": "presence-q",
+        "user_id": "5",
+    }
+    await observer.nothing("member_removed", within=0.5)
+    assert await a.runtime.hub.presence.members(app_id, "presence-q") == {"1": {}}

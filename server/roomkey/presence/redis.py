@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -117,6 +118,7 @@ class RedisPresenceStore:
         self._entries: dict[str, _Entry] = {}
         self._gate = _Gate()
         self._dirty = False
+        self._healthy_since: float | None = None  # monotonic time of the first good beat
         self._handler: DepartureHandler | None = None
         self._task: asyncio.Task[None] | None = None
         self._scripts: dict[str, Any] = {}
@@ -256,14 +258,31 @@ class RedisPresenceStore:
 
     async def beat(self) -> None:
         """One heartbeat: stamp this node, reconcile if needed, sweep dead nodes. Raises
-        ``ServiceUnavailable`` when Redis cannot answer (the next beat reconciles)."""
+        ``ServiceUnavailable`` when Redis cannot answer (a later beat reconciles).
+
+        After Redis was unreachable (or at start), this node waits one heartbeat before
+        reconciling, so that the other nodes' listeners (which retry at least once per
+        heartbeat) are back to hear what it announces, and ``node_timeout_seconds`` before
+        sweeping, so that every live node has stamped itself again: an outage of Redis is
+        not mistaken for the death of every node."""
         try:
             unregistered = await self._run_script("HEARTBEAT", [self._nodes], [self.node_id])
-            if int(unregistered) or self._dirty:
-                await self._announce(await self._reconcile())
-            await self._sweep()
         except ServiceUnavailable:
+            self._dirty, self._healthy_since = True, None
+            raise
+        now = time.monotonic()
+        if self._healthy_since is None:
+            self._healthy_since = now
+        healthy_for = now - self._healthy_since
+        if int(unregistered):
             self._dirty = True
+        try:
+            if self._dirty and healthy_for >= self._settings.heartbeat_seconds:
+                await self._announce(await self._reconcile())
+            if healthy_for >= self._settings.node_timeout_seconds:
+                await self._sweep()
+        except ServiceUnavailable:
+            self._dirty, self._healthy_since = True, None
             raise
 
     async def _run(self) -> None:
