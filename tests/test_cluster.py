@@ -130,6 +130,14 @@ async def test_redis_down_then_back(
         await a.runtime.hub.publish(a.runtime.apps.default, ["private-room"], "e", "x")
     assert (await a2.next("event"))["data"] == "x"
     assert a1.client.connected and b1.client.connected
+    # A subscribe that cannot be counted is refused and leaves nothing behind.
+    late = await connect(a, token=token)
+    refused = await late.subscribe("private-late")
+    assert refused["error"]["code"] == ServiceUnavailable.code
+    assert "private-late" not in a.runtime.hub.connections[late.socket_id].channels
+    with pytest.raises(ServiceUnavailable):
+        await a.runtime.hub.publish(a.runtime.apps.default, ["private-late"], "e", "x")
+    await late.nothing("event", within=0.1)
     # Redis back on the same address, empty: nodes resubscribe and re-assert presence.
     restarted = start_redis(own_redis.port)
     own_redis.process, own_redis.workdir = restarted.process, restarted.workdir
