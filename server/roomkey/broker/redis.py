@@ -22,6 +22,7 @@ reconnection backs off from 50 ms up to ``heartbeat_seconds`` and resubscribes e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -199,9 +200,15 @@ class RedisBroker:
 
     async def _listen_once(self) -> None:
         assert self._redis is not None
-        pubsub = self._redis.pubsub()
+        pubsub: Any = self._redis.pubsub()
         names = [self.control_name, self.ping_name, *self._names]
-        await asyncio.wait_for(pubsub.subscribe(*names), self._timeout)
+        try:
+            await asyncio.wait_for(pubsub.subscribe(*names), self._timeout)
+        except BaseException:
+            # Not yet ours to drop: close it here, or each failed attempt leaks a connection.
+            with contextlib.suppress(*CLOSE_FAILURES):
+                await asyncio.wait_for(pubsub.aclose(), self._timeout)
+            raise
         self._pubsub = pubsub
         # listen()/unlisten() calls made while this was connecting did not reach Redis.
         added = [n for n in self._names if n not in names]
