@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from multiprocessing.connection import wait
@@ -46,6 +47,9 @@ def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
 
 
 def _worker_main(settings: Settings) -> None:
+    # Its own process group: a terminal's Ctrl-C reaches only the parent, which forwards one
+    # SIGTERM; a second signal during the graceful stop would cut it short.
+    os.setpgrp()
     configure_logging(settings.server.log_format, settings.server.log_level)
     run_server(settings, reuse_port=True)
 
