@@ -161,8 +161,10 @@ class RedisPresenceStore:
         self._task = asyncio.create_task(self._run(), name="roomkey-presence-heartbeat")
 
     async def close(self) -> None:
-        """Stop heartbeating and unregister this node (its entries should already be gone:
-        the hub leaves every channel before closing the store)."""
+        """Stop heartbeating and unregister this node. Its entries should already be gone
+        (the hub leaves every channel first); if some are left (a leave could not reach
+        Redis), the node stays registered, so that another node sweeps and announces them
+        after ``node_timeout_seconds``."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -170,7 +172,8 @@ class RedisPresenceStore:
         if self._redis is None:
             return
         try:
-            await self._call(self._redis.zrem(self._nodes, self.node_id), "unregister")
+            if not await self._call(self._redis.scard(self._node(self.node_id)), "close"):
+                await self._call(self._redis.zrem(self._nodes, self.node_id), "unregister")
         except ServiceUnavailable:
             pass  # the others sweep this node after node_timeout_seconds
         finally:
