@@ -20,12 +20,9 @@ forgotten here and reaches Redis at the next reconciliation.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -35,6 +32,7 @@ from roomkey.errors import LimitExceeded, ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
 from roomkey.presence.base import Departure, DepartureHandler, JoinResult
+from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
 from roomkey.protocol import dumps
 from roomkey.redis_client import bounded, open_redis, text
 
@@ -44,70 +42,6 @@ T = TypeVar("T")
 BATCH = 500  # entries per pipeline during sweeps and reconciliation
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    kind: str  # "s" a subscription, "p" a presence connection
-    app_id: str
-    channel: str
-    socket_id: str
-    user_id: str = ""
-    user_info: Any = None
-
-    @property
-    def key(self) -> str:
-        return dumps([self.kind, self.app_id, self.channel, self.socket_id])
-
-
-def _parse_entry(raw: bytes | str) -> _Entry | None:
-    try:
-        kind, app_id, channel, socket_id = json.loads(raw)
-    except (ValueError, TypeError):
-        return None
-    if kind not in ("s", "p") or not all(isinstance(v, str) for v in (app_id, channel, socket_id)):
-        return None
-    return _Entry(kind, app_id, channel, socket_id)
-
-
-def _json_or_none(raw: bytes | str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
-
-
-class _Gate:
-    """Many store operations at once, or one reconciliation alone (so that it compares a
-    mirror and a Redis state that nothing changes under it)."""
-
-    def __init__(self) -> None:
-        self._ops = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._open = asyncio.Event()
-        self._open.set()
-
-    @asynccontextmanager
-    async def op(self) -> AsyncIterator[None]:
-        await self._open.wait()
-        self._ops += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._ops -= 1
-            if self._ops == 0:
-                self._idle.set()
-
-    @asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
-        self._open.clear()
-        try:
-            await self._idle.wait()
-            yield
-        finally:
-            self._open.set()
-
-
 class RedisPresenceStore:
     def __init__(self, settings: RedisSettings, node_id: str) -> None:
         self._settings = settings
@@ -115,8 +49,8 @@ class RedisPresenceStore:
         self._p = settings.prefix
         self._timeout = settings.operation_timeout_seconds
         self._redis: aioredis.Redis | None = None
-        self._entries: dict[str, _Entry] = {}
-        self._gate = _Gate()
+        self._entries: dict[str, Entry] = {}
+        self._gate = Gate()
         self._dirty = False
         self._healthy_since: float | None = None  # monotonic time of the first good beat
         self._handler: DepartureHandler | None = None
@@ -183,7 +117,7 @@ class RedisPresenceStore:
     # -- PresenceStore -----------------------------------------------------------------
 
     async def add_subscriber(self, app_id: str, channel: str, socket_id: str) -> int:
-        entry = _Entry("s", app_id, channel, socket_id)
+        entry = Entry("s", app_id, channel, socket_id)
         async with self._gate.op():
             count = await self._run_script(
                 "ADD_SUBSCRIBER",
@@ -194,7 +128,7 @@ class RedisPresenceStore:
         return int(count)
 
     async def remove_subscriber(self, app_id: str, channel: str, socket_id: str) -> int:
-        entry = _Entry("s", app_id, channel, socket_id)
+        entry = Entry("s", app_id, channel, socket_id)
         async with self._gate.op():
             self._entries.pop(entry.key, None)
             count = await self._forgetting(
@@ -227,7 +161,7 @@ class RedisPresenceStore:
         user_info: Any,
         max_members: int,
     ) -> JoinResult:
-        entry = _Entry("p", app_id, channel, socket_id, user_id, user_info)
+        entry = Entry("p", app_id, channel, socket_id, user_id, user_info)
         async with self._gate.op():
             first, flat = await self._run_script(
                 "JOIN",
@@ -237,11 +171,11 @@ class RedisPresenceStore:
             if int(first) == -1:
                 raise LimitExceeded(f"presence channel is full ({max_members} members)")
             self._entries[entry.key] = entry
-        members = {text(flat[i]): _json_or_none(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+        members = {text(flat[i]): json_or_none(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
         return JoinResult(int(first) == 1, members)
 
     async def leave(self, app_id: str, channel: str, socket_id: str) -> str | None:
-        entry = _Entry("p", app_id, channel, socket_id)
+        entry = Entry("p", app_id, channel, socket_id)
         async with self._gate.op():
             self._entries.pop(entry.key, None)
             gone = await self._forgetting(
@@ -255,7 +189,7 @@ class RedisPresenceStore:
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         raw = await self._call(self._r.hgetall(self._pres(app_id, channel)[1]), "members")
-        return {text(k): _json_or_none(v) for k, v in raw.items()}
+        return {text(k): json_or_none(v) for k, v in raw.items()}
 
     # -- heartbeat, sweep, reconciliation ------------------------------------------------
 
@@ -325,7 +259,7 @@ class RedisPresenceStore:
             )
         return departures
 
-    async def _restore(self, entries: list[_Entry]) -> None:
+    async def _restore(self, entries: list[Entry]) -> None:
         for i in range(0, len(entries), BATCH):
             pipe = self._r.pipeline(transaction=False)
             for e in entries[i : i + BATCH]:
@@ -345,7 +279,7 @@ class RedisPresenceStore:
             await self._call(pipe.execute(), "restore")
 
     async def _remove_entries(self, node_id: str, raw: list[str]) -> list[Departure]:
-        entries = [e for e in (_parse_entry(r) for r in raw) if e is not None]
+        entries = [e for e in (parse_entry(r) for r in raw) if e is not None]
         departures: list[Departure] = []
         node_key = self._node(node_id)
         for i in range(0, len(entries), BATCH):
