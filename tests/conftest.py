@@ -204,12 +204,14 @@ class RedisServer:
         return out.stdout.decode().strip()
 
 
-def start_redis(port: int | None = None) -> RedisServer:
+def start_redis(port: int | None = None, workdir: str | None = None) -> RedisServer:
+    """A redis-server on ``port`` (free by default); ``workdir`` reuses a data directory, so
+    that a server stopped with ``SHUTDOWN SAVE`` comes back with its data."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run the README's test command (it installs it)")
     port = port or free_port()
-    workdir = tempfile.mkdtemp(prefix="roomkey-redis-")
+    workdir = workdir or tempfile.mkdtemp(prefix="roomkey-redis-")
     proc = subprocess.Popen(
         [
             binary,

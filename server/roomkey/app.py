@@ -71,6 +71,16 @@ def setup(
     app[PUSHER] = pusher
     # Pusher sockets are closed with 4200 before aiohttp waits for open handlers to finish.
     app.on_shutdown.append(pusher.shutdown)
+    app.on_shutdown.append(_going_away)
+
+
+async def _going_away(app: web.Application) -> None:
+    """Graceful stop, once the listening sockets are closed and before in-flight requests
+    are awaited: tell every client to reconnect (4200, to another node or worker) and leave
+    their channels now, so that presence elsewhere drops them at once, not after a sweep."""
+    rt = app.get(RUNTIME)
+    if rt is not None:
+        await rt.hub.close_all(4200, "server is shutting down, reconnect")
 
 
 def create_app(settings: Settings, *, policy: PolicyCallable | None = None) -> web.Application:

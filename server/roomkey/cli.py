@@ -7,11 +7,10 @@ import logging
 import sys
 from dataclasses import replace
 
-from aiohttp import web
-
 from roomkey import __version__
 from roomkey.config import ConfigError, Settings, development_settings, load_settings
 from roomkey.logs import configure_logging
+from roomkey.serving import run_server, run_workers
 from roomkey.signing import sign_channel, sign_user
 
 log = logging.getLogger("roomkey")
@@ -44,8 +43,6 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     configure_logging(settings.server.log_format, settings.server.log_level)
-    from roomkey.app import create_app
-
     s = settings.server
     log.info("roomkey %s listening on http://%s:%d (%s mode)", __version__, s.host, s.port, s.mode)
     for app in settings.apps:
@@ -53,14 +50,12 @@ def _serve(args: argparse.Namespace) -> int:
             log.info("development app: id=%s key=%s secret=%s", app.id, app.key, app.secret)
         else:
             log.info("app: id=%s key=%s", app.id, app.key)
-    web.run_app(
-        create_app(settings),
-        host=s.host,
-        port=s.port,
-        print=None,
-        shutdown_timeout=s.shutdown_timeout_seconds,
-        access_log=None,
-    )
+    if s.workers > 1:
+        log.info(
+            "running %d workers on one port (SO_REUSEPORT), sharing state through Redis", s.workers
+        )
+        return run_workers(settings)
+    run_server(settings)
     return 0
 
 

@@ -37,7 +37,7 @@ from roomkey.errors import (
 )
 from roomkey.identity.base import Identity, scalar_user_id
 from roomkey.policy import ChannelPolicy
-from roomkey.presence.base import PresenceStore
+from roomkey.presence.base import Departure, PresenceStore
 from roomkey.protocol import (
     ChannelEvent,
     MemberAdded,
@@ -123,6 +123,7 @@ class Hub:
         self._users: dict[tuple[str, str], dict[str, Connection]] = {}
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
+        presence.set_departure_handler(self.announce_departures)
 
     # -- connections -------------------------------------------------------------------
 
@@ -218,7 +219,12 @@ class Hub:
             ack["presence"] = presence_payload(joined.members)
         conn.channels[channel] = member
         await self._add_local(conn, channel)
-        count = await self.presence.add_subscriber(app.id, channel, conn.socket_id)
+        try:
+            count = await self.presence.add_subscriber(app.id, channel, conn.socket_id)
+        except RoomkeyError:
+            # Not counted (the store is unreachable): undo, so that the refusal changes nothing.
+            await self._leave(conn, channel)
+            raise
         if count == 1 and channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
             self.webhooks.emit(app, {"name": "channel_occupied", "channel": channel})
         if member is not None and first:
@@ -250,6 +256,9 @@ class Hub:
             count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
             if count == 0 and channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
                 self.webhooks.emit(app, {"name": "channel_vacated", "channel": channel})
+        except RoomkeyError as exc:
+            log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
+        try:
             if member is not None:
                 gone = await self.presence.leave(app.id, channel, conn.socket_id)
                 if gone is not None:
@@ -414,3 +423,20 @@ class Hub:
         if not subs:
             return 0
         return len(subs) - (1 if exclude is not None and exclude in subs else 0)
+
+    async def announce_departures(self, departures: list[Departure]) -> None:
+        """Announce subscriptions that ended on a node that could not say so itself (it
+        died, or Redis was unreachable when it left): the presence store's sweeps and
+        reconciliations call this, once per departure."""
+        for d in departures:
+            try:
+                app = self.apps.by_id(d.app_id)
+            except RoomkeyError:
+                continue
+            if d.vacated and channel_kind(d.channel) is not ChannelKind.SERVER_TO_USER:
+                self.webhooks.emit(app, {"name": "channel_vacated", "channel": d.channel})
+            if d.user_id is not None:
+                await self._announce(app, MemberRemoved(d.channel, d.user_id), None)
+                self.webhooks.emit(
+                    app, {"name": "member_removed", "channel": d.channel, "user_id": d.user_id}
+                )

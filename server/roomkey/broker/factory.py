@@ -1,11 +1,14 @@
-"""The one factory of brokers: memory without ``redis.url``."""
+"""The one factory of brokers: Redis pub/sub with ``redis.url``, memory without."""
 
 from __future__ import annotations
 
 from roomkey.broker.base import Broker
 from roomkey.broker.memory import MemoryBroker
+from roomkey.broker.redis import RedisBroker
 from roomkey.config import Settings
 
 
 def create_broker(settings: Settings, node_id: str) -> Broker:
+    if settings.redis.url:
+        return RedisBroker(settings.redis, node_id)
     return MemoryBroker()

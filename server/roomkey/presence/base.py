@@ -3,6 +3,7 @@ first/last-connection semantics, scoped by app."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,23 @@ class JoinResult:
 
     first: bool
     members: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Departure:
+    """A subscription that ended without its connection's node saying so (that node died,
+    or its leave could not reach the store at the time). ``vacated``: the channel has no
+    subscribers left. ``user_id``: the user's last connection on the presence channel is
+    gone (send member_removed), else None."""
+
+    app_id: str
+    channel: str
+    vacated: bool
+    user_id: str | None
+
+
+# Announces departures (member_removed, webhooks): the hub's ``announce_departures``.
+DepartureHandler = Callable[[list[Departure]], Awaitable[None]]
 
 
 class PresenceStore(Protocol):
@@ -51,3 +69,7 @@ class PresenceStore(Protocol):
 
     async def members(self, app_id: str, channel: str) -> dict[str, Any]:
         """user_id -> user_info."""
+
+    def set_departure_handler(self, handler: DepartureHandler) -> None:
+        """Where departures found by sweeps and reconciliation go. A store that only ever
+        hears departures from the hub's own ``leave`` calls never calls it."""

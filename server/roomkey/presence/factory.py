@@ -1,11 +1,14 @@
-"""The one factory of presence stores: memory without ``redis.url``."""
+"""The one factory of presence stores: Redis with ``redis.url``, memory without."""
 
 from __future__ import annotations
 
 from roomkey.config import Settings
 from roomkey.presence.base import PresenceStore
 from roomkey.presence.memory import MemoryPresenceStore
+from roomkey.presence.redis import RedisPresenceStore
 
 
 def create_presence_store(settings: Settings, node_id: str) -> PresenceStore:
+    if settings.redis.url:
+        return RedisPresenceStore(settings.redis, node_id)
     return MemoryPresenceStore()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roomkey.errors import LimitExceeded
-from roomkey.presence.base import JoinResult
+from roomkey.presence.base import DepartureHandler, JoinResult
 
 
 class _PresenceChannel:
@@ -96,3 +96,6 @@ class MemoryPresenceStore:
     @staticmethod
     def _snapshot(pc: _PresenceChannel) -> dict[str, Any]:
         return {uid: info for uid, (info, _n) in pc.info.items()}
+
+    def set_departure_handler(self, handler: DepartureHandler) -> None:
+        """One node: every departure goes through the hub's ``leave``; nothing to sweep."""

@@ -1,0 +1,303 @@
+"""Cross-node fan-out over Redis pub/sub.
+
+Names (``p`` is ``redis.prefix``): an app's channel ``c`` is the pub/sub channel
+``{p}:{app_id}:ch:{c}``; cluster-wide commands travel on ``{p}:control``; each node pings itself
+on ``{p}:ping:{node_id}``. Two deployments (prefixes) or two apps never hear each other.
+
+A publish is delivered to this node's own subscribers first, synchronously, then published
+to Redis; the listener ignores messages its own node published, so nothing is delivered
+twice, and same-node delivery keeps working while Redis is down (the publish still raises
+``ServiceUnavailable``: the other nodes did not get it). Messages are JSON envelopes
+``{"n": node_id, "x": exclude, "m": wire}`` (control: ``{"n", "a": app_id, "c": command}``);
+nothing is unpickled or executed, and a malformed message is dropped, counted in
+``dropped_malformed`` and logged.
+
+The listener is one task that owns one pub/sub connection. It subscribes to every channel
+this node has subscribers on, pings itself every ``heartbeat_seconds`` and is replaced when
+it has not heard its own ping for ``deaf_after`` seconds, or when its connection fails;
+reconnection backs off from 50 ms up to ``heartbeat_seconds`` and resubscribes everything.
+``ready`` is true while the listener is subscribed and hearing itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from roomkey.broker.base import ControlHandler, DeliveryHandler
+from roomkey.config import RedisSettings
+from roomkey.errors import ServiceUnavailable
+from roomkey.logs import log_event
+from roomkey.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
+from roomkey.redis_client import REDIS_FAILURES, bounded, open_redis
+
+log = logging.getLogger("roomkey.broker")
+
+MIN_BACKOFF_SECONDS = 0.05
+
+
+class ListenerDeaf(Exception):
+    """The listener has not heard its own ping in time: its connection is replaced."""
+
+
+LISTENER_FAILURES: tuple[type[BaseException], ...] = (*REDIS_FAILURES, ListenerDeaf)
+CLOSE_FAILURES: tuple[type[BaseException], ...] = (*REDIS_FAILURES, RuntimeError)
+
+
+class RedisBroker:
+    def __init__(self, settings: RedisSettings, node_id: str) -> None:
+        self._settings = settings
+        self.node_id = node_id
+        self._prefix = settings.prefix
+        self._timeout = settings.operation_timeout_seconds
+        self._heartbeat = settings.heartbeat_seconds
+        self.deaf_after = max(3 * self._heartbeat, self._heartbeat + 2 * self._timeout)
+        self._handler: DeliveryHandler | None = None
+        self._control: ControlHandler | None = None
+        self._redis: aioredis.Redis | None = None
+        # pub/sub channel name -> (app_id, channel): what this node listens to
+        self._names: dict[bytes, tuple[str, str]] = {}
+        self._pubsub: Any = None
+        self._confirm: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = False
+        self._last_heard = 0.0
+        self.dropped_malformed = 0
+        self.reconnects = 0
+        self._last_drop_log = 0.0
+
+    # -- names -------------------------------------------------------------------------
+
+    def channel_name(self, app_id: str, channel: str) -> bytes:
+        return f"{self._prefix}:{app_id}:ch:{channel}".encode()
+
+    @property
+    def control_name(self) -> bytes:
+        return f"{self._prefix}:control".encode()
+
+    @property
+    def ping_name(self) -> bytes:
+        return f"{self._prefix}:ping:{self.node_id}".encode()
+
+    # -- Broker ------------------------------------------------------------------------
+
+    def set_handler(self, handler: DeliveryHandler) -> None:
+        self._handler = handler
+
+    def set_control_handler(self, handler: ControlHandler) -> None:
+        self._control = handler
+
+    async def start(self) -> None:
+        self._redis = open_redis(self._settings, name="roomkey-broker")
+        self._task = asyncio.create_task(self._run(), name="roomkey-broker-listener")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self._ready = False
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready and time.monotonic() - self._last_heard < self.deaf_after
+
+    async def publish(self, app_id: str, message: Outbound, exclude: str | None = None) -> None:
+        if self._handler is not None:
+            self._handler(app_id, message, exclude)
+        envelope = dumps({"n": self.node_id, "x": exclude, "m": outbound_to_wire(message)})
+        await self._send(self.channel_name(app_id, message.channel), envelope, "publish")
+
+    async def publish_control(self, app_id: str, command: dict[str, Any]) -> None:
+        if self._control is not None:
+            self._control(app_id, command)
+        envelope = dumps({"n": self.node_id, "a": app_id, "c": command})
+        await self._send(self.control_name, envelope, "control")
+
+    async def listen(self, app_id: str, channel: str) -> None:
+        """Subscribe and wait (at most one operation timeout) for Redis to confirm, so that a
+        publish made after this returns reaches this node. Never raises: while Redis is away
+        the channel is subscribed when the listener reconnects."""
+        name = self.channel_name(app_id, channel)
+        self._names[name] = (app_id, channel)
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._confirm.setdefault(name, []).append(waiter)
+        try:
+            await asyncio.wait_for(pubsub.subscribe(name), self._timeout)
+            await asyncio.wait_for(waiter, self._timeout)
+        except REDIS_FAILURES as exc:
+            log.warning("subscribe to a redis channel not confirmed: %s", type(exc).__name__)
+        finally:
+            waiters = self._confirm.get(name)
+            if waiters is not None and waiter in waiters:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._confirm[name]
+
+    async def unlisten(self, app_id: str, channel: str) -> None:
+        name = self.channel_name(app_id, channel)
+        if self._names.pop(name, None) is None:
+            return
+        pubsub = self._pubsub
+        if pubsub is None:
+            return
+        try:
+            await asyncio.wait_for(pubsub.unsubscribe(name), self._timeout)
+        except REDIS_FAILURES as exc:
+            # The next reconnection subscribes only to what is still listened to.
+            log.warning("unsubscribe from a redis channel failed: %s", type(exc).__name__)
+
+    # -- internals ---------------------------------------------------------------------
+
+    async def _send(self, name: bytes, payload: str, what: str) -> None:
+        if self._redis is None:
+            raise ServiceUnavailable("the broker is not started")
+        await bounded(self._redis.publish(name, payload), self._timeout, what)
+
+    async def _run(self) -> None:
+        """Keep one listener alive until cancelled: connect, listen, back off, repeat."""
+        backoff = MIN_BACKOFF_SECONDS
+        while True:
+            try:
+                await self._listen_once()
+            except asyncio.CancelledError:
+                raise
+            except LISTENER_FAILURES as exc:
+                if self._ready:
+                    log_event(log, logging.WARNING, "broker listener lost", reason=str(exc))
+            except Exception:
+                log.exception("broker listener failed")
+            finally:
+                was_ready, self._ready = self._ready, False
+                await self._drop_pubsub()
+            self.reconnects += 1
+            backoff = MIN_BACKOFF_SECONDS if was_ready else min(backoff * 2, self._heartbeat)
+            await asyncio.sleep(backoff)
+
+    async def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        for waiters in self._confirm.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("listener reconnecting"))
+        if pubsub is not None:
+            try:
+                await asyncio.wait_for(pubsub.aclose(), self._timeout)
+            except CLOSE_FAILURES:
+                pass
+
+    async def _listen_once(self) -> None:
+        assert self._redis is not None
+        pubsub: Any = self._redis.pubsub()
+        names = [self.control_name, self.ping_name, *self._names]
+        try:
+            await asyncio.wait_for(pubsub.subscribe(*names), self._timeout)
+        except BaseException:
+            # Not yet ours to drop: close it here, or each failed attempt leaks a connection.
+            with contextlib.suppress(*CLOSE_FAILURES):
+                await asyncio.wait_for(pubsub.aclose(), self._timeout)
+            raise
+        self._pubsub = pubsub
+        # listen()/unlisten() calls made while this was connecting did not reach Redis.
+        added = [n for n in self._names if n not in names]
+        removed = [n for n in names[2:] if n not in self._names]
+        if added:
+            await asyncio.wait_for(pubsub.subscribe(*added), self._timeout)
+        if removed:
+            await asyncio.wait_for(pubsub.unsubscribe(*removed), self._timeout)
+        await self._ping()
+        self._last_heard = time.monotonic()
+        next_ping = time.monotonic() + self._heartbeat
+        while True:
+            now = time.monotonic()
+            if now >= next_ping:
+                await self._ping()
+                next_ping = now + self._heartbeat
+            if now - self._last_heard >= self.deaf_after:
+                raise ListenerDeaf(f"no self-ping heard for {self.deaf_after:.1f}s")
+            wait = max(0.0, min(next_ping, self._last_heard + self.deaf_after) - now)
+            message = await pubsub.get_message(timeout=wait)
+            if message is not None:
+                self._on_message(message)
+
+    async def _ping(self) -> None:
+        assert self._redis is not None
+        await asyncio.wait_for(self._redis.publish(self.ping_name, b"ping"), self._timeout)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind, name = message.get("type"), message.get("channel")
+        if kind == b"subscribe" or kind == "subscribe":
+            for waiter in self._confirm.pop(name, []) if isinstance(name, bytes) else []:
+                if not waiter.done():
+                    waiter.set_result(None)
+            return
+        if kind not in (b"message", "message") or not isinstance(name, bytes):
+            return
+        if name == self.ping_name:
+            self._last_heard = time.monotonic()
+            self._ready = True
+            return
+        data = message.get("data")
+        try:
+            if name == self.control_name:
+                self._on_control(data)
+            else:
+                target = self._names.get(name)
+                if target is not None:
+                    self._on_channel(target, data)
+        except (ValueError, TypeError, KeyError) as exc:
+            self._dropped(str(exc))
+
+    def _on_channel(self, target: tuple[str, str], data: Any) -> None:
+        envelope = json.loads(data)
+        if not isinstance(envelope, dict):
+            raise ValueError("envelope is not an object")
+        if envelope.get("n") == self.node_id:
+            return  # delivered locally when it was published
+        exclude = envelope.get("x")
+        if exclude is not None and not isinstance(exclude, str):
+            raise ValueError("bad exclude")
+        app_id, channel = target
+        message = outbound_from_wire(envelope.get("m"))
+        if message.channel != channel:
+            raise ValueError("message channel does not match its redis channel")
+        if self._handler is not None:
+            self._handler(app_id, message, exclude)
+
+    def _on_control(self, data: Any) -> None:
+        envelope = json.loads(data)
+        if not isinstance(envelope, dict):
+            raise ValueError("envelope is not an object")
+        if envelope.get("n") == self.node_id:
+            return  # handled locally when it was sent
+        app_id, command = envelope.get("a"), envelope.get("c")
+        if not isinstance(app_id, str) or not isinstance(command, dict):
+            raise ValueError("bad control envelope")
+        if self._control is not None:
+            self._control(app_id, command)
+
+    def _dropped(self, why: str) -> None:
+        self.dropped_malformed += 1
+        now = time.monotonic()
+        # One line per second at most, carrying the running count: a flood cannot fill logs.
+        if now - self._last_drop_log >= 1.0:
+            self._last_drop_log = now
+            log_event(
+                log,
+                logging.WARNING,
+                "malformed broker message dropped",
+                reason=why,
+                dropped_total=self.dropped_malformed,
+            )

@@ -1,0 +1,56 @@
+"""Opening Redis clients for the broker and the presence store, and turning Redis failures
+into ``ServiceUnavailable``.
+
+Clients never retry on their own: a failed call surfaces at once (as ``ServiceUnavailable``,
+HTTP 503) and the callers decide (the broker's listener reconnects with backoff; the presence
+store reconciles at its next heartbeat). Every call is bounded by
+``redis.operation_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from roomkey.config import RedisSettings
+from roomkey.errors import ServiceUnavailable
+
+T = TypeVar("T")
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (clients are opened with ``decode_responses=False``)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+# What a Redis call can fail with: protocol/connection errors, socket errors, timeouts.
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def open_redis(settings: RedisSettings, *, name: str) -> aioredis.Redis:
+    """A client for ``settings.url`` with bounded connect/read times and no hidden retries.
+    ``name`` is shown by ``CLIENT LIST`` (e.g. ``roomkey-broker``)."""
+    timeout = settings.operation_timeout_seconds
+    return aioredis.Redis.from_url(
+        settings.url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        client_name=name,
+        decode_responses=False,
+    )
+
+
+async def bounded(call: Awaitable[T], limit_seconds: float, what: str) -> T:
+    """Await a Redis call within ``limit_seconds``; ``ServiceUnavailable`` naming ``what``
+    when Redis cannot answer."""
+    try:
+        return await asyncio.wait_for(call, limit_seconds)
+    except REDIS_FAILURES:
+        raise ServiceUnavailable(f"redis is unavailable ({what})") from None

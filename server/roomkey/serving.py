@@ -1,0 +1,100 @@
+"""Running the server: one process, or ``server.workers`` processes on one port.
+
+With several workers the parent starts them (``spawn``: nothing of the parent's state is
+inherited), each binds the same address with ``SO_REUSEPORT`` so that the kernel spreads
+connections between them, and they share channels and presence through Redis. The parent
+forwards SIGTERM/SIGINT to the workers and waits for their graceful stop; a worker that dies
+is replaced, unless it dies right after starting (a configuration or bind error), which stops
+everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from aiohttp import web
+
+from roomkey.config import Settings
+from roomkey.logs import configure_logging
+
+log = logging.getLogger("roomkey")
+
+EARLY_EXIT_SECONDS = 3.0  # a worker dying sooner than this after its start is not restarted
+
+
+def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully (clients told 4200, presence left at
+    once, in-flight requests given ``server.shutdown_timeout_seconds``)."""
+    from roomkey.app import create_app
+
+    s = settings.server
+    web.run_app(
+        create_app(settings),
+        host=s.host,
+        port=s.port,
+        print=None,
+        shutdown_timeout=s.shutdown_timeout_seconds,
+        access_log=None,
+        reuse_port=reuse_port or None,
+    )
+
+
+def _worker_main(settings: Settings) -> None:
+    # Its own process group: a terminal's Ctrl-C reaches only the parent, which forwards one
+    # SIGTERM; a second signal during the graceful stop would cut it short.
+    os.setpgrp()
+    configure_logging(settings.server.log_format, settings.server.log_level)
+    run_server(settings, reuse_port=True)
+
+
+def run_workers(settings: Settings) -> int:
+    """Run ``settings.server.workers`` worker processes until a signal; the exit status."""
+    ctx = multiprocessing.get_context("spawn")
+    count = settings.server.workers
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    def start() -> tuple[BaseProcess, float]:
+        proc = ctx.Process(target=_worker_main, args=(settings,), name="roomkey-worker")
+        proc.start()
+        return proc, time.monotonic()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    workers = [start() for _ in range(count)]
+    log.info("started %d workers: %s", count, " ".join(str(p.pid) for p, _ in workers))
+    status = 0
+    while not stopping:
+        wait([p.sentinel for p, _ in workers], timeout=0.5)
+        for i, (proc, started) in enumerate(workers):
+            if proc.is_alive() or stopping:
+                continue
+            if time.monotonic() - started < EARLY_EXIT_SECONDS:
+                log.error(
+                    "worker %s exited at start (status %s): stopping", proc.pid, proc.exitcode
+                )
+                stopping, status = True, 1
+                break
+            log.warning("worker %s exited (status %s): replacing it", proc.pid, proc.exitcode)
+            workers[i] = start()
+    for proc, _ in workers:
+        if proc.is_alive():
+            proc.terminate()  # SIGTERM: the worker's graceful stop
+    deadline = time.monotonic() + settings.server.shutdown_timeout_seconds + 5
+    for proc, _ in workers:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.warning("worker %s did not stop in time: killing it", proc.pid)
+            proc.kill()
+            proc.join(5)
+    return status

@@ -1,0 +1,204 @@
+"""Two roomkey nodes (real aiohttp servers on loopback) sharing one real redis-server, with real
+Socket.IO clients: fan-out, presence across nodes, and Redis faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+
+from roomkey.errors import ServiceUnavailable
+from tests.conftest import (
+    ConnectClient,
+    RedisServer,
+    Server,
+    StartServer,
+    make_settings,
+    make_token,
+    start_redis,
+    stop_redis,
+)
+from tests.test_backends_contract import redis_settings, wait_until
+
+
+async def start_nodes(start_server: StartServer, url: str, count: int = 2) -> list[Server]:
+    settings = replace(make_settings(), redis=redis_settings(url))
+    nodes = [await start_server(settings) for _ in range(count)]
+    await wait_until(lambda: all(n.runtime.hub.broker.ready for n in nodes))
+    return nodes
+
+
+async def readyz(server: Server) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/readyz") as resp:
+        return resp.status, await resp.json()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server this test may stop, restart and flush."""
+    server = start_redis()
+    holder = [server]
+    yield server
+    stop_redis(holder[0])
+
+
+async def test_events_reach_every_node_once_with_exclude(
+    start_server: StartServer, connect: ConnectClient, redis_server: RedisServer
+) -> None:
+    a, b = await start_nodes(start_server, redis_server.url)
+    token = make_token("7")
+    ca = await connect(a, token=token)
+    cb = await connect(b, token=token)
+    cb2 = await connect(b, token=token)
+    for c in (ca, cb, cb2):
+        assert await c.subscribe("private-room") == {"channel": "private-room"}
+    # A client event from node a reaches both sockets on node b, not its sender.
+    assert (
+        await ca.call("trigger", {"channel": "private-room", "event": "client-hi", "data": 1}) == {}
+    )
+    for c in (cb, cb2):
+        assert await c.next("event") == {"channel": "private-room", "event": "client-hi", "data": 1}
+    await ca.nothing("event")
+    # A server publish on node b with exclude: once everywhere but the excluded socket.
+    app = b.runtime.apps.default
+    for i in range(10):
+        await b.runtime.hub.publish(app, ["private-room"], "n", str(i), exclude=cb2.socket_id)
+    for c in (ca, cb):
+        assert [(await c.next("event"))["data"] for _ in range(10)] == [str(i) for i in range(10)]
+        await c.nothing("event", within=0.2)
+    await cb2.nothing("event", within=0.1)
+
+
+async def test_presence_is_cluster_wide_first_and_last_connection(
+    start_server: StartServer, connect: ConnectClient, redis_server: RedisServer
+) -> None:
+    a, b = await start_nodes(start_server, redis_server.url)
+    observer = await connect(a, token=make_token("8", name="Observer"))
+    ack = await observer.subscribe("presence-team")
+    assert ack["presence"]["ids"] == ["8"]
+    u7 = [
+        await connect(node, token=make_token("7", name="Seven")) for node in (a, b, b)
+    ]  # one user, three sockets, two nodes
+    first = await u7[0].subscribe("presence-team")
+    assert first["presence"]["count"] == 2
+    assert await observer.next("member_added") == {
+        "channel": "presence-team",
+        "user_id": "7",
+        "user_info": {"name": "Seven"},
+    }
+    for c in u7[1:]:
+        ack = await c.subscribe("presence-team")
+        assert ack["presence"]["hash"] == {"8": {"name": "Observer"}, "7": {"name": "Seven"}}
+    await observer.nothing("member_added", within=0.3)
+    await u7[0].client.disconnect()
+    await u7[1].client.disconnect()
+    await observer.nothing("member_removed", within=0.4)
+    await u7[2].client.disconnect()
+    assert await observer.next("member_removed") == {"channel": "presence-team", "user_id": "7"}
+    await observer.nothing("member_removed", within=0.4)
+    assert await b.runtime.hub.presence.members(b.runtime.apps.default.id, "presence-team") == {
+        "8": {"name": "Observer"}
+    }
+    assert await a.runtime.hub.presence.channels(a.runtime.apps.default.id) == {"presence-team": 1}
+
+
+async def test_redis_down_then_back(
+    own_redis: RedisServer, start_server: StartServer, connect: ConnectClient
+) -> None:
+    a, b = await start_nodes(start_server, own_redis.url)
+    token = make_token("7")
+    a1, a2 = await connect(a, token=token), await connect(a, token=token)
+    b1 = await connect(b, token=token)
+    watcher = await connect(b, token=make_token("9"))
+    for c in (a1, a2, b1):
+        await c.subscribe("private-room")
+    await watcher.subscribe("presence-p")
+    await a1.subscribe("presence-p")
+    assert (await watcher.next("member_added"))["user_id"] == "7"
+    stop_redis(own_redis)
+    await wait_until(lambda: not a.runtime.hub.broker.ready)
+    assert (await readyz(a))[0] == 503
+    # A client event cannot reach the other node: the sender gets an error...
+    ack = await a1.call("trigger", {"channel": "private-room", "event": "client-x", "data": "d"})
+    assert ack["error"]["code"] == ServiceUnavailable.code
+    # ...but the sockets stay up and the same node still delivers.
+    assert await a2.next("event") == {"channel": "private-room", "event": "client-x", "data": "d"}
+    with pytest.raises(ServiceUnavailable):
+        await a.runtime.hub.publish(a.runtime.apps.default, ["private-room"], "e", "x")
+    assert (await a2.next("event"))["data"] == "x"
+    assert a1.client.connected and b1.client.connected
+    # A subscribe that cannot be counted is refused and leaves nothing behind.
+    late = await connect(a, token=token)
+    refused = await late.subscribe("private-late")
+    assert refused["error"]["code"] == ServiceUnavailable.code
+    assert "private-late" not in a.runtime.hub.connections[late.socket_id].channels
+    with pytest.raises(ServiceUnavailable):
+        await a.runtime.hub.publish(a.runtime.apps.default, ["private-late"], "e", "x")
+    await late.nothing("event", within=0.1)
+    # Redis back on the same address, empty: nodes resubscribe and re-assert presence.
+    restarted = start_redis(own_redis.port)
+    own_redis.process, own_redis.workdir = restarted.process, restarted.workdir
+    await wait_until(lambda: a.runtime.hub.broker.ready and b.runtime.hub.broker.ready, 10)
+    assert (await readyz(a))[0] == 200
+    app = a.runtime.apps.default
+    await wait_until(
+        lambda: (
+            own_redis.cli(
+                "HGET", f"{a.runtime.settings.redis.prefix}:{app.id}:channels", "presence-p"
+            )
+            == "2"
+        ),
+        10,
+    )
+    await wait_until(
+        lambda: (
+            own_redis.cli(
+                "HLEN", f"{a.runtime.settings.redis.prefix}:{app.id}:pres:presence-p:users"
+            )
+            == "2"
+        ),
+        10,
+    )
+    assert await a.runtime.hub.presence.members(app.id, "presence-p") == {"9": {}, "7": {}}
+    await a.runtime.hub.publish(app, ["private-room"], "e", "after")
+    assert (await a1.next("event"))["data"] == "x"  # the publish made while Redis was down
+    for c in (a1, a2, b1):
+        assert (await c.next("event", timeout=5))["data"] == "after"
+    # Presence was re-asserted silently: nobody saw anyone leave, so nobody sees them join.
+    await watcher.nothing("member_added", within=0.2)
+    await watcher.nothing("member_removed", within=0.1)
+
+
+async def test_leave_while_redis_is_down_is_announced_when_it_returns(
+    own_redis: RedisServer, start_server: StartServer, connect: ConnectClient
+) -> None:
+    a, b = await start_nodes(start_server, own_redis.url)
+    observer = await connect(a, token=make_token("1"))
+    await observer.subscribe("presence-q")
+    leaver = await connect(b, token=make_token("5"))
+    await leaver.subscribe("presence-q")
+    assert (await observer.next("member_added"))["user_id"] == "5"
+    # Redis stops with its data saved, and comes back with it.
+    own_redis.cli("SHUTDOWN", "SAVE")
+    own_redis.process.wait(10)
+    await wait_until(lambda: not b.runtime.hub.broker.ready)
+    await leaver.client.disconnect()
+    await observer.nothing("member_removed", within=0.3)
+    restarted = start_redis(own_redis.port, workdir=own_redis.workdir)
+    own_redis.process = restarted.process
+    app_id = a.runtime.apps.default.id
+    assert (
+        own_redis.cli(
+            "HEXISTS", f"{a.runtime.settings.redis.prefix}:{app_id}:pres:presence-q:users", "5"
+        )
+        == "1"
+    )
+    assert await observer.next("member_removed", timeout=10) == {
+        "channel": "presence-q",
+        "user_id": "5",
+    }
+    await observer.nothing("member_removed", within=0.5)
+    assert await a.runtime.hub.presence.members(app_id, "presence-q") == {"1": {}}

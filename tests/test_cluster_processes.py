@@ -1,0 +1,223 @@
+"""Real roomkey processes (``python -m roomkey.cli serve``) sharing a real redis-server, with real
+Socket.IO clients: a node killed with SIGKILL, a graceful stop with SIGTERM, ``--workers``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import (
+    APP_ID,
+    APP_KEY,
+    APP_SECRET,
+    JWT_SECRET,
+    ConnectClient,
+    RedisServer,
+    free_port,
+    make_token,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+HEARTBEAT = 0.3
+NODE_TIMEOUT = 1.2
+
+
+def write_config(
+    redis_url: str, prefix: str, workers: int = 1, node_timeout: float = NODE_TIMEOUT
+) -> str:
+    text = f"""
+[server]
+host = "127.0.0.1"
+workers = {workers}
+shutdown_timeout_seconds = 3
+
+[redis]
+url = "{redis_url}"
+prefix = "{prefix}"
+heartbeat_seconds = {HEARTBEAT}
+node_timeout_seconds = {node_timeout}
+operation_timeout_seconds = 0.5
+
+[jwt]
+secret = "{JWT_SECRET}"
+
+[[apps]]
+id = "{APP_ID}"
+key = "{APP_KEY}"
+secret = "{APP_SECRET}"
+client_events = true
+
+[[apps.rules]]
+pattern = "private-*"
+
+[[apps.rules]]
+pattern = "presence-*"
+"""
+    fd, path = tempfile.mkstemp(prefix="roomkey-node-", suffix=".toml")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path
+
+
+@dataclass
+class Node:
+    """A roomkey process; ``url`` is what the ``connect`` fixture needs."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def readyz(url: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
+        http.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
+    ):
+        body = await resp.json()
+        return resp.status, str(body.get("node"))
+
+
+def spawn_roomkey(config: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "roomkey.cli", "serve", "--config", config, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+StartNode = Callable[..., Awaitable[Node]]
+
+
+@pytest.fixture
+async def start_node(redis_server: RedisServer) -> AsyncIterator[StartNode]:
+    """``await start_node(prefix, workers=1, node_timeout=NODE_TIMEOUT)``: a ready roomkey
+    process (stopped by PID)."""
+    nodes: list[Node] = []
+    configs: list[str] = []
+
+    async def start(prefix: str, workers: int = 1, node_timeout: float = NODE_TIMEOUT) -> Node:
+        config = write_config(redis_server.url, prefix, workers, node_timeout)
+        configs.append(config)
+        port = free_port()
+        proc = spawn_roomkey(config, port)
+        node = Node(proc, port)
+        nodes.append(node)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "roomkey exited at start"
+            try:
+                if (await readyz(node.url))[0] == 200:
+                    return node
+            except (TimeoutError, aiohttp.ClientError):
+                pass
+            await asyncio.sleep(0.1)
+        pytest.fail("roomkey did not become ready")
+
+    yield start
+    for node in nodes:
+        if node.process.poll() is None:
+            node.process.kill()
+            node.process.wait(10)
+    for config in configs:
+        os.unlink(config)
+
+
+def prefix() -> str:
+    return f"p{uuid.uuid4().hex[:10]}"
+
+
+async def test_killed_node_is_swept_and_each_gone_user_removed_once(
+    start_node: StartNode, connect: ConnectClient
+) -> None:
+    p = prefix()
+    a, b = await start_node(p), await start_node(p)
+    observer = await connect(a, token=make_token("1"))  # type: ignore[arg-type]
+    await observer.subscribe("presence-k")
+    gone = await connect(b, token=make_token("5"))  # type: ignore[arg-type]
+    await gone.subscribe("presence-k")
+    stays_b = await connect(b, token=make_token("6"))  # type: ignore[arg-type]
+    await stays_b.subscribe("presence-k")
+    stays_a = await connect(a, token=make_token("6"))  # type: ignore[arg-type]
+    await stays_a.subscribe("presence-k")
+    assert {(await observer.next("member_added"))["user_id"] for _ in range(2)} == {"5", "6"}
+    b.process.send_signal(signal.SIGKILL)
+    b.process.wait(10)
+    removed = await observer.next("member_removed", timeout=10)
+    assert removed == {"channel": "presence-k", "user_id": "5"}
+    await observer.nothing("member_removed", within=3 * HEARTBEAT)
+    ack = await (await connect(a, token=make_token("2"))).subscribe("presence-k")  # type: ignore[arg-type]
+    assert sorted(ack["presence"]["ids"]) == ["1", "2", "6"]
+
+
+async def test_sigterm_tells_clients_to_reconnect_and_leaves_presence_at_once(
+    start_node: StartNode, connect: ConnectClient
+) -> None:
+    p = prefix()
+    # Sweeps would take a minute: a prompt member_removed can only come from the stop itself.
+    a, b = await start_node(p, node_timeout=60), await start_node(p, node_timeout=60)
+    observer = await connect(a, token=make_token("1"))  # type: ignore[arg-type]
+    await observer.subscribe("presence-t")
+    leaving = await connect(b, token=make_token("5"))  # type: ignore[arg-type]
+    await leaving.subscribe("presence-t")
+    assert (await observer.next("member_added"))["user_id"] == "5"
+    b.process.send_signal(signal.SIGTERM)
+    assert await leaving.next("error", timeout=5) == {
+        "code": 4200,
+        "message": "server is shutting down, reconnect",
+    }
+    removed = await observer.next("member_removed", timeout=10)
+    assert removed == {"channel": "presence-t", "user_id": "5"}
+    assert b.process.wait(10) == 0
+    await observer.nothing("member_removed", within=3 * HEARTBEAT)
+
+
+async def test_workers_share_one_port_and_their_channels(
+    start_node: StartNode, connect: ConnectClient
+) -> None:
+    node = await start_node(prefix(), workers=2)
+    nodes_seen: set[str] = set()
+    # The second worker may still be starting when the first answers: ask for a while.
+    for _ in range(300):
+        nodes_seen.add((await readyz(node.url))[1])
+        if len(nodes_seen) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(nodes_seen) == 2, "connections were not spread over two workers"
+    clients = [await connect(node, token=make_token(str(i))) for i in range(8)]  # type: ignore[arg-type]
+    for c in clients:
+        await c.subscribe("private-w")
+    ack = await clients[0].call("trigger", {"channel": "private-w", "event": "client-a", "data": 1})
+    assert ack == {}
+    for c in clients[1:]:
+        assert (await c.next("event"))["event"] == "client-a"
+    node.process.send_signal(signal.SIGTERM)
+    for c in clients:
+        assert (await c.next("error", timeout=8))["code"] == 4200
+    assert node.process.wait(15) == 0
+
+
+def test_workers_without_redis_are_refused() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "roomkey.cli", "serve", "--workers", "2", "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert b"needs redis.url" in out.stderr
