@@ -37,7 +37,9 @@ async def post_auth(
             return resp.status, body, resp.headers
 
 
-async def authorized(server: Server, socket_id: str, channel: str, user_id: str = "7", **claims: Any) -> dict[str, str]:
+async def authorized(
+    server: Server, socket_id: str, channel: str, user_id: str = "7", **claims: Any
+) -> dict[str, str]:
     """The authorize endpoint's answer for ``user_id``; fails the test on any error."""
     status, body, _ = await post_auth(
         server,

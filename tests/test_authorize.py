@@ -10,11 +10,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import jwt as pyjwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import jwt as pyjwt
 from roomkey.config import JwtSettings
 from roomkey.signing import sign_channel
 from tests.authorize_client import post_auth
@@ -108,7 +108,9 @@ async def test_encrypted_channel_gets_a_shared_secret(server: Server) -> None:
         ({"socket_id": SID, "channel_name": "private-denied-1"}, 403, "not allowed to join"),
     ],
 )
-async def test_bad_requests(server: Server, fields: dict[str, str], status: int, message: str) -> None:
+async def test_bad_requests(
+    server: Server, fields: dict[str, str], status: int, message: str
+) -> None:
     got, body, headers = await post_auth(server, fields, token=make_token("7"))
     assert got == status, body
     assert message in body["error"]["message"]
@@ -175,7 +177,10 @@ async def test_oversized_chunked_body_is_413(server: Server) -> None:
     ("token", "message"),
     [
         (forged_token({"alg": "none", "typ": "JWT"}, claims(), None), "invalid token"),
-        (forged_token({"alg": "HS256", "typ": "JWT"}, claims(), b"not-the-secret"), "invalid token"),
+        (
+            forged_token({"alg": "HS256", "typ": "JWT"}, claims(), b"not-the-secret"),
+            "invalid token",
+        ),
         (make_token("7", expires_in=-60), "token has expired"),
         (pyjwt.encode({"sub": "7"}, "test-jwt-secret-0123456789-0123456789"), "invalid token"),
         (make_token("7").replace(".", "!", 1), "invalid token"),
@@ -272,7 +277,7 @@ async def test_cross_origin_cookie_request_is_refused(start_server: StartServer)
 async def test_foreign_origin_is_refused_when_only_same_origin_is_allowed(server: Server) -> None:
     fields = {"socket_id": SID, "channel_name": "private-user-5"}
     for kwargs in ({"cookies": await _session_cookie(server)}, {"token": make_token("5")}):
-        status, body, headers = await post_auth(
+        status, _, headers = await post_auth(
             server, fields, headers={"Origin": "http://evil.example"}, **kwargs
         )
         assert status == 403, kwargs
@@ -281,24 +286,36 @@ async def test_foreign_origin_is_refused_when_only_same_origin_is_allowed(server
 
 async def test_cors_answers_only_allowed_origins(start_server: StartServer) -> None:
     server = await start_server(
-        make_settings(server={"allowed_origins": ("https://app.example.com", "https://*.example.org")})
+        make_settings(
+            server={"allowed_origins": ("https://app.example.com", "https://*.example.org")}
+        )
     )
     fields = {"socket_id": SID, "channel_name": "private-user-5"}
     cookies = await _session_cookie(server)
     for origin in ("https://app.example.com", "https://a.example.org"):
-        status, _, headers = await post_auth(server, fields, cookies=cookies, headers={"Origin": origin})
+        status, _, headers = await post_auth(
+            server, fields, cookies=cookies, headers={"Origin": origin}
+        )
         assert status == 200
         assert headers["Access-Control-Allow-Origin"] == origin
         assert headers["Access-Control-Allow-Credentials"] == "true"
         assert "Origin" in headers["Vary"]
-    for origin in ("https://evil.example.com", "http://app.example.com", "https://example.org.evil"):
-        status, _, headers = await post_auth(server, fields, cookies=cookies, headers={"Origin": origin})
+    for origin in (
+        "https://evil.example.com",
+        "http://app.example.com",
+        "https://example.org.evil",
+    ):
+        status, _, headers = await post_auth(
+            server, fields, cookies=cookies, headers={"Origin": origin}
+        )
         assert status == 403, origin
         assert "Access-Control-Allow-Origin" not in headers
 
 
 async def test_preflight(start_server: StartServer) -> None:
-    server = await start_server(make_settings(server={"allowed_origins": ("https://app.example.com",)}))
+    server = await start_server(
+        make_settings(server={"allowed_origins": ("https://app.example.com",)})
+    )
     status, _, headers = await post_auth(
         server,
         method="OPTIONS",

@@ -70,7 +70,8 @@ def test_socket_ids_are_pusher_shaped_random_and_unique() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "1234", "1234.", ".1234", "12a.34", "1.2.3", "1 .2", 1234.5, None, "1" * 21 + ".1"]
+    "value",
+    ["", "1234", "1234.", ".1234", "12a.34", "1.2.3", "1 .2", 1234.5, None, "1" * 21 + ".1"],
 )
 def test_bad_socket_ids(value: object) -> None:
     with pytest.raises(BadRequest, match="socket_id"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -69,17 +68,20 @@ def test_sign_matches_the_protocol_vectors() -> None:
 
 async def test_serve_without_config_runs_the_development_app() -> None:
     port = free_port()
-    proc = subprocess.Popen(
-        [*ROOMKEY, "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        *ROOMKEY,
+        "serve",
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         healthy = None
-        deadline = time.monotonic() + 20
         async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline and proc.poll() is None:
+            for _ in range(200):  # at most ~20 s
+                if proc.returncode is not None:
+                    break
                 try:
                     async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
                         healthy = (resp.status, await resp.json())
@@ -88,12 +90,14 @@ async def test_serve_without_config_runs_the_development_app() -> None:
                     await asyncio.sleep(0.1)
         assert healthy == (200, {"status": "ok"})
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            proc.terminate()
         try:
-            _, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
+            _, err_bytes = await asyncio.wait_for(proc.communicate(), 15)
+        except TimeoutError:
             proc.kill()
-            _, err = proc.communicate(timeout=5)
+            _, err_bytes = await proc.communicate()
+    err = err_bytes.decode()
     assert f"listening on http://127.0.0.1:{port}" in err
     assert "id=1" in err and "key=roomkey-dev-key" in err and "secret=roomkey-dev-secret" in err
 

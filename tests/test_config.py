@@ -56,7 +56,10 @@ def test_minimal_config_takes_every_default() -> None:
         ({"apps": [APP, APP]}, "apps[1].id: duplicates apps[0].id"),
         ({"apps": [APP, {**APP, "id": "2"}]}, "apps[1].key: duplicates apps[0].key"),
         ({"apps": [{**APP, "colour": "red"}]}, "apps[0].colour: unknown setting"),
-        ({"apps": [{**APP, "client_events": "yes"}]}, "apps[0].client_events: must be true or false"),
+        (
+            {"apps": [{**APP, "client_events": "yes"}]},
+            "apps[0].client_events: must be true or false",
+        ),
         (
             {"apps": [{**APP, "encryption_master_key": "c2hvcnQ="}]},
             "apps[0].encryption_master_key: must be 32 bytes, base64-encoded",
@@ -82,18 +85,33 @@ def test_minimal_config_takes_every_default() -> None:
             {"apps": [{**APP, "webhooks": [{"url": "http://x", "event_types": ["nope"]}]}]},
             "apps[0].webhooks[0].event_types: unknown event types nope",
         ),
-        ({"apps": [APP], "server": {"port": 70000}}, "server.port: must be at least 0 and at most 65535"),
-        ({"apps": [APP], "server": {"mode": "dev"}}, "server.mode: must be one of production, development"),
+        (
+            {"apps": [APP], "server": {"port": 70000}},
+            "server.port: must be at least 0 and at most 65535",
+        ),
+        (
+            {"apps": [APP], "server": {"mode": "dev"}},
+            "server.mode: must be one of production, development",
+        ),
         ({"apps": [APP], "server": {"auth_path": "auth"}}, "server.auth_path: must start with /"),
-        ({"apps": [APP], "server": {"allowed_origins": "x"}}, "server.allowed_origins: must be a list of strings"),
-        ({"apps": [APP], "server": {"workers": 2}}, "server.workers: more than one worker needs redis.url"),
+        (
+            {"apps": [APP], "server": {"allowed_origins": "x"}},
+            "server.allowed_origins: must be a list of strings",
+        ),
+        (
+            {"apps": [APP], "server": {"workers": 2}},
+            "server.workers: more than one worker needs redis.url",
+        ),
         ({"apps": [APP], "server": 3}, "server: must be a table"),
         ({"apps": [APP], "redis": {"url": "http://x"}}, "redis.url: must start with redis://"),
         (
             {"apps": [APP], "redis": {"heartbeat_seconds": 5, "node_timeout_seconds": 4}},
             "redis.node_timeout_seconds: must be longer than heartbeat_seconds",
         ),
-        ({"apps": [APP], "jwt": {"algorithms": ["none"]}}, "jwt.algorithms: must be a non-empty list"),
+        (
+            {"apps": [APP], "jwt": {"algorithms": ["none"]}},
+            "jwt.algorithms: must be a non-empty list",
+        ),
         ({"apps": [APP], "jwt": {"algorithms": []}}, "jwt.algorithms: must be a non-empty list"),
         (
             {"apps": [APP], "jwt": {"algorithms": ["HS256", "RS256"]}},
@@ -103,16 +121,31 @@ def test_minimal_config_takes_every_default() -> None:
             {"apps": [APP], "jwt": {"algorithms": ["RS256"], "secret": "x" * 32}},
             "jwt.secret: is for HS* algorithms",
         ),
-        ({"apps": [APP], "jwt": {"public_key": "PEM"}}, "jwt.public_key: is for public-key algorithms"),
+        (
+            {"apps": [APP], "jwt": {"public_key": "PEM"}},
+            "jwt.public_key: is for public-key algorithms",
+        ),
         ({"apps": [APP], "jwt": {"secret": "short"}}, "jwt.secret: must be at least 32 characters"),
         (
-            {"apps": [APP], "jwt": {"public_key_file": "/nonexistent/key.pem", "algorithms": ["RS256"]}},
+            {
+                "apps": [APP],
+                "jwt": {"public_key_file": "/nonexistent/key.pem", "algorithms": ["RS256"]},
+            },
             "jwt.public_key_file: cannot read",
         ),
-        ({"apps": [APP], "session": {"store": "file"}}, "session.store: must be one of memory, redis"),
-        ({"apps": [APP], "session": {"store": "redis"}}, 'session.store: "redis" needs session.redis_url'),
+        (
+            {"apps": [APP], "session": {"store": "file"}},
+            "session.store: must be one of memory, redis",
+        ),
+        (
+            {"apps": [APP], "session": {"store": "redis"}},
+            'session.store: "redis" needs session.redis_url',
+        ),
         ({"apps": [APP], "webhooks": {"queue_size": 0}}, "webhooks.queue_size: must be at least 1"),
-        ({"apps": [APP], "rate_limits": {"authorize_per_minute_per_user": 1.5}}, "rate_limits.authorize_per_minute_per_user: must be an integer"),
+        (
+            {"apps": [APP], "rate_limits": {"authorize_per_minute_per_user": 1.5}},
+            "rate_limits.authorize_per_minute_per_user: must be an integer",
+        ),
         ({"apps": [APP], "typo": {}}, "typo: unknown setting"),
     ],
 )

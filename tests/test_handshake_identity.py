@@ -43,7 +43,9 @@ async def refused(
     raise AssertionError("the connection was accepted")
 
 
-async def test_socket_ids_are_pusher_shaped_and_unique(server: Server, connect: ConnectClient) -> None:
+async def test_socket_ids_are_pusher_shaped_and_unique(
+    server: Server, connect: ConnectClient
+) -> None:
     clients = [await connect(server) for _ in range(5)]
     ids = {c.socket_id for c in clients}
     assert len(ids) == 5
@@ -160,7 +162,9 @@ async def test_cookie_from_a_disallowed_origin_is_refused(
     sessions = server.runtime.sessions
     assert sessions is not None
     cookie = f"AIOHTTP_SESSION={await sessions.save({'user_id': '5'})}"
-    data = await refused(server, {"key": "test-key"}, {"Cookie": cookie, "Origin": "http://evil.example"})
+    data = await refused(
+        server, {"key": "test-key"}, {"Cookie": cookie, "Origin": "http://evil.example"}
+    )
     assert data["code"] == 4009 and data["reason"] == "origin"
     # The same cookie from the server's own origin is fine.
     client = await connect(server, headers={"Cookie": cookie, "Origin": server.url})

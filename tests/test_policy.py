@@ -78,10 +78,14 @@ async def test_callable_policy_replaces_the_rules(
 
     server = await start_server(policy=only_vip)
     token = make_token("7")
-    status, _, _ = await post_auth(server, {"socket_id": "1.2", "channel_name": "private-vip-7"}, token=token)
+    status, _, _ = await post_auth(
+        server, {"socket_id": "1.2", "channel_name": "private-vip-7"}, token=token
+    )
     assert status == 200
     # private-user-7 is allowed by the config rules, but the callable replaced them.
-    status, _, _ = await post_auth(server, {"socket_id": "1.2", "channel_name": "private-user-7"}, token=token)
+    status, _, _ = await post_auth(
+        server, {"socket_id": "1.2", "channel_name": "private-user-7"}, token=token
+    )
     assert status == 403
     client = await connect(server, token=token)
     assert await client.subscribe("private-vip-7") == {"channel": "private-vip-7"}

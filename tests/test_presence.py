@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from roomkey.config import Limits
-
 from tests.authorize_client import authorized, post_auth
 from tests.conftest import (
     ConnectClient,
@@ -21,7 +20,9 @@ from tests.conftest import (
 CHANNEL = "presence-room"
 
 
-async def join(server: Server, connect: ConnectClient, user_id: str, name: str) -> tuple[SioClient, dict[str, Any]]:
+async def join(
+    server: Server, connect: ConnectClient, user_id: str, name: str
+) -> tuple[SioClient, dict[str, Any]]:
     client = await connect(server)
     body = await authorized(server, client.socket_id, CHANNEL, user_id, name=name)
     ack = await client.subscribe(CHANNEL, auth=body["auth"], channel_data=body["channel_data"])
@@ -79,7 +80,9 @@ async def test_member_removed_on_unsubscribe_of_the_last_connection(
     assert (await watcher.next("member_added"))["user_id"] == "a"
 
 
-async def test_channel_data_comes_from_the_identity_only(server: Server, connect: ConnectClient) -> None:
+async def test_channel_data_comes_from_the_identity_only(
+    server: Server, connect: ConnectClient
+) -> None:
     client = await connect(server)
     token = make_token("7", name="Ada", role="admin", email="ada@example.com")
     status, body, _ = await post_auth(

@@ -49,7 +49,9 @@ async def test_publish_to_several_channels_and_other_apps(
     await other_app.nothing("event", within=0.2)
 
 
-async def test_data_is_delivered_exactly_as_published(server: Server, connect: ConnectClient) -> None:
+async def test_data_is_delivered_exactly_as_published(
+    server: Server, connect: ConnectClient
+) -> None:
     a = await connect(server)
     await a.subscribe("room")
     rt = server.runtime

@@ -37,10 +37,16 @@ async def test_presence_channel_signed_by_the_sdk(server: Server, connect: Conne
     ack = await b.subscribe("presence-team", **body_b)
     assert ack["presence"]["count"] == 2
     assert ack["presence"]["hash"]["2"] is None
-    assert await a.next("member_added") == {"channel": "presence-team", "user_id": "2", "user_info": None}
+    assert await a.next("member_added") == {
+        "channel": "presence-team",
+        "user_id": "2",
+        "user_info": None,
+    }
 
 
-async def test_sdk_signature_for_another_socket_is_refused(server: Server, connect: ConnectClient) -> None:
+async def test_sdk_signature_for_another_socket_is_refused(
+    server: Server, connect: ConnectClient
+) -> None:
     a = await connect(server)
     b = await connect(server)
     body = sdk().authenticate(channel="private-orders", socket_id=a.socket_id)

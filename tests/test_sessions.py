@@ -83,7 +83,9 @@ async def test_cookie_identifies_at_the_handshake(
     session_server: Server, connect: ConnectClient
 ) -> None:
     cookies = await login(session_server, user_id="5", name="Eve")
-    client = await connect(session_server, headers={"Cookie": f"AIOHTTP_SESSION={cookies['AIOHTTP_SESSION']}"})
+    client = await connect(
+        session_server, headers={"Cookie": f"AIOHTTP_SESSION={cookies['AIOHTTP_SESSION']}"}
+    )
     assert await client.subscribe("private-user-5") == {"channel": "private-user-5"}
     denied = await client.subscribe("private-denied-5")
     assert denied["error"]["code"] == 4009

@@ -43,7 +43,9 @@ async def assert_unchanged(server: Server, client: SioClient, channels: set[str]
 Payload = Callable[[str], Any]
 
 
-def _sig(channel: str, data: str | None = None, key: str = "test-key", secret: str = APP_SECRET) -> Payload:
+def _sig(
+    channel: str, data: str | None = None, key: str = "test-key", secret: str = APP_SECRET
+) -> Payload:
     return lambda sid: sign_channel(key, secret, sid, channel, data)
 
 
@@ -59,10 +61,20 @@ BAD_SUBSCRIBES: list[tuple[str, Payload, int, str]] = [
     ("string payload", lambda sid: "private-a", 4300, "subscribe payload must be an object"),
     ("list payload", lambda sid: ["private-a"], 4300, "subscribe payload must be an object"),
     ("no payload", lambda sid: None, 4300, "subscribe payload must be an object"),
-    ("auth not a string", lambda sid: {"channel": "private-a", "auth": 1}, 4300, "auth must be a string"),
+    (
+        "auth not a string",
+        lambda sid: {"channel": "private-a", "auth": 1},
+        4300,
+        "auth must be a string",
+    ),
     ("no auth", lambda sid: {"channel": "private-a"}, 4009, "auth is required"),
     ("presence no auth", lambda sid: {"channel": "presence-a"}, 4009, "auth is required"),
-    ("garbled auth", lambda sid: {"channel": "private-a", "auth": "garbage"}, 4009, "invalid signature"),
+    (
+        "garbled auth",
+        lambda sid: {"channel": "private-a", "auth": "garbage"},
+        4009,
+        "invalid signature",
+    ),
     ("empty auth", lambda sid: {"channel": "private-a", "auth": ""}, 4009, "invalid signature"),
     (
         "short auth",
@@ -93,7 +105,10 @@ BAD_SUBSCRIBES: list[tuple[str, Payload, int, str]] = [
     ),
     (
         "this app's key, another app's secret",
-        lambda sid: {"channel": "private-a", "auth": _sig("private-a", secret=OTHER_APP.secret)(sid)},
+        lambda sid: {
+            "channel": "private-a",
+            "auth": _sig("private-a", secret=OTHER_APP.secret)(sid),
+        },
         4009,
         "invalid signature",
     ),
@@ -181,7 +196,9 @@ async def test_duplicate_subscribe_is_refused_and_changes_nothing(
     assert server.runtime.hub.local_subscribers("101", HOME) == 1
 
 
-async def test_unsubscribe_of_a_channel_not_subscribed(server: Server, connect: ConnectClient) -> None:
+async def test_unsubscribe_of_a_channel_not_subscribed(
+    server: Server, connect: ConnectClient
+) -> None:
     client = await home_client(server, connect)
     answer = await client.call("unsubscribe", {"channel": "private-other"})
     assert answer["error"] == {"code": 4300, "message": "not subscribed to private-other"}
