@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -357,3 +358,19 @@ async def test_jsonp_is_not_offered(server: Server) -> None:
     )
     assert status == 200
     assert headers["Content-Type"].startswith("application/json")
+
+
+async def test_body_arriving_in_pieces_is_read_whole(server: Server) -> None:
+    async def pieces() -> Any:
+        yield b"socket_id=1234.5678&chan"
+        await asyncio.sleep(0.1)  # a second TCP segment, later
+        yield b"nel_name=private-user-7"
+
+    status, body, _ = await post_auth(
+        server,
+        data=pieces(),
+        token=make_token("7"),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 200, body
+    assert body == {"auth": sign_channel(APP_KEY, APP_SECRET, SID, "private-user-7")}
