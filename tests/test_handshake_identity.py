@@ -15,32 +15,7 @@ from tests.conftest import (
     make_settings,
     make_token,
 )
-
-
-async def refused(
-    server: Server,
-    auth: dict[str, Any] | None,
-    headers: dict[str, str] | None = None,
-    query: str = "",
-) -> Any:
-    """Connect and expect a refusal; returns the ``connect_error`` data (the client's own
-    message when the refusal came before Socket.IO, e.g. an origin refused by Engine.IO)."""
-    client = socketio.AsyncClient(reconnection=False)
-    errors: list[Any] = []
-    client.on("connect_error", lambda data=None: errors.append(data))
-    try:
-        await client.connect(
-            server.url + query,
-            auth=auth,
-            headers=headers or {},
-            transports=["websocket"],
-            wait_timeout=5,
-        )
-    except socketio.exceptions.ConnectionError:
-        return errors[0] if errors else None
-    finally:
-        await client.disconnect()
-    raise AssertionError("the connection was accepted")
+from tests.handshake_client import refused
 
 
 async def test_socket_ids_are_pusher_shaped_and_unique(

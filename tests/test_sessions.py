@@ -24,7 +24,10 @@ from tests.conftest import (
     Server,
     StartServer,
     make_settings,
+    start_redis,
+    stop_redis,
 )
+from tests.handshake_client import refused
 
 SID = "1234.5678"
 
@@ -181,3 +184,34 @@ async def test_shared_login_with_aiohttp_session(
     async with aiohttp.ClientSession(cookies={"AIOHTTP_SESSION": written}) as browser:
         async with browser.get(f"{login_app}/whoami") as resp:
             assert await resp.json() == {"user_id": "u10"}
+
+
+async def test_unreachable_redis_store_answers_503_and_4200(start_server: StartServer) -> None:
+    own = start_redis()
+    try:
+        settings = replace(
+            make_settings(),
+            session=SessionSettings(store="redis", redis_url=own.url),
+        )
+        server = await start_server(settings)
+        cookies = await login(server, user_id="5")
+        fields = {"socket_id": SID, "channel_name": "private-user-5"}
+        assert (await post_auth(server, fields, cookies=cookies))[0] == 200
+        port = own.port
+        stop_redis(own)
+        status, body, _ = await post_auth(server, fields, cookies=cookies)
+        assert status == 503
+        assert body["error"] == {
+            "code": 4200,
+            "message": "session store unavailable (ConnectionError)",
+        }
+        data = await refused(
+            server, {"key": "test-key"}, {"Cookie": f"AIOHTTP_SESSION={cookies['AIOHTTP_SESSION']}"}
+        )
+        assert data["code"] == 4200 and data["reason"] == "unavailable"
+        # Back again: the session is gone with the old server, so it is a clean 401.
+        own = start_redis(port)
+        status, body, _ = await post_auth(server, fields, cookies=cookies)
+        assert status == 401, body
+    finally:
+        stop_redis(own)
