@@ -3,6 +3,7 @@ member_removed on the last one only, and channel_data built from the identity.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -127,3 +128,38 @@ async def test_presence_member_limit(start_server: StartServer, connect: Connect
     assert "full" in answer["error"]["message"]
     await first.nothing("member_added", within=0.1)
     assert server.runtime.hub.connections[second.socket_id].channels == {}
+
+
+async def test_disconnect_while_a_subscribe_is_being_decided(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    asked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_policy(app: Any, identity: Any, channel: str) -> bool:
+        if identity.user_id == "slow":
+            asked.set()
+            await release.wait()
+        return True
+
+    server = await start_server(policy=slow_policy)
+    watcher = await connect(server, token=make_token("w"))
+    await watcher.subscribe(CHANNEL)
+    slow = await connect(server, token=make_token("slow"))
+    await slow.client.emit("subscribe", {"channel": CHANNEL}, callback=lambda *a: None)
+    await asyncio.wait_for(asked.wait(), 3)
+    await slow.client.disconnect()
+    rt = server.runtime
+    for _ in range(100):
+        if slow.socket_id not in rt.hub.connections:
+            break
+        await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.sleep(0.1)
+    # The subscribe finished after the socket was gone: nothing of it remains, and the
+    # other members were never told about a member that was never there.
+    assert await rt.hub.presence.members("101", CHANNEL) == {"w": {}}
+    assert await rt.hub.presence.subscriber_count("101", CHANNEL) == 1
+    assert rt.hub.local_subscribers("101", CHANNEL) == 1
+    await watcher.nothing("member_added", within=0.2)
+    await watcher.nothing("member_removed", within=0.0)
