@@ -74,6 +74,14 @@ def test_minimal_config_takes_every_default() -> None:
         ),
         ({"apps": [{**APP, "rules": [{"allow": True}]}]}, "apps[0].rules[0].pattern: is required"),
         (
+            {"apps": [{**APP, "rules": [{"pattern": "private-user-{user_id"}]}]},
+            "apps[0].rules[0].pattern: may only contain channel-name characters",
+        ),
+        (
+            {"apps": [{**APP, "rules": [{"pattern": "private-{}-*"}]}]},
+            "apps[0].rules[0].pattern: may only contain channel-name characters",
+        ),
+        (
             {"apps": [{**APP, "rules": [{"pattern": "private-*", "claims": {"role": [1]}}]}]},
             "apps[0].rules[0].claims: must be a table of strings",
         ),
