@@ -374,3 +374,12 @@ async def test_body_arriving_in_pieces_is_read_whole(server: Server) -> None:
     )
     assert status == 200, body
     assert body == {"auth": sign_channel(APP_KEY, APP_SECRET, SID, "private-user-7")}
+
+
+async def test_a_disabled_app_never_signs(start_server: StartServer) -> None:
+    server = await start_server(make_settings(enabled=False))
+    status, body, _ = await post_auth(
+        server, {"socket_id": SID, "channel_name": "private-user-7"}, token=make_token("7")
+    )
+    assert status == 401
+    assert body["error"]["code"] == 4001

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import socketio
+from aiohttp import web
 
+from roomkey.app import create_app
+from roomkey.config import Limits
 from tests.conftest import (
     ConnectClient,
     Server,
@@ -189,3 +192,45 @@ async def test_socket_io_client_sees_the_refusal_code(server: Server) -> None:
         "message": "unknown app key",
         "data": {"code": 4001, "message": "unknown app key", "reason": "unknown_app"},
     }
+
+
+async def test_over_the_connection_quota_is_refused_with_4004(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    server = await start_server(make_settings(limits=Limits(max_connections=1)))
+    first = await connect(server)
+    data = await refused(server, {"key": "test-key"})
+    assert data["code"] == 4004
+    assert set(server.runtime.hub.connections) == {first.socket_id}
+    # A freed place can be taken again.
+    await first.client.disconnect()
+    for _ in range(100):
+        if not server.runtime.hub.connections:
+            break
+        await asyncio.sleep(0.01)
+    await connect(server)
+
+
+async def test_disabled_app_is_refused_with_4001(start_server: StartServer) -> None:
+    server = await start_server(make_settings(enabled=False))
+    data = await refused(server, {"key": "test-key"})
+    assert data["code"] == 4001
+
+
+async def test_shutdown_tells_clients_to_reconnect(connect: ConnectClient) -> None:
+    app = create_app(make_settings())
+    runner = web.AppRunner(app, shutdown_timeout=1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    server = Server(app, runner, runner.addresses[0][1])
+    client = await connect(server)
+    await runner.cleanup()
+    assert await client.next("error") == {
+        "code": 4200,
+        "message": "server is shutting down, reconnect",
+    }
+    for _ in range(100):
+        if not client.client.connected:
+            break
+        await asyncio.sleep(0.01)
+    assert not client.client.connected

@@ -50,6 +50,7 @@ def setup(
     authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
     operations.add_routes(app)
     app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
+    app.on_shutdown.append(_going_away)
 
 
 def create_app(settings: Settings, *, policy: PolicyCallable | None = None) -> web.Application:
@@ -93,3 +94,14 @@ def _lifetime(
                 await sessions.close()
 
     return lifetime
+
+
+async def _going_away(app: web.Application) -> None:
+    """At shutdown, before aiohttp waits for open requests (every socket is one): tell each
+    client to reconnect (4200) and wait, bounded, for those goodbyes to be sent. In
+    ``cleanup_ctx`` it would be too late: the sockets are closed by then."""
+    rt = app.get(RUNTIME)
+    if rt is None:
+        return
+    await rt.hub.close_all(4200, "server is shutting down, reconnect")
+    await app[SOCKETIO].drain(rt.settings.server.shutdown_timeout_seconds)

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from roomkey.apps import App
 from roomkey.authorization import authorize_channel, authorize_user
 from roomkey.channels import validate_channel_name, validate_socket_id
 from roomkey.errors import Forbidden, MethodNotAllowed, RoomkeyError, Unauthorized
@@ -64,9 +65,9 @@ async def _identified(rt: Runtime, request: web.Request) -> tuple[dict[str, Any]
     return fields, identity
 
 
-def _app_of(rt: Runtime, fields: dict[str, Any]) -> Any:
-    key = fields.get("app_key")
-    return rt.apps.default if key is None else rt.apps.by_key(key)
+def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
+    # Through by_key even for the default, so that a disabled app never signs.
+    return rt.apps.by_key(fields.get("app_key", rt.apps.default.key))
 
 
 async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
