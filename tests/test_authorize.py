@@ -383,3 +383,15 @@ async def test_a_disabled_app_never_signs(start_server: StartServer) -> None:
     )
     assert status == 401
     assert body["error"]["code"] == 4001
+
+
+async def test_malformed_origin_is_refused_not_a_crash(server: Server) -> None:
+    for origin in ("http://[::1", "null", "://", "http://127.0.0.1:1:2"):
+        status, body, _ = await post_auth(
+            server,
+            {"socket_id": SID, "channel_name": "private-user-7"},
+            token=make_token("7"),
+            headers={"Origin": origin},
+        )
+        assert status == 403, origin
+        assert body["error"]["code"] == 4009

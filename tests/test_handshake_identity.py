@@ -234,3 +234,9 @@ async def test_shutdown_tells_clients_to_reconnect(connect: ConnectClient) -> No
             break
         await asyncio.sleep(0.01)
     assert not client.client.connected
+
+
+async def test_malformed_origin_is_refused_at_the_handshake(server: Server) -> None:
+    data = await refused(server, {"key": "test-key"}, {"Origin": "http://[::1"})
+    assert not isinstance(data, dict)
+    assert server.runtime.hub.connections == {}

@@ -67,7 +67,8 @@ async def _identified(rt: Runtime, request: web.Request) -> tuple[dict[str, Any]
 
 def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
     # Through by_key even for the default, so that a disabled app never signs.
-    return rt.apps.by_key(fields.get("app_key", rt.apps.default.key))
+    key = fields.get("app_key")
+    return rt.apps.by_key(rt.apps.default.key if key is None else key)
 
 
 async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
