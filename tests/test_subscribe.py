@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from roomkey.config import Limits
 from roomkey.signing import sign_channel
 from tests.authorize_client import authorized
 from tests.conftest import (
@@ -16,6 +17,8 @@ from tests.conftest import (
     ConnectClient,
     Server,
     SioClient,
+    StartServer,
+    make_settings,
 )
 
 HOME = "private-user-7"
@@ -252,3 +255,31 @@ async def test_encrypted_channel_with_signature(server: Server, connect: Connect
     assert await client.subscribe("private-encrypted-user-7", auth=body["auth"]) == {
         "channel": "private-encrypted-user-7"
     }
+
+
+async def test_over_the_channel_limit_changes_nothing(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    server = await start_server(make_settings(limits=Limits(max_channels_per_connection=2)))
+    client = await home_client(server, connect)
+    assert await client.subscribe("news") == {"channel": "news"}
+    answer = await client.subscribe("sport")
+    assert answer["error"] == {
+        "code": 4100,
+        "message": "over the limit of 2 channels per connection",
+    }
+    await assert_unchanged(server, client, {HOME, "news"})
+
+
+async def test_oversized_presence_member_is_refused(server: Server, connect: ConnectClient) -> None:
+    client = await home_client(server, connect)
+    for data, code, message in (
+        ('{"user_id":"' + "u" * 129 + '"}', 4100, "user_id is longer than 128"),
+        ('{"user_id":"u","user_info":"' + "i" * 1100 + '"}', 4100, "user_info is larger than 1024"),
+    ):
+        auth = sign_channel("test-key", APP_SECRET, client.socket_id, "presence-a", data)
+        answer = await client.subscribe("presence-a", auth=auth, channel_data=data)
+        assert answer["error"]["code"] == code
+        assert message in answer["error"]["message"]
+    await assert_unchanged(server, client, {HOME})
+    assert await server.runtime.hub.presence.members("101", "presence-a") == {}
