@@ -12,7 +12,8 @@ import aiohttp
 from roomkey.signing import sign_channel, sign_user
 from tests.conftest import free_port
 
-ROOMKEY = [sys.executable, "-m", "roomkey.cli"]
+# The console script pip installed next to this interpreter: the command users type.
+ROOMKEY = [str(Path(sys.executable).parent / "roomkey")]
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 
 
@@ -93,13 +94,18 @@ async def test_serve_without_config_runs_the_development_app() -> None:
         if proc.returncode is None:
             proc.terminate()
         try:
-            _, err_bytes = await asyncio.wait_for(proc.communicate(), 15)
+            out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(), 15)
         except TimeoutError:
             proc.kill()
-            _, err_bytes = await proc.communicate()
+            out_bytes, err_bytes = await proc.communicate()
     err = err_bytes.decode()
     assert f"listening on http://127.0.0.1:{port}" in err
     assert "id=1" in err and "key=roomkey-dev-key" in err and "secret=roomkey-dev-secret" in err
+    # The same, for humans, on stdout.
+    assert out_bytes.decode().splitlines() == [
+        f"roomkey development app on http://127.0.0.1:{port}: "
+        "id=1 key=roomkey-dev-key secret=roomkey-dev-secret"
+    ]
 
 
 def test_serve_refuses_workers_without_redis() -> None:
