@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def _snippet() -> str:
+def first_channel_snippet() -> str:
+    """The README's first-channel JavaScript, verbatim."""
     block = README.split("<!-- first-channel:start -->", 1)[1].split("<!-- first-channel:end -->")[
         0
     ]
@@ -36,7 +37,7 @@ async def test_first_private_channel_snippet_runs(start_server: StartServer) -> 
     token = pyjwt.encode(
         {"sub": "42", "name": "Ada", "exp": int(time.time()) + 300}, DEV_JWT_SECRET, "HS256"
     )
-    code = _snippet().replace(
+    code = first_channel_snippet().replace(
         'import { io } from "socket.io-client";', 'const { io } = require("socket.io-client");'
     )
     code = code.replace("http://127.0.0.1:6001", server.url)
