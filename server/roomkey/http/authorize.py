@@ -39,7 +39,11 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
         headers.update(
             {
                 "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Requested-With",
+                # What pusher-js and Laravel Echo send with channelAuthorization headers.
+                "Access-Control-Allow-Headers": (
+                    "Authorization, Content-Type, X-Requested-With, X-CSRF-Token, "
+                    "X-XSRF-Token, X-Socket-ID"
+                ),
                 "Access-Control-Max-Age": "600",
             }
         )
