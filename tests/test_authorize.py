@@ -124,6 +124,7 @@ async def test_bad_bodies(server: Server) -> None:
     for kwargs in (
         {"json_body": ["socket_id"]},
         {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"data": b"[" * 8000, "headers": {"Content-Type": "application/json"}},
         {"data": b"socket_id=1.2", "headers": {"Content-Type": "text/plain"}},
         {"data": b"\xff\xfe", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
     ):

@@ -58,7 +58,7 @@ def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
     if ctype == "application/json":
         try:
             data = json.loads(text) if text else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting like [[[[...
             raise BadRequest("request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")
