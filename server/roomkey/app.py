@@ -74,15 +74,6 @@ def setup(
     app.on_shutdown.append(_going_away)
 
 
-async def _going_away(app: web.Application) -> None:
-    """Graceful stop, once the listening sockets are closed and before in-flight requests
-    are awaited: tell every client to reconnect (4200, to another node or worker) and leave
-    their channels now, so that presence elsewhere drops them at once, not after a sweep."""
-    rt = app.get(RUNTIME)
-    if rt is not None:
-        await rt.hub.close_all(4200, "server is shutting down, reconnect")
-
-
 def create_app(settings: Settings, *, policy: PolicyCallable | None = None) -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     setup(app, settings, policy=policy)
@@ -158,3 +149,14 @@ def _lifetime(
                 await sessions.close()
 
     return lifetime
+
+
+async def _going_away(app: web.Application) -> None:
+    """At shutdown, before aiohttp waits for open requests (every socket is one): tell each
+    client to reconnect (4200) and wait, bounded, for those goodbyes to be sent. In
+    ``cleanup_ctx`` it would be too late: the sockets are closed by then."""
+    rt = app.get(RUNTIME)
+    if rt is None:
+        return
+    await rt.hub.close_all(4200, "server is shutting down, reconnect")
+    await app[SOCKETIO].drain(rt.settings.server.shutdown_timeout_seconds)

@@ -48,6 +48,12 @@ def _serve(args: argparse.Namespace) -> int:
     for app in settings.apps:
         if s.development:
             log.info("development app: id=%s key=%s secret=%s", app.id, app.key, app.secret)
+            # Also on stdout, for the person who just typed the command (logs may be JSON).
+            print(
+                f"roomkey development app on http://{s.host}:{s.port}: "
+                f"id={app.id} key={app.key} secret={app.secret}",
+                flush=True,
+            )
         else:
             log.info("app: id=%s key=%s", app.id, app.key)
     if s.workers > 1:

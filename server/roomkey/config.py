@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,6 +450,9 @@ def _limits(r: TableReader) -> Limits:
     return Limits(**values)
 
 
+_RULE_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_\-=@,.;*#]|\{[A-Za-z_][A-Za-z0-9_]*\})+")
+
+
 def _app(r: TableReader) -> AppSettings:
     app_id = r.text("id", "", required=True)
     key = r.text("key", "", required=True)
@@ -470,6 +474,12 @@ def _app(r: TableReader) -> AppSettings:
     rules = []
     for rr in r.array("rules"):
         pattern = rr.text("pattern", "", required=True)
+        if pattern and _RULE_PATTERN_RE.fullmatch(pattern) is None:
+            # A typo such as "private-user-{user_id" would otherwise never match, silently.
+            rr.error(
+                "pattern",
+                "may only contain channel-name characters, * and {placeholder}s",
+            )
         rules.append(
             RuleSettings(
                 pattern=pattern,

@@ -169,6 +169,10 @@ class Hub:
         conn.pending.add(channel)
         try:
             member = await self._authorize(conn, req)
+            if conn.closed:
+                # Gone while the policy decided: joining now would announce a member (and
+                # then remove it) that other members should never have seen.
+                raise BadRequest("the connection closed during the subscribe")
             return await self._join(conn, channel, member)
         finally:
             conn.pending.discard(channel)

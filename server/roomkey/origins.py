@@ -37,7 +37,7 @@ class OriginPolicy:
             return True
         if self._matches_suffix(o):
             return True
-        return self._same_origin(o, host)
+        return _same_origin(o, host)
 
     def cors_credentials(self, origin: str | None) -> bool | None:
         """How to answer CORS for this origin: True (echo it, with credentials) for a listed
@@ -70,12 +70,13 @@ class OriginPolicy:
         o = origin.strip().rstrip("/").lower()
         if o in self._exact or self._matches_suffix(o):
             return True
-        return self._same_origin(o, host)
+        return _same_origin(o, host)
 
-    @staticmethod
-    def _same_origin(origin: str, host: str | None) -> bool:
-        """Whether ``origin`` names ``host``; a malformed origin never does."""
-        try:
-            return host is not None and urlsplit(origin).netloc == host.strip().lower()
-        except ValueError:
-            return False
+
+def _same_origin(origin: str, host: str | None) -> bool:
+    """Whether a (lower-cased) Origin names ``host``; a malformed Origin (hostile input,
+    e.g. ``http://[``) names nothing."""
+    try:
+        return host is not None and urlsplit(origin).netloc == host.strip().lower()
+    except ValueError:
+        return False

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from roomkey.apps import App
 from roomkey.authorization import authorize_channel, authorize_user
 from roomkey.channels import validate_channel_name, validate_socket_id
 from roomkey.errors import Forbidden, MethodNotAllowed, RoomkeyError, Unauthorized
@@ -38,7 +39,11 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
         headers.update(
             {
                 "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Requested-With",
+                # What pusher-js and Laravel Echo send with channelAuthorization headers.
+                "Access-Control-Allow-Headers": (
+                    "Authorization, Content-Type, X-Requested-With, X-CSRF-Token, "
+                    "X-XSRF-Token, X-Socket-ID"
+                ),
                 "Access-Control-Max-Age": "600",
             }
         )
@@ -75,9 +80,10 @@ async def _identified(
     return fields, identity
 
 
-def _app_of(rt: Runtime, fields: dict[str, Any]) -> Any:
+def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
+    # Through by_key even for the default, so that a disabled app never signs.
     key = fields.get("app_key")
-    return rt.apps.default if key is None else rt.apps.by_key(key)
+    return rt.apps.by_key(rt.apps.default.key if key is None else key)
 
 
 def _log_ids(rt: Runtime, fields: dict[str, Any]) -> tuple[str, str | None]:

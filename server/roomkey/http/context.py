@@ -33,10 +33,19 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
+    # ``read(n)`` returns whatever has arrived (at most n bytes), not the whole body: keep
+    # reading until EOF, never holding more than limit + 1 bytes.
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    return body
+    return b"".join(chunks)
 
 
 def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
@@ -49,7 +58,7 @@ def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
     if ctype == "application/json":
         try:
             data = json.loads(text) if text else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: hostile nesting like [[[[...
             raise BadRequest("request body is not valid JSON") from None
         if not isinstance(data, dict):
             raise BadRequest("request body must be a JSON object")

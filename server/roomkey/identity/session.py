@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from roomkey.config import SessionSettings
-from roomkey.errors import Unauthorized
+from roomkey.errors import ServiceUnavailable, Unauthorized
 from roomkey.identity.base import Identity, SessionStore, scalar_user_id
 
 _SESSION_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
@@ -61,7 +62,8 @@ class MemorySessionStore:
 
 
 class RedisSessionStore:
-    """aiohttp-session's ``RedisStorage`` layout on a Redis server."""
+    """aiohttp-session's ``RedisStorage`` layout on a Redis server. A Redis that cannot be
+    reached raises ``ServiceUnavailable`` (503 / 4200), never a bare Redis error."""
 
     def __init__(self, url: str, cookie_name: str, timeout: float = 2.0) -> None:
         self._redis = aioredis.Redis.from_url(
@@ -70,7 +72,10 @@ class RedisSessionStore:
         self._prefix = cookie_name + "_"
 
     async def load(self, session_id: str) -> Mapping[str, Any] | None:
-        raw = await self._redis.get(self._prefix + session_id)
+        try:
+            raw = await self._redis.get(self._prefix + session_id)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
         if raw is None:
             return None
         try:
@@ -82,14 +87,25 @@ class RedisSessionStore:
     async def save(self, session: Mapping[str, Any], max_age: int | None = None) -> str:
         session_id = secrets.token_hex(16)
         record = json.dumps({"created": int(time.time()), "session": dict(session)})
-        await self._redis.set(self._prefix + session_id, record, ex=max_age or None)
+        try:
+            await self._redis.set(self._prefix + session_id, record, ex=max_age or None)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
         return session_id
 
     async def delete(self, session_id: str) -> None:
-        await self._redis.delete(self._prefix + session_id)
+        try:
+            await self._redis.delete(self._prefix + session_id)
+        except (RedisError, OSError) as exc:
+            raise _unavailable(exc) from None
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    # The exception's text can name the Redis URL; only its type is reported.
+    return ServiceUnavailable(f"session store unavailable ({type(exc).__name__})")
 
 
 def create_session_store(settings: SessionSettings, redis_url: str, timeout: float) -> SessionStore:

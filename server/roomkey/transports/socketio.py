@@ -388,3 +388,9 @@ class SocketIOTransport:
             raise BadRequest("unknown event; expected subscribe, unsubscribe, trigger or signin")
 
         return await self._answer(sid, "unknown event", act, list(args))
+
+    async def drain(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the tasks this transport owns (disconnects in flight)
+        to finish; they are not cancelled (``close`` does that)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=seconds)
