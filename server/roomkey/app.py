@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from roomkey import gc_tuning
 from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
 from roomkey.config import Settings
@@ -44,6 +45,7 @@ def setup(
         ping_timeout=20,
         websocket_only=settings.server.workers > 1,
         allow_origin=origins.allows,
+        compression=settings.server.compression,
     )
     transport.attach(app)
     app[SOCKETIO] = transport
@@ -79,9 +81,11 @@ def _lifetime(
         rt = Runtime(settings, apps, hub, policy, identity, origins, sessions, node_id)
         app[RUNTIME] = rt
         transport.bind(rt)
+        restore_gc = gc_tuning.apply(settings.performance)
         try:
             yield
         finally:
+            restore_gc()
             await hub.close_all(4200, "server is shutting down, reconnect")
             await transport.close()
             for closer in (presence.close, broker.close):

@@ -21,6 +21,7 @@ __all__ = [
     "ConfigError",
     "JwtSettings",
     "Limits",
+    "PerformanceSettings",
     "RateLimits",
     "RedisSettings",
     "RuleSettings",
@@ -180,6 +181,22 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class PerformanceSettings:
+    """Process tuning for throughput and tail latency (docs/benchmarks.md).
+
+    ``gc_freeze``: after start-up, move every object alive then into the garbage collector's
+    permanent generation (``gc.freeze()``), so full collections no longer walk the start-up
+    heap. ``gc_threshold0..2``: ``gc.set_threshold`` values; larger ones mean fewer
+    collections, each one longer (Python's own defaults are 700, 10, 10).
+    """
+
+    gc_freeze: bool = True
+    gc_threshold0: int = 50_000
+    gc_threshold1: int = 20
+    gc_threshold2: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -188,6 +205,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     apps: tuple[AppSettings, ...] = ()
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
 def development_settings(port: int = 6001, host: str = "127.0.0.1") -> Settings:
@@ -237,6 +255,7 @@ def parse_settings(data: object) -> Settings:
     webhooks = _webhooks(top.sub("webhooks"))
     rate_limits = _rate_limits(top.sub("rate_limits"))
     apps = tuple(_app(r) for r in top.array("apps"))
+    performance = _performance(top.sub("performance"))
     top.finish()
     if not apps:
         errors.append("apps: at least one [[apps]] table is required")
@@ -249,7 +268,9 @@ def parse_settings(data: object) -> Settings:
         errors.append('session.store: "redis" needs session.redis_url or redis.url')
     if errors:
         raise ConfigError(errors)
-    return Settings(server, redis, jwt, session, webhooks, rate_limits, apps)
+    return Settings(
+        server, redis, jwt, session, webhooks, rate_limits, apps, performance=performance
+    )
 
 
 def _check_unique(apps: tuple[AppSettings, ...], errors: list[str]) -> None:
@@ -477,3 +498,15 @@ def _app(r: TableReader) -> AppSettings:
     )
     r.finish()
     return settings
+
+
+def _performance(r: TableReader) -> PerformanceSettings:
+    d = PerformanceSettings()
+    s = PerformanceSettings(
+        gc_freeze=r.flag("gc_freeze", d.gc_freeze),
+        gc_threshold0=r.integer("gc_threshold0", d.gc_threshold0, minimum=1),
+        gc_threshold1=r.integer("gc_threshold1", d.gc_threshold1, minimum=1),
+        gc_threshold2=r.integer("gc_threshold2", d.gc_threshold2, minimum=1),
+    )
+    r.finish()
+    return s

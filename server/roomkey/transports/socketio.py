@@ -37,6 +37,7 @@ from roomkey.protocol import (
     parse_trigger,
     parse_unsubscribe,
 )
+from roomkey.transports import engineio_websocket
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
@@ -145,6 +146,7 @@ class SocketIOTransport:
         ping_timeout: float,
         websocket_only: bool,
         allow_origin: Callable[[str | None, str | None], bool],
+        compression: bool = False,
     ) -> None:
         self.runtime: Runtime | None = None
         self._conns: dict[str, SocketIOConnection] = {}
@@ -164,6 +166,8 @@ class SocketIOTransport:
             logger=False,
             engineio_logger=False,
         )
+        # permessage-deflate only when configured: see engineio_websocket.
+        engineio_websocket.install(self.sio.eio, compress=compression)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)

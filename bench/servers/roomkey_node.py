@@ -1,0 +1,74 @@
+"""roomkey as the benchmark runs it: the real application from ``create_app`` with one app
+(``bench-key``), JWT identity and channel rules, plus the bench-only publish hook.
+
+The hook publishes through the hub exactly as the REST API would (``hub.publish``); it lives
+here, in the wrapper, and is never part of roomkey itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+from bench.servers.hook import add_publish_route
+from roomkey.app import create_app
+from roomkey.config import (
+    AppSettings,
+    JwtSettings,
+    PerformanceSettings,
+    RateLimits,
+    RuleSettings,
+    ServerSettings,
+    Settings,
+)
+from roomkey.http.context import RUNTIME
+
+APP_ID = "bench"
+APP_KEY = "bench-key"
+APP_SECRET = "bench-secret-0123456789"
+JWT_SECRET = "bench-jwt-secret-0123456789-0123456789"
+
+
+def bench_settings(port: int, *, gc_freeze: bool = True) -> Settings:
+    app = AppSettings(
+        id=APP_ID,
+        key=APP_KEY,
+        secret=APP_SECRET,
+        rules=(RuleSettings("private-*"), RuleSettings("presence-*")),
+    )
+    return Settings(
+        server=ServerSettings(host="127.0.0.1", port=port, log_level="warning"),
+        jwt=JwtSettings(secret=JWT_SECRET),
+        rate_limits=RateLimits(
+            authorize_per_minute_per_user=0,
+            authorize_per_minute_per_address=0,
+            connections_per_minute_per_address=0,
+            subscribes_per_minute_per_connection=0,
+        ),
+        apps=(app,),
+        performance=PerformanceSettings(gc_freeze=gc_freeze),
+    )
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = create_app(settings)
+
+    async def publish(data: str) -> None:
+        rt = app[RUNTIME]
+        await rt.hub.publish(rt.apps.by_key(APP_KEY), ["bench"], "tick", data)
+
+    add_publish_route(app, publish)
+    return app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    args = p.parse_args()
+    settings = bench_settings(args.port)
+    web.run_app(make_app(settings), host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()
