@@ -8,6 +8,7 @@ here, in the wrapper, and is never part of roomkey itself.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -30,7 +31,7 @@ APP_SECRET = "bench-secret-0123456789"
 JWT_SECRET = "bench-jwt-secret-0123456789-0123456789"
 
 
-def bench_settings(port: int, *, gc_freeze: bool = True) -> Settings:
+def bench_settings(port: int, performance: PerformanceSettings | None = None) -> Settings:
     app = AppSettings(
         id=APP_ID,
         key=APP_KEY,
@@ -47,7 +48,7 @@ def bench_settings(port: int, *, gc_freeze: bool = True) -> Settings:
             subscribes_per_minute_per_connection=0,
         ),
         apps=(app,),
-        performance=PerformanceSettings(gc_freeze=gc_freeze),
+        performance=performance or PerformanceSettings(),
     )
 
 
@@ -65,8 +66,13 @@ def make_app(settings: Settings) -> web.Application:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--no-direct-writes", action="store_true", help="performance.direct_writes off")
+    p.add_argument("--no-gc-tuning", action="store_true", help="no gc.freeze, Python's thresholds")
     args = p.parse_args()
-    settings = bench_settings(args.port)
+    perf = PerformanceSettings(direct_writes=not args.no_direct_writes)
+    if args.no_gc_tuning:
+        perf = replace(perf, gc_freeze=False, gc_threshold0=700, gc_threshold1=10, gc_threshold2=10)
+    settings = bench_settings(args.port, perf)
     web.run_app(make_app(settings), host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

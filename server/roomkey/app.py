@@ -46,6 +46,7 @@ def setup(
         websocket_only=settings.server.workers > 1,
         allow_origin=origins.allows,
         compression=settings.server.compression,
+        direct_writes=settings.performance.direct_writes,
     )
     transport.attach(app)
     app[SOCKETIO] = transport

@@ -188,9 +188,16 @@ class PerformanceSettings:
     permanent generation (``gc.freeze()``), so full collections no longer walk the start-up
     heap. ``gc_threshold0..2``: ``gc.set_threshold`` values; larger ones mean fewer
     collections, each one longer (Python's own defaults are 700, 10, 10).
+    ``direct_writes``: Socket.IO deliveries are framed once per message and written straight
+    to each idle socket's transport instead of waking its Engine.IO writer task (same bytes,
+    same order); false queues every delivery on the Engine.IO socket.
+    ``jwt_cache_size``: verified bearer tokens kept (LRU) so that repeated authorize calls
+    with one token skip the signature check until the token's ``exp``; 0 turns it off.
     """
 
     gc_freeze: bool = True
+    direct_writes: bool = True
+    jwt_cache_size: int = 10_000
     gc_threshold0: int = 50_000
     gc_threshold1: int = 20
     gc_threshold2: int = 100
@@ -504,6 +511,8 @@ def _performance(r: TableReader) -> PerformanceSettings:
     d = PerformanceSettings()
     s = PerformanceSettings(
         gc_freeze=r.flag("gc_freeze", d.gc_freeze),
+        direct_writes=r.flag("direct_writes", d.direct_writes),
+        jwt_cache_size=r.integer("jwt_cache_size", d.jwt_cache_size, maximum=10_000_000),
         gc_threshold0=r.integer("gc_threshold0", d.gc_threshold0, minimum=1),
         gc_threshold1=r.integer("gc_threshold1", d.gc_threshold1, minimum=1),
         gc_threshold2=r.integer("gc_threshold2", d.gc_threshold2, minimum=1),
