@@ -52,9 +52,7 @@ class Fleet:
         self.done: asyncio.Event = asyncio.Event()
 
     def path(self) -> str:
-        if self.proto == "sio":
-            return "/socket.io/?EIO=4&transport=websocket"
-        if self.proto == "sio-bare":
+        if self.proto in ("sio", "sio-bare"):
             return "/socket.io/?EIO=4&transport=websocket"
         if self.proto == "ws":
             return "/ws"
@@ -117,16 +115,14 @@ class Fleet:
                 self._arrival(text)
 
     async def open_one(self, port: int, deflate: bool, timeout: float) -> WsClient:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        holder: dict[str, Any] = {}
+        """One client, upgraded and joined to the channel (or an exception)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         def on_text(client: WsClient, text: str) -> None:
-            if client not in self.ready:
-                self.ready[client] = holder["fut"]
+            # The first frames can arrive with the upgrade answer, before open_ws returns.
+            self.ready.setdefault(client, fut)
             self.on_text(client, text)
 
-        holder["fut"] = fut
         client = await open_ws(HOST, port, self.path(), on_text, deflate=deflate, timeout=timeout)
         self.ready.setdefault(client, fut)
         await asyncio.wait_for(fut, timeout)
@@ -146,7 +142,7 @@ async def connect_all(
         async with sem:
             try:
                 c = await fleet.open_one(port, deflate, timeout)
-            except (OSError, TimeoutError, RuntimeError, Exception) as exc:
+            except Exception as exc:  # counted and reported, never fatal to the run
                 errors.append(type(exc).__name__ + ": " + str(exc)[:120])
                 return
             clients.append(c)

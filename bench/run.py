@@ -478,7 +478,7 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args()
     sizes = SMOKE if args.smoke else FULL
-    rounds = args.rounds or (1 if args.smoke else 2)
+    rounds = args.rounds or (1 if args.smoke else 3)
     result = run(sizes, rounds, args.smoke)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bench.servers.hook import add_publish_route
 
-SOCKETS = web.AppKey("bench.sockets", set)
+SOCKETS = web.AppKey("bench.sockets", set[web.WebSocketResponse])
 
 
 async def ws_handler(request: web.Request) -> web.WebSocketResponse:
@@ -40,7 +40,8 @@ def make_app() -> web.Application:
 
     async def publish(data: str) -> None:
         text = "42" + json.dumps(["event", {"channel": "bench", "event": "tick", "data": data}])
-        for ws in list(app[SOCKETS]):
+        sockets: set[web.WebSocketResponse] = app[SOCKETS]
+        for ws in list(sockets):
             if not ws.closed:
                 await ws.send_str(text)
 

@@ -18,7 +18,7 @@ from bench.servers.hook import add_publish_route
 def make_app() -> web.Application:
     sio = socketio.AsyncServer(async_mode="aiohttp", transports=["websocket"])
 
-    @sio.on("connect")  # type: ignore[misc]
+    @sio.on("connect")  # type: ignore[untyped-decorator]
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         await sio.enter_room(sid, "bench")
 

@@ -18,7 +18,7 @@ PADDING = "x" * 64
 MAX_COUNT = 10_000
 
 Publish = Callable[[str], Awaitable[None]]
-TASKS = web.AppKey("bench.tasks", set)
+TASKS = web.AppKey("bench.tasks", set[asyncio.Task[None]])
 
 
 def stamp() -> str:
@@ -42,7 +42,8 @@ def add_publish_route(app: web.Application, publish: Publish) -> None:
         return web.json_response({"publishing": count})
 
     async def cancel_tasks(app: web.Application) -> None:
-        for task in list(app[TASKS]):
+        tasks: set[asyncio.Task[None]] = app[TASKS]
+        for task in list(tasks):
             task.cancel()
 
     app.router.add_post("/bench/publish", handle)
