@@ -43,8 +43,11 @@ from bench.wsclient import HandshakeError, open_ws
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-SERVER_CPU = "0"
-LOAD_CPU = "1"
+# The server gets the first CPU this process may use, the load the second (the same one on a
+# single-CPU machine, where the figures mean little but the run still works).
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPU = str(_CPUS[0])
+LOAD_CPU = str(_CPUS[1] if len(_CPUS) > 1 else _CPUS[0])
 
 
 @dataclass(frozen=True)
