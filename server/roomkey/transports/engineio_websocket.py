@@ -6,6 +6,10 @@ zlib compressor and decompressor per connection: about 100 KB of memory per idle
 a compression pass per delivery. It has no setting for it. ``install`` swaps in this wrapper on
 one Engine.IO server (its own copy of the driver table, never the shared module dict), which
 opens the socket with ``compress`` taken from ``server.compression``.
+
+The wrapper also makes itself known to its Engine.IO socket so that ``write_now`` can put an
+already framed delivery straight on the transport when that cannot change what the client
+sees (``performance.direct_writes``).
 """
 
 from __future__ import annotations
