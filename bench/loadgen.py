@@ -103,14 +103,22 @@ class Fleet:
             else:
                 self._arrival(text)
         else:
-            if text.startswith('{"event":"pusher:connection_established"'):
+            if "pusher" not in text:  # a channel event: no need to parse it
+                self._arrival(text)
+                return
+            event = json.loads(text).get("event")
+            if event == "pusher:connection_established":
                 client.send_text(
                     json.dumps({"event": "pusher:subscribe", "data": {"channel": CHANNEL}})
                 )
-            elif "pusher_internal:subscription_succeeded" in text:
+            elif event == "pusher_internal:subscription_succeeded":
                 self._joined(client)
-            elif '"pusher:ping"' in text:
+            elif event == "pusher:ping":
                 client.send_text('{"event":"pusher:pong","data":{}}')
+            elif event == "pusher:error":
+                fut = self.ready.get(client)
+                if fut is not None and not fut.done():
+                    fut.set_exception(RuntimeError(f"pusher:error {text[:200]}"))
             else:
                 self._arrival(text)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 ROOMKEY = "roomkey"
+ROOMKEY_PUSHER = "roomkey (Pusher protocol)"
 AIOHTTP = "aiohttp WebSocket loop"
 SIO = "python-socketio room emit"
 
@@ -46,6 +47,12 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
         rk, base = _fanout(result, ROOMKEY, n, "paced"), _fanout(result, AIOHTTP, n, "paced")
         if rk and base:
             out[f"broadcast_{n}_p99_vs_aiohttp"] = _ratio(rk["p99_ms"], base["p99_ms"])
+        pusher = _fanout(result, ROOMKEY_PUSHER, n, "burst")
+        base = _fanout(result, AIOHTTP, n, "burst")
+        if pusher and base:
+            out[f"fanout_{n}_pusher_deliveries_vs_aiohttp"] = _ratio(
+                pusher["deliveries_per_second"], base["deliveries_per_second"]
+            )
     for row in result["connect"]:
         if row["target"] == ROOMKEY:
             key = "deflate_offered" if row["deflate_offered"] else "no_deflate"
@@ -144,9 +151,9 @@ def chart(result: dict[str, Any], path: Path) -> None:
         ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(sizes))])
         ax.set_xticklabels([f"{n} subscribers" for n in sizes])
         ax.set_title(title)
-    conn = [r for r in result["connect"]]
+    conn = list(result["connect"])
     labels = [
-        f"{r['target'].split(' ')[0]}\n{r['clients']}{' +deflate' if r['deflate_offered'] else ''}"
+        f"{r['target'][:22]}\n{r['clients']}{' +deflate' if r['deflate_offered'] else ''}"
         for r in conn
     ]
     axes[2].bar(range(len(conn)), [r["bytes_per_connection"] / 1024 for r in conn])
