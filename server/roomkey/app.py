@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from roomkey import gc_tuning
 from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
 from roomkey.client_address import ClientAddresses
@@ -55,6 +56,8 @@ def setup(
         ping_timeout=settings.server.ping_timeout_seconds,
         websocket_only=settings.server.workers > 1,
         allow_origin=origins.allows,
+        compression=settings.server.compression,
+        direct_writes=settings.performance.direct_writes,
     )
     transport.attach(app)
     app[SOCKETIO] = transport
@@ -128,9 +131,11 @@ def _lifetime(
         transport.bind(rt)
         loop_lag = asyncio.create_task(metrics.measure_event_loop())
         app[PUSHER].bind(rt)
+        restore_gc = gc_tuning.apply(settings.performance)
         try:
             yield
         finally:
+            restore_gc()
             loop_lag.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop_lag

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "JwtSettings",
     "Limits",
+    "PerformanceSettings",
     "RateLimits",
     "RedisSettings",
     "RuleSettings",
@@ -188,6 +189,29 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class PerformanceSettings:
+    """Process tuning for throughput and tail latency (docs/benchmarks.md).
+
+    ``gc_freeze``: after start-up, move every object alive then into the garbage collector's
+    permanent generation (``gc.freeze()``), so full collections no longer walk the start-up
+    heap. ``gc_threshold0..2``: ``gc.set_threshold`` values; larger ones mean fewer
+    collections, each one longer (Python's own defaults are 700, 10, 10).
+    ``direct_writes``: Socket.IO deliveries are framed once per message and written straight
+    to each idle socket's transport instead of waking its Engine.IO writer task (same bytes,
+    same order); false queues every delivery on the Engine.IO socket.
+    ``jwt_cache_size``: verified bearer tokens kept (LRU) so that repeated authorize calls
+    with one token skip the signature check until the token's ``exp``; 0 turns it off.
+    """
+
+    gc_freeze: bool = True
+    direct_writes: bool = True
+    jwt_cache_size: int = 10_000
+    gc_threshold0: int = 50_000
+    gc_threshold1: int = 20
+    gc_threshold2: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
@@ -196,6 +220,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     apps: tuple[AppSettings, ...] = ()
+    performance: PerformanceSettings = field(default_factory=PerformanceSettings)
 
 
 def development_settings(port: int = 6001, host: str = "127.0.0.1") -> Settings:
@@ -245,6 +270,7 @@ def parse_settings(data: object) -> Settings:
     webhooks = _webhooks(top.sub("webhooks"))
     rate_limits = _rate_limits(top.sub("rate_limits"))
     apps = tuple(_app(r) for r in top.array("apps"))
+    performance = _performance(top.sub("performance"))
     top.finish()
     if not apps:
         errors.append("apps: at least one [[apps]] table is required")
@@ -257,7 +283,9 @@ def parse_settings(data: object) -> Settings:
         errors.append('session.store: "redis" needs session.redis_url or redis.url')
     if errors:
         raise ConfigError(errors)
-    return Settings(server, redis, jwt, session, webhooks, rate_limits, apps)
+    return Settings(
+        server, redis, jwt, session, webhooks, rate_limits, apps, performance=performance
+    )
 
 
 def _check_unique(apps: tuple[AppSettings, ...], errors: list[str]) -> None:
@@ -515,3 +543,17 @@ def _app(r: TableReader) -> AppSettings:
     )
     r.finish()
     return settings
+
+
+def _performance(r: TableReader) -> PerformanceSettings:
+    d = PerformanceSettings()
+    s = PerformanceSettings(
+        gc_freeze=r.flag("gc_freeze", d.gc_freeze),
+        direct_writes=r.flag("direct_writes", d.direct_writes),
+        jwt_cache_size=r.integer("jwt_cache_size", d.jwt_cache_size, maximum=10_000_000),
+        gc_threshold0=r.integer("gc_threshold0", d.gc_threshold0, minimum=1),
+        gc_threshold1=r.integer("gc_threshold1", d.gc_threshold1, minimum=1),
+        gc_threshold2=r.integer("gc_threshold2", d.gc_threshold2, minimum=1),
+    )
+    r.finish()
+    return s

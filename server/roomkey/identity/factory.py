@@ -6,12 +6,20 @@ from __future__ import annotations
 from roomkey.config import Settings
 from roomkey.identity.base import SessionStore
 from roomkey.identity.jwt import JwtAuthenticator
+from roomkey.identity.jwt_cache import CachedJwtAuthenticator
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.identity.session import SessionAuthenticator, create_session_store
 
 
 def create_identity(settings: Settings) -> tuple[IdentityResolver, SessionStore | None]:
-    jwt = JwtAuthenticator(settings.jwt) if settings.jwt.enabled else None
+    jwt: JwtAuthenticator | None = None
+    if settings.jwt.enabled:
+        cache_size = settings.performance.jwt_cache_size
+        jwt = (
+            CachedJwtAuthenticator(settings.jwt, cache_size)
+            if cache_size
+            else JwtAuthenticator(settings.jwt)
+        )
     store: SessionStore | None = None
     session = None
     if settings.session.enabled:

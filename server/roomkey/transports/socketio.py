@@ -7,6 +7,9 @@ through its acknowledgement, ``{"error": {"code", "message"}}`` on failure.
 Deliveries bypass python-socketio's per-recipient emit: a message is encoded once into one
 Engine.IO packet (which caches its own encoding) and that packet object is queued on each
 recipient's Engine.IO socket, whose writer task sends it. No task per recipient per message.
+With ``performance.direct_writes`` (the default) the message is also framed once as WebSocket
+bytes, written straight to each recipient's transport whenever its Engine.IO writer is idle
+with nothing queued, so that order and bytes on the wire are unchanged.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from roomkey.protocol import (
     parse_trigger,
     parse_unsubscribe,
 )
+from roomkey.transports import engineio_websocket
 from roomkey.transports.socketio_queue import SIZE_ATTR, MeteredQueue, MeteredSocketIOServer
 
 if TYPE_CHECKING:
@@ -114,7 +118,19 @@ class SocketIOConnection(Connection):
             self._transport.drop_slow(self, queue, limit)
 
     def deliver(self, message: Outbound) -> None:
-        self._put(encode_outbound(message))
+        sock = self._eio_socket
+        if sock is None or sock.closed or self.closed:
+            return
+        pkt = encode_outbound(message)
+        if self._transport.direct_writes:
+            # The frame is built once per message, like the packet; written straight to the
+            # transport when nothing is queued ahead of it (see engineio_websocket.write_now).
+            frame = message.encoded.get("sio-frame")
+            if frame is None:
+                frame = message.encoded["sio-frame"] = engineio_websocket.text_frame(pkt.encode())
+            if engineio_websocket.write_now(sock, frame, self.app.limits.max_outbound_buffer_bytes):
+                return
+        self._put(pkt)
 
     def emit(self, event: str, payload: Any) -> None:
         self._put(_event_packet(event, payload))
@@ -162,8 +178,11 @@ class SocketIOTransport:
         ping_timeout: float,
         websocket_only: bool,
         allow_origin: Callable[[str | None, str | None], bool],
+        compression: bool = False,
+        direct_writes: bool = True,
     ) -> None:
         self.runtime: Runtime | None = None
+        self.direct_writes = direct_writes
         self._conns: dict[str, SocketIOConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sio = MeteredSocketIOServer(
@@ -181,6 +200,8 @@ class SocketIOTransport:
             logger=False,
             engineio_logger=False,
         )
+        # permessage-deflate only when configured: see engineio_websocket.
+        engineio_websocket.install(self.sio.eio, compress=compression)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)

@@ -1,0 +1,255 @@
+"""The load generator: one process that opens many raw WebSocket clients against one server.
+
+    python -m bench.loadgen --port P --proto sio|sio-bare|ws|pusher --clients N [--deflate]
+        [--burst M] [--paced M --interval S] [--key KEY]
+
+It connects ``N`` clients (at most 200 handshakes in flight), joins each to the channel
+``bench`` in the protocol's own way, and prints one line ``READY {json}`` (connect rate,
+errors). It then waits for one line on stdin (the orchestrator measures the server's memory
+in between) and, if asked, runs a burst and a paced fan-out: it asks the server's
+``/bench/publish`` hook for ``M`` messages, each carrying the server's monotonic clock at
+publish time as ``@<ns>@`` in its data, and records every arrival. Last line: ``RESULT {json}``.
+
+Protocols:
+- ``sio``: roomkey over Engine.IO v4 / Socket.IO v5 (auth ``{"key"}``, ``subscribe`` with ack).
+- ``sio-bare``: a bare python-socketio server that puts every client in one room on connect.
+- ``ws``: a plain aiohttp WebSocket server that sends ``hello`` once a client is registered.
+- ``pusher``: Pusher protocol 7 at ``/app/{key}?protocol=7`` (``pusher:subscribe``).
+
+Every wait is bounded by ``--timeout``; only 127.0.0.1 is dialled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from bench.wsclient import WsClient, open_ws
+
+HOST = "127.0.0.1"
+CHANNEL = "bench"
+STAMP = re.compile(r"@(\d+)@")
+IN_FLIGHT = 200
+
+
+class Fleet:
+    """All clients of one run and the arrivals they record."""
+
+    def __init__(self, proto: str, key: str) -> None:
+        self.proto = proto
+        self.key = key
+        self.ready: dict[WsClient, asyncio.Future[None]] = {}
+        self.latencies_ns: list[int] = []
+        self.expected = 0
+        self.first_arrival = 0
+        self.last_arrival = 0
+        self.done: asyncio.Event = asyncio.Event()
+
+    def path(self) -> str:
+        if self.proto in ("sio", "sio-bare"):
+            return "/socket.io/?EIO=4&transport=websocket"
+        if self.proto == "ws":
+            return "/ws"
+        return f"/app/{self.key}?protocol=7&client=bench&version=1.0"
+
+    def _joined(self, client: WsClient) -> None:
+        fut = self.ready.get(client)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def _arrival(self, text: str) -> None:
+        m = STAMP.search(text)
+        if m is None:
+            return
+        now = time.monotonic_ns()
+        if not self.latencies_ns:
+            self.first_arrival = now
+        self.last_arrival = now
+        self.latencies_ns.append(now - int(m.group(1)))
+        if len(self.latencies_ns) >= self.expected:
+            self.done.set()
+
+    def on_text(self, client: WsClient, text: str) -> None:
+        proto = self.proto
+        if proto in ("sio", "sio-bare"):
+            kind = text[:2]
+            if kind == "42":
+                if text.startswith('42["event"'):
+                    self._arrival(text)
+                elif proto == "sio" and text.startswith('42["connection_established"'):
+                    client.send_text('420["subscribe",{"channel":"' + CHANNEL + '"}]')
+            elif text[:1] == "0":
+                auth = json.dumps({"key": self.key}) if proto == "sio" else ""
+                client.send_text("40" + auth)
+            elif kind == "40" and proto == "sio-bare":
+                self._joined(client)
+            elif kind == "43":
+                self._joined(client)
+            elif text == "2":
+                client.send_text("3")
+            elif kind == "44":
+                fut = self.ready.get(client)
+                if fut is not None and not fut.done():
+                    fut.set_exception(RuntimeError(f"connect refused: {text[:200]}"))
+        elif proto == "ws":
+            if text == "hello":
+                self._joined(client)
+            else:
+                self._arrival(text)
+        else:
+            if "pusher" not in text:  # a channel event: no need to parse it
+                self._arrival(text)
+                return
+            event = json.loads(text).get("event")
+            if event == "pusher:connection_established":
+                client.send_text(
+                    json.dumps({"event": "pusher:subscribe", "data": {"channel": CHANNEL}})
+                )
+            elif event == "pusher_internal:subscription_succeeded":
+                self._joined(client)
+            elif event == "pusher:ping":
+                client.send_text('{"event":"pusher:pong","data":{}}')
+            elif event == "pusher:error":
+                fut = self.ready.get(client)
+                if fut is not None and not fut.done():
+                    fut.set_exception(RuntimeError(f"pusher:error {text[:200]}"))
+            else:
+                self._arrival(text)
+
+    async def open_one(self, port: int, deflate: bool, timeout: float) -> WsClient:
+        """One client, upgraded and joined to the channel (or an exception)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_text(client: WsClient, text: str) -> None:
+            # The first frames can arrive with the upgrade answer, before open_ws returns.
+            self.ready.setdefault(client, fut)
+            self.on_text(client, text)
+
+        client = await open_ws(HOST, port, self.path(), on_text, deflate=deflate, timeout=timeout)
+        self.ready.setdefault(client, fut)
+        await asyncio.wait_for(fut, timeout)
+        return client
+
+
+async def connect_all(
+    fleet: Fleet, port: int, n: int, deflate: bool, timeout: float
+) -> tuple[list[WsClient], dict[str, Any]]:
+    sem = asyncio.Semaphore(IN_FLIGHT)
+    clients: list[WsClient] = []
+    errors: list[str] = []
+    accepted = 0
+
+    async def one() -> None:
+        nonlocal accepted
+        async with sem:
+            try:
+                c = await fleet.open_one(port, deflate, timeout)
+            except Exception as exc:  # counted and reported, never fatal to the run
+                errors.append(type(exc).__name__ + ": " + str(exc)[:120])
+                return
+            clients.append(c)
+            accepted += c.deflate_accepted
+
+    start = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(n))), timeout * 3)
+    elapsed = time.monotonic() - start
+    return clients, {
+        "clients": n,
+        "connected": len(clients),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "deflate_accepted": accepted,
+        "connect_seconds": round(elapsed, 3),
+        "connects_per_second": round(len(clients) / elapsed, 1) if elapsed else 0.0,
+    }
+
+
+def percentile(sorted_values: list[int], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    i = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[i] / 1e6
+
+
+async def fanout(
+    fleet: Fleet, port: int, subscribers: int, count: int, interval: float, timeout: float
+) -> dict[str, Any]:
+    """Ask the server for ``count`` publishes ``interval`` seconds apart; wait for arrivals."""
+    fleet.latencies_ns = []
+    fleet.expected = subscribers * count
+    fleet.done = asyncio.Event()
+    url = f"http://{HOST}:{port}/bench/publish?count={count}&interval={interval}"
+    start = time.monotonic_ns()
+    await asyncio.to_thread(_post, url)
+    try:
+        await asyncio.wait_for(fleet.done.wait(), timeout)
+    except TimeoutError:
+        pass
+    lat = sorted(fleet.latencies_ns)
+    received = len(lat)
+    span = (fleet.last_arrival - start) / 1e9 if received else 0.0
+    return {
+        "messages": count,
+        "interval": interval,
+        "expected": fleet.expected,
+        "received": received,
+        "seconds": round(span, 3),
+        "deliveries_per_second": round(received / span, 1) if span > 0 else 0.0,
+        "p50_ms": round(percentile(lat, 0.50), 2),
+        "p99_ms": round(percentile(lat, 0.99), 2),
+        "max_ms": round(lat[-1] / 1e6, 2) if lat else 0.0,
+    }
+
+
+def _post(url: str) -> None:
+    req = urllib.request.Request(url, data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    fleet = Fleet(args.proto, args.key)
+    clients, stats = await connect_all(fleet, args.port, args.clients, args.deflate, args.timeout)
+    print("READY " + json.dumps(stats), flush=True)
+    await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), args.timeout * 6)
+    result: dict[str, Any] = {"connect": stats}
+    if args.burst and clients:
+        await asyncio.sleep(0.2)
+        result["burst"] = await fanout(
+            fleet, args.port, len(clients), args.burst, 0.0, args.timeout
+        )
+    if args.paced and clients:
+        await asyncio.sleep(0.2)
+        result["paced"] = await fanout(
+            fleet, args.port, len(clients), args.paced, args.interval, args.timeout
+        )
+    for c in clients:
+        c.close()
+    await asyncio.sleep(0.1)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--proto", choices=("sio", "sio-bare", "ws", "pusher"), required=True)
+    p.add_argument("--key", default="bench-key")
+    p.add_argument("--clients", type=int, default=100)
+    p.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
+    p.add_argument("--burst", type=int, default=0, help="messages published back to back")
+    p.add_argument("--paced", type=int, default=0, help="messages published --interval apart")
+    p.add_argument("--interval", type=float, default=0.2)
+    p.add_argument("--timeout", type=float, default=30.0)
+    args = p.parse_args()
+    result = asyncio.run(main_async(args))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

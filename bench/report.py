@@ -1,0 +1,167 @@
+"""Turn one run's result into the issue's ratios, a Markdown table and a PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROOMKEY = "roomkey"
+ROOMKEY_PUSHER = "roomkey (Pusher protocol)"
+AIOHTTP = "aiohttp WebSocket loop"
+SIO = "python-socketio room emit"
+
+
+def _fanout(result: dict[str, Any], target: str, n: int, mode: str) -> dict[str, Any] | None:
+    for row in result["fanout"]:
+        if row["target"] == target and row["subscribers"] == n and row["mode"] == mode:
+            return dict(row)
+    return None
+
+
+def _connect(result: dict[str, Any], target: str, n: int, deflate: bool) -> dict[str, Any] | None:
+    for row in result["connect"]:
+        if row["target"] == target and row["clients"] == n and row["deflate_offered"] == deflate:
+            return dict(row)
+    return None
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+def ratios(result: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets, each as a ratio (or a figure) from this one run."""
+    out: dict[str, Any] = {}
+    sizes = sorted({row["subscribers"] for row in result["fanout"]})
+    for n in sizes:
+        rk, base = _fanout(result, ROOMKEY, n, "burst"), _fanout(result, AIOHTTP, n, "burst")
+        if rk and base:
+            out[f"fanout_{n}_deliveries_vs_aiohttp"] = _ratio(
+                rk["deliveries_per_second"], base["deliveries_per_second"]
+            )
+        sio = _fanout(result, SIO, n, "burst")
+        if rk and sio:
+            out[f"fanout_{n}_deliveries_vs_python_socketio"] = _ratio(
+                rk["deliveries_per_second"], sio["deliveries_per_second"]
+            )
+        rk, base = _fanout(result, ROOMKEY, n, "paced"), _fanout(result, AIOHTTP, n, "paced")
+        if rk and base:
+            out[f"broadcast_{n}_p99_vs_aiohttp"] = _ratio(rk["p99_ms"], base["p99_ms"])
+        pusher = _fanout(result, ROOMKEY_PUSHER, n, "burst")
+        base = _fanout(result, AIOHTTP, n, "burst")
+        if pusher and base:
+            out[f"fanout_{n}_pusher_deliveries_vs_aiohttp"] = _ratio(
+                pusher["deliveries_per_second"], base["deliveries_per_second"]
+            )
+    for row in result["connect"]:
+        if row["target"] == ROOMKEY:
+            key = "deflate_offered" if row["deflate_offered"] else "no_deflate"
+            out[f"roomkey_kb_per_connection_{row['clients']}_{key}"] = round(
+                row["bytes_per_connection"] / 1024, 1
+            )
+    auth = result["authorize"]
+    bare = auth.get("bare aiohttp JSON handler", {}).get("requests_per_second", 0.0)
+    for kind in ("private", "presence"):
+        rk_auth = auth.get(f"roomkey {kind}", {}).get("requests_per_second", 0.0)
+        out[f"authorize_{kind}_vs_bare"] = _ratio(rk_auth, bare)
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"# roomkey benchmark ({result['mode']}, {result['started_utc']})",
+        "",
+        f"Command: `{result['command']}`; {result['rounds']} interleaved round(s), medians; "
+        f"server on CPU {result['machine']['server_cpu']}, load on CPU "
+        f"{result['machine']['load_cpu']}; took {result['seconds']} s.",
+        "",
+        "Machine: " + f"{result['machine']['cpus']} CPUs, {result['machine']['cpu_model']}, "
+        f"Linux {result['machine']['kernel']}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        "",
+        "## Ratios (this run)",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in result["ratios"].items()]
+    lines += [
+        "",
+        "## Fan-out (one channel)",
+        "",
+        "| target | subscribers | mode | messages | received/expected | deliveries/s "
+        "| p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["fanout"]:
+        lines.append(
+            f"| {r['target']} | {r['subscribers']} | {r['mode']} | {r['messages']} "
+            f"| {r['received']}/{r['expected']} | {r['deliveries_per_second']:.0f} "
+            f"| {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} |"
+        )
+    lines += [
+        "",
+        "## Connections",
+        "",
+        "| target | clients | deflate offered | accepted | connected | errors | connects/s "
+        "| KB per connection |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["connect"]:
+        lines.append(
+            f"| {r['target']} | {r['clients']} | {'yes' if r['deflate_offered'] else 'no'} "
+            f"| {r['deflate_accepted']} | {r['connected']} | {r['errors']} "
+            f"| {r['connects_per_second']:.0f} | {r['bytes_per_connection'] / 1024:.1f} |"
+        )
+    lines += [
+        "",
+        "## Authorize (wrk, JWT identity)",
+        "",
+        "| handler | requests/s | non-2xx |",
+        "|---|---|---|",
+    ]
+    for name, r in result["authorize"].items():
+        lines.append(f"| {name} | {r['requests_per_second']:.0f} | {r['non_2xx']} |")
+    if result["not_measured"]:
+        lines += ["", "## Not measured", ""]
+        lines += [f"- {r['scenario']}: {r['reason']}" for r in result["not_measured"]]
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    """Three panels: burst deliveries/s, paced p99 latency, KB per connection."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = list(dict.fromkeys(r["target"] for r in result["fanout"]))
+    sizes = sorted({r["subscribers"] for r in result["fanout"]})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    width = 0.8 / max(1, len(targets))
+    for i, t in enumerate(targets):
+        xs = [j + i * width for j in range(len(sizes))]
+        burst = [
+            (_fanout(result, t, n, "burst") or {}).get("deliveries_per_second", 0) for n in sizes
+        ]
+        p99 = [(_fanout(result, t, n, "paced") or {}).get("p99_ms", 0) for n in sizes]
+        axes[0].bar(xs, burst, width, label=t)
+        axes[1].bar(xs, p99, width, label=t)
+    for ax, title in ((axes[0], "burst deliveries/s"), (axes[1], "paced broadcast p99 (ms)")):
+        ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(sizes))])
+        ax.set_xticklabels([f"{n} subscribers" for n in sizes])
+        ax.set_title(title)
+    conn = list(result["connect"])
+    labels = [
+        f"{r['target'][:22]}\n{r['clients']}{' +deflate' if r['deflate_offered'] else ''}"
+        for r in conn
+    ]
+    axes[2].bar(range(len(conn)), [r["bytes_per_connection"] / 1024 for r in conn])
+    axes[2].set_xticks(range(len(conn)))
+    axes[2].set_xticklabels(labels, fontsize=6, rotation=90)
+    axes[2].set_title("KB per idle connection")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"roomkey benchmark, {result['started_utc']} ({result['mode']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

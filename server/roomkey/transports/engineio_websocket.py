@@ -1,0 +1,101 @@
+"""The Engine.IO WebSocket wrapper for aiohttp, with permessage-deflate under roomkey's control.
+
+python-engineio's aiohttp driver opens every WebSocket with aiohttp's default
+``compress=True``, so any client that offers permessage-deflate (every browser does) gets a
+zlib compressor and decompressor per connection: about 100 KB of memory per idle socket, and
+a compression pass per delivery. It has no setting for it. ``install`` swaps in this wrapper on
+one Engine.IO server (its own copy of the driver table, never the shared module dict), which
+opens the socket with ``compress`` taken from ``server.compression``.
+
+The wrapper also makes itself known to its Engine.IO socket so that ``write_now`` can put an
+already framed delivery straight on the transport when that cannot change what the client
+sees (``performance.direct_writes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+from aiohttp import web
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+
+def websocket_factory(compress: bool) -> type[Any]:
+    """An Engine.IO ``websocket`` driver class whose sockets use ``compress``."""
+
+    class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+        transport: asyncio.Transport | None = None
+        compressed = True
+
+        async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+            request: web.Request = environ["aiohttp.request"]
+            sock = web.WebSocketResponse(
+                max_msg_size=self.server.max_http_buffer_size, compress=compress
+            )
+            self._sock = sock
+            await sock.prepare(request)
+            self.environ = environ
+            transport = request.transport
+            self.transport = transport if isinstance(transport, asyncio.Transport) else None
+            self.compressed = bool(sock.compress)
+            # The handler is the Engine.IO socket's bound method: let write_now find us.
+            eio_socket = getattr(self.handler, "__self__", None)
+            if eio_socket is not None:
+                setattr(eio_socket, SOCKET_ATTR, self)
+            try:
+                await self.handler(self)
+            finally:
+                if eio_socket is not None:
+                    setattr(eio_socket, SOCKET_ATTR, None)
+            return sock
+
+    return WebSocket
+
+
+def install(eio_server: Any, *, compress: bool) -> None:
+    """Make ``eio_server`` open its WebSockets with ``compress`` (permessage-deflate)."""
+    eio_server._async = {**eio_server._async, "websocket": websocket_factory(compress)}
+
+
+SOCKET_ATTR = "roomkey_websocket"
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 section 5.2), exactly
+    what aiohttp writes for ``send_str(text)`` on a socket without compression."""
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, n)
+    return head + payload
+
+
+def write_now(eio_socket: Any, frame: bytes, max_buffered: int) -> bool:
+    """Write ``frame`` straight to ``eio_socket``'s transport if that cannot reorder anything.
+
+    That is when the socket is on a WebSocket opened by this module without compression, its
+    Engine.IO writer task is idle (blocked on an empty queue, so no packet is in flight between
+    the queue and the wire), and the transport holds at most ``max_buffered`` bytes. Returns
+    False otherwise: the caller queues the packet for the writer task instead, as before.
+    """
+    ws = getattr(eio_socket, SOCKET_ATTR, None)
+    if ws is None or eio_socket.upgrading:
+        return False
+    queue = eio_socket.queue
+    # asyncio.Queue keeps only pending getters in ``_getters`` (woken ones are popped,
+    # cancelled ones removed): one there means the writer waits with nothing in hand.
+    if queue._queue or not queue._getters:
+        return False
+    transport = ws.transport
+    if transport is None or transport.is_closing() or ws.compressed:
+        return False
+    if transport.get_write_buffer_size() > max_buffered:
+        return False
+    transport.write(frame)
+    return True
