@@ -19,6 +19,7 @@ from roomkey.config import (
     RuleSettings,
     ServerSettings,
     SessionSettings,
+    Settings,
     WebhookSettings,
     development_settings,
     load_settings,
@@ -254,13 +255,14 @@ def _documented_keys(text: str) -> dict[str, set[str]]:
 
 def test_example_documents_every_setting() -> None:
     documented = _documented_keys(EXAMPLE.read_text())
-    tables = {
-        "server": ServerSettings,
-        "redis": RedisSettings,
-        "jwt": JwtSettings,
-        "session": SessionSettings,
-        "webhooks": WebhookSettings,
-        "rate_limits": RateLimits,
+    # Every table of Settings, found from the dataclass itself so a new section cannot be
+    # forgotten here.
+    top_level = {
+        f.name: type(getattr(Settings(), f.name)) for f in fields(Settings) if f.name != "apps"
+    }
+    assert {"server", "redis", "jwt", "session", "webhooks", "rate_limits"} <= set(top_level)
+    tables: dict[str, type | None] = {
+        **top_level,
         "apps": AppSettings,
         "apps.limits": Limits,
         "apps.rules": RuleSettings,
@@ -284,6 +286,9 @@ def test_example_values_are_the_defaults() -> None:
     assert s.session == SessionSettings()
     assert s.webhooks == WebhookSettings()
     assert s.rate_limits == RateLimits()
+    for f in fields(Settings):
+        if f.name != "apps":
+            assert getattr(s, f.name) == getattr(Settings(), f.name), f.name
     app = s.apps[0]
     assert app.limits == Limits()
     defaults = AppSettings(id=app.id, key=app.key, secret=app.secret, name=app.name)
