@@ -164,8 +164,9 @@ class PusherTransport:
         address: str,
     ) -> PusherConnection:
         """Admit one socket or raise: origin first (a foreign page costs nothing, not even a
-        rate-limit hit), then the app, the protocol, the connection rate of ``address``, the
-        identity and the app's connection quota."""
+        rate-limit hit), then the app, the connection rate of ``address`` (every attempt on a
+        known app counts, as on Socket.IO), the protocol, the identity and the app's
+        connection quota."""
         if not rt.origins.allows(request.headers.get("Origin"), request.host):
             raise Forbidden("origin is not allowed", reason="origin")
         app = rt.apps.by_key(key)
