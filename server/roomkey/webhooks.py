@@ -14,6 +14,11 @@ connection error is retried with capped exponential backoff and full jitter unti
 ``retry_for_seconds`` have passed; then the batch is given up (``failed``), logged once per
 run of failures of that target.
 
+With a ``Metrics`` object the dispatcher exports ``roomkey_webhook_queue_depth`` (events
+waiting, read at scrape time), ``roomkey_webhook_retries_total`` (deliveries retried) and
+``roomkey_webhook_drops_total`` by ``cause``: ``queue_full`` (an event refused by the full
+queue) or ``retries_exhausted`` (the events of a batch given up).
+
 ``channel_vacated`` and ``member_removed`` are sent as soon as they happen (Pusher delays them a
 few seconds to absorb reconnects).
 """
@@ -33,6 +38,7 @@ import aiohttp
 from roomkey.apps import App
 from roomkey.config import WebhookSettings, WebhookTarget
 from roomkey.logs import log_event
+from roomkey.metrics import Metrics
 from roomkey.signing import webhook_signature
 
 log = logging.getLogger("roomkey.webhooks")
@@ -60,9 +66,12 @@ class WebhookDispatcher:
     """The hub's webhook sink. ``start()`` before use, ``close()`` at shutdown (cancels the
     collector and every sender; events not yet sent are lost)."""
 
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: WebhookSettings, *, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self._queue: asyncio.Queue[tuple[App, dict[str, Any]]] = asyncio.Queue(settings.queue_size)
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.webhook_queue_depth.set_function(self._queue.qsize)
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._collector: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
@@ -105,6 +114,8 @@ class WebhookDispatcher:
         except asyncio.QueueFull:
             self.dropped += 1
             self._burst_drops += 1
+            if self._metrics is not None:
+                self._metrics.webhook_drops.labels("queue_full").inc()
             if not self._dropping:
                 self._dropping = True
                 log_event(log, logging.WARNING, "webhook queue full: dropping events", app=app.id)
@@ -144,7 +155,9 @@ class WebhookDispatcher:
                 if not wanted:
                     continue
                 await self._slots.acquire()
-                task = asyncio.create_task(self._send(app, target, webhook_body(wanted, time_ms)))
+                task = asyncio.create_task(
+                    self._send(app, target, webhook_body(wanted, time_ms), len(wanted))
+                )
                 self._senders.add(task)
                 task.add_done_callback(self._sent)
 
@@ -152,7 +165,8 @@ class WebhookDispatcher:
         self._senders.discard(task)
         self._slots.release()
 
-    async def _send(self, app: App, target: WebhookTarget, body: bytes) -> None:
+    async def _send(self, app: App, target: WebhookTarget, body: bytes, events: int) -> None:
+        """Deliver one batch of ``events`` events, retrying until ``retry_for_seconds``."""
         assert self._session is not None
         headers = {
             "Content-Type": "application/json",
@@ -175,7 +189,11 @@ class WebhookDispatcher:
             if loop.time() + delay > give_up_at:
                 break
             await asyncio.sleep(delay)
+            if self._metrics is not None:
+                self._metrics.webhook_retries.inc()
         self.failed += 1
+        if self._metrics is not None:
+            self._metrics.webhook_drops.labels("retries_exhausted").inc(events)
         if target.url not in self._failing:
             self._failing.add(target.url)
             # The URL may carry a token in its query: log the app and the problem only.

@@ -15,7 +15,13 @@ from aiohttp import web
 from roomkey.apps import App
 from roomkey.authorization import authorize_channel, authorize_user
 from roomkey.channels import validate_channel_name, validate_socket_id
-from roomkey.errors import Forbidden, MethodNotAllowed, RoomkeyError, Unauthorized
+from roomkey.errors import (
+    Forbidden,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RoomkeyError,
+    Unauthorized,
+)
 from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import bearer_from_header
@@ -58,14 +64,22 @@ async def _identified(
     rt: Runtime, request: web.Request, seen: dict[str, Any]
 ) -> tuple[dict[str, Any], Identity]:
     """Origin, rate per address, body, identity, rate per user: in that order, so a refused
-    request costs as little as possible. ``seen`` gets the parsed fields (for the log)."""
+    request costs as little as possible. ``seen`` gets the parsed fields (for the log).
+
+    The body names the app (``app_key``), so it is read up to the largest
+    ``max_authorize_body_bytes`` of any app, then held to the chosen app's own limit."""
     origin = request.headers.get("Origin")
     if not rt.origins.allows(origin, request.host):
         raise Forbidden("origin is not allowed", reason="origin")
     await rt.throttle.authorize_address(rt.apps.default, client_address(rt, request))
-    limit = rt.apps.default.limits.max_authorize_body_bytes
-    fields = parse_fields(request, await read_body(request, limit))
+    body = await read_body(request, max(a.limits.max_authorize_body_bytes for a in rt.apps))
+    fields = parse_fields(request, body)
     seen.update(fields)
+    limit = _app_of(rt, fields).limits.max_authorize_body_bytes
+    if len(body) > limit:
+        raise PayloadTooLarge(
+            f"request body is larger than limits.max_authorize_body_bytes ({limit} bytes)"
+        )
     identity = await rt.identify(
         bearer=bearer_from_header(request.headers.get("Authorization")),
         cookie=rt.session_cookie(request.cookies),

@@ -4,7 +4,10 @@
 Statuses as Pusher: 200 with the answer, 400 bad input (including malformed JSON and a POST
 that is not ``application/json``), 401 any signature problem, 405 wrong method, 413 data or
 body too large, 503 the broker cannot take a publish (nothing is ever dropped with a 200).
-Errors are ``{"error": {"code", "message"}}``.
+Errors are ``{"error": {"code", "message"}}``. Once the signature names the app, each request
+counts against ``rate_limits.rest_per_second_per_app`` (429 with ``Retry-After``): unsigned
+requests cannot spend an app's budget. Every answer, errors included, is counted in
+``roomkey_rest_requests_total`` by route template and status.
 """
 
 from __future__ import annotations
@@ -51,9 +54,21 @@ def json_body(request: web.Request, body: bytes) -> object:
         raise BadRequest("request body is not valid JSON") from None
 
 
-def _handler(method: str, action: Action, *, app_in_path: bool = True) -> Handler:
+def _handler(route: str, method: str, action: Action, *, app_in_path: bool = True) -> Handler:
+    """The handler of one route (``route`` is its template, the metrics label)."""
+
     async def handle(request: web.Request) -> web.StreamResponse:
         rt = runtime(request)
+        try:
+            response = await answer(rt, request)
+        except Exception:
+            rt.metrics.observe_rest(route, 500)
+            raise
+        rt.metrics.observe_rest(route, response.status)
+        return response
+
+    async def answer(rt: Runtime, request: web.Request) -> web.StreamResponse:
+        app: App | None = None
         try:
             if request.method != method:
                 raise MethodNotAllowed(f"use {method}")
@@ -69,12 +84,20 @@ def _handler(method: str, action: Action, *, app_in_path: bool = True) -> Handle
                 now=time.time(),
                 app_id=request.match_info["app_id"] if app_in_path else None,
             )
-            answer = await action(rt, app, request, body)
+            await rt.throttle.rest(app)
+            result = await action(rt, app, request, body)
         except RoomkeyError as exc:
-            rt.log_refusal("rest", exc, address=request.remote or "")
+            rt.log_refusal(
+                "rest",
+                exc,
+                address=rt.addresses.resolve(
+                    request.remote, request.headers.get("X-Forwarded-For")
+                ),
+                app_id=app.id if app is not None else None,
+            )
             headers = {"Allow": method} if isinstance(exc, MethodNotAllowed) else None
             return error_response(exc, headers)
-        return web.json_response(answer)
+        return web.json_response(result)
 
     return handle
 
@@ -109,15 +132,15 @@ async def _terminate(rt: Runtime, app: App, request: web.Request, body: bytes) -
 
 
 def add_routes(app: web.Application) -> None:
-    routes = [
-        ("/apps/{app_id}/events", _handler("POST", _events)),
-        ("/apps/{app_id}/batch_events", _handler("POST", _batch)),
-        ("/apps/{app_id}/channels", _handler("GET", _channels)),
-        ("/apps/{app_id}/channels/{channel_name}", _handler("GET", _channel)),
-        ("/apps/{app_id}/channels/{channel_name}/users", _handler("GET", _users)),
-        ("/apps/{app_id}/users/{user_id}/terminate_connections", _handler("POST", _terminate)),
+    routes: list[tuple[str, str, Action, bool]] = [
+        ("/apps/{app_id}/events", "POST", _events, True),
+        ("/apps/{app_id}/batch_events", "POST", _batch, True),
+        ("/apps/{app_id}/channels", "GET", _channels, True),
+        ("/apps/{app_id}/channels/{channel_name}", "GET", _channel, True),
+        ("/apps/{app_id}/channels/{channel_name}/users", "GET", _users, True),
+        ("/apps/{app_id}/users/{user_id}/terminate_connections", "POST", _terminate, True),
         # The Python SDK posts this one without the /apps/{id} prefix; auth_key names the app.
-        ("/users/{user_id}/terminate_connections", _handler("POST", _terminate, app_in_path=False)),
+        ("/users/{user_id}/terminate_connections", "POST", _terminate, False),
     ]
-    for path, handler in routes:
-        app.router.add_route("*", path, handler)
+    for path, method, action, app_in_path in routes:
+        app.router.add_route("*", path, _handler(path, method, action, app_in_path=app_in_path))

@@ -13,8 +13,14 @@ the answers:
 - ``pusher:unsubscribe``; ``pusher:signin`` -> ``pusher:signin_success``; ``client-*``
   events; anything refused -> ``pusher:error`` ``{"code", "message"}``, the socket stays open.
 
-Refusals at connect (unknown key 4001, protocol 4007/4008, identity 4009, quota 4004) are a
-``pusher:error`` and a close frame with the same code, as Pusher does.
+Refusals at connect (foreign origin 4009, unknown key 4001, protocol 4007/4008, identity 4009,
+quota 4004, new connections per address over their rate 4100) are a ``pusher:error`` and a
+close frame with the same code, as Pusher does; none of them leaves any state behind.
+
+The runtime's hardening hooks apply here as on the Socket.IO transport (docs/operations.md):
+the origin policy and the connection rate before a socket is admitted, the connection
+opened/closed hooks (metrics, log lines, ``authorized_connections_timeout``), the subscribe
+rate, ``messages_received`` per frame type, and the slow-consumer count.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from roomkey.channels import ChannelKind, channel_kind, new_socket_id
-from roomkey.errors import BadRequest, PayloadTooLarge, RoomkeyError, Unauthorized
+from roomkey.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
 from roomkey.http.context import RUNTIME, error_response
 from roomkey.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
 from roomkey.transports.pusher_connection import MAX_REASON_BYTES, PusherConnection
@@ -95,6 +101,7 @@ class PusherTransport:
         rt = request.config_dict[RUNTIME]
         server = rt.settings.server
         key = request.match_info["key"]
+        address = rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
         app_for_limit = rt.apps.default
         try:
             app_for_limit = rt.apps.by_key(key)
@@ -111,9 +118,9 @@ class PusherTransport:
             return error_response(BadRequest("this path takes a WebSocket upgrade"))
         await ws.prepare(request)
         try:
-            conn = await self._open(rt, request, ws, key)
+            conn = await self._open(rt, request, ws, key, address)
         except RoomkeyError as exc:
-            rt.log_refusal("pusher connect", exc, address=request.remote or "")
+            rt.log_refusal("pusher connect", exc, address=address)
             try:
                 await ws.send_str(error_frame(exc.code, exc.message))
                 await ws.close(code=exc.code, message=exc.message.encode()[:MAX_REASON_BYTES])
@@ -125,31 +132,45 @@ class PusherTransport:
         writer = asyncio.ensure_future(conn.write_loop())
         self._tasks.add(writer)
         writer.add_done_callback(self._tasks.discard)
-        rt.log_connection("open", conn)
         try:
             conn.send(connection_established(conn.socket_id, server.activity_timeout))
+            rt.connection_opened(conn)
             await self._read_loop(rt, conn, ws, limit)
         finally:
-            await rt.hub.disconnect(conn)
-            if conn.closing is None:
-                writer.cancel()
-            else:
-                # Let the writer flush the close frame, within bounds.
-                _, pending = await asyncio.wait(
-                    {writer}, timeout=server.pusher_pong_timeout_seconds * 3
-                )
-                for task in pending:
-                    task.cancel()
-            self._conns.discard(conn)
-            if not self._conns:
-                self._idle.set()
-            rt.log_connection("close", conn)
+            try:
+                await rt.hub.disconnect(conn)
+            finally:
+                rt.connection_closed(conn)
+                if conn.closing is None:
+                    writer.cancel()
+                else:
+                    # Let the writer flush the close frame, within bounds.
+                    _, pending = await asyncio.wait(
+                        {writer}, timeout=server.pusher_pong_timeout_seconds * 3
+                    )
+                    for task in pending:
+                        task.cancel()
+                self._conns.discard(conn)
+                if not self._conns:
+                    self._idle.set()
         return ws
 
     async def _open(
-        self, rt: Runtime, request: web.Request, ws: web.WebSocketResponse, key: str
+        self,
+        rt: Runtime,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        key: str,
+        address: str,
     ) -> PusherConnection:
+        """Admit one socket or raise: origin first (a foreign page costs nothing, not even a
+        rate-limit hit), then the app, the connection rate of ``address`` (every attempt on a
+        known app counts, as on Socket.IO), the protocol, the identity and the app's
+        connection quota."""
+        if not rt.origins.allows(request.headers.get("Origin"), request.host):
+            raise Forbidden("origin is not allowed", reason="origin")
         app = rt.apps.by_key(key)
+        await rt.admit_connection(app, address)
         problem = protocol_problem(request.query.get("protocol"))
         if problem is not None:
             code, message = problem
@@ -168,9 +189,10 @@ class PusherTransport:
             new_socket_id(),
             ws=ws,
             identity=identity,
-            address=request.remote or "",
+            address=address,
             write_timeout=rt.settings.server.pusher_pong_timeout_seconds,
             abort=transport.abort if transport is not None else lambda: None,
+            on_overflow=rt.slow_consumer,
         )
         await rt.hub.connect(conn)
         return conn
@@ -197,21 +219,33 @@ class PusherTransport:
             if msg.type is WSMsgType.TEXT:
                 await self._on_text(rt, conn, msg.data, limit)
             elif msg.type is WSMsgType.BINARY:
+                rt.metrics.messages_received.labels(conn.transport, "invalid frame").inc()
                 self._refuse(rt, conn, "frame", BadRequest("binary frames are not supported"))
             else:  # CLOSE, CLOSING, CLOSED, ERROR (including frames past the hard limit)
                 return
 
     async def _on_text(self, rt: Runtime, conn: PusherConnection, text: str, limit: int) -> None:
         # A str of n characters is at most 4n bytes of UTF-8: encode only when it matters.
+        received = rt.metrics.messages_received
         if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-            self._refuse(rt, conn, "frame", PayloadTooLarge(f"frame is larger than {limit} bytes"))
+            received.labels(conn.transport, "invalid frame").inc()
+            self._refuse(
+                rt,
+                conn,
+                "frame",
+                PayloadTooLarge(
+                    f"frame is larger than limits.max_pusher_frame_bytes ({limit} bytes)"
+                ),
+            )
             return
         try:
             parsed = parse_frame(text)
         except RoomkeyError as exc:
+            received.labels(conn.transport, "invalid frame").inc()
             self._refuse(rt, conn, "frame", exc)
             return
         what = _label(parsed.event)
+        received.labels(conn.transport, _MESSAGE_TYPES.get(what, what)).inc()
         try:
             await self._dispatch(rt, conn, parsed)
         except RoomkeyError as exc:
@@ -253,6 +287,7 @@ class PusherTransport:
         payload = subscribe_payload(data)
         raw_channel = payload.get("channel")
         try:
+            rt.throttle.subscribe(conn)
             req = parse_subscribe(payload)
             if (
                 channel_kind(req.channel) is ChannelKind.SERVER_TO_USER
@@ -280,6 +315,10 @@ _LABELS = {
     "pusher:unsubscribe": "unsubscribe",
     "pusher:signin": "signin",
 }
+
+
+# Client events are counted as "trigger", the name the Socket.IO transport gives them.
+_MESSAGE_TYPES = {"client event": "trigger"}
 
 
 def _label(event: str) -> str:

@@ -3,7 +3,8 @@
 ``deliver`` and ``send`` never block: they append the (already encoded) frame to a buffer
 bounded in bytes (``limits.max_outbound_buffer_bytes``); a single writer task per socket sends
 the buffer in order, each send bounded by a timeout. A client that cannot keep up is closed
-with 4100 (Pusher's "over capacity": clients back off and reconnect), its buffer dropped.
+with 4100 (Pusher's "over capacity": clients back off and reconnect), its buffer dropped,
+and reported once through ``on_overflow`` (the runtime counts and logs it).
 ``close`` is asynchronous: what is queued goes out first, then ``pusher:error`` and the close
 frame with the code.
 """
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from roomkey.apps import App
 from roomkey.connection import Connection
+from roomkey.errors import RoomkeyError, SlowConsumer
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
 from roomkey.protocol import Outbound
@@ -43,11 +45,13 @@ class PusherConnection(Connection):
         address: str,
         write_timeout: float,
         abort: Callable[[], None],
+        on_overflow: Callable[[Connection, RoomkeyError], None] | None = None,
     ) -> None:
         super().__init__(app, socket_id, identity, address)
         self._ws = ws
         self._write_timeout = write_timeout
         self._abort = abort
+        self._on_overflow = on_overflow
         self._buffer: deque[str] = deque()
         self._buffered_bytes = 0
         self._max_buffer_bytes = app.limits.max_outbound_buffer_bytes
@@ -67,15 +71,13 @@ class PusherConnection(Connection):
         if self._buffered_bytes + size > self._max_buffer_bytes:
             self._buffer.clear()
             self._buffered_bytes = 0
-            log_event(
-                log,
-                logging.WARNING,
-                "outbound buffer full, closing slow connection",
-                app=self.app.id,
-                socket_id=self.socket_id,
-                limit=self._max_buffer_bytes,
+            exc = SlowConsumer(
+                f"outbound buffer over limits.max_outbound_buffer_bytes "
+                f"({self._max_buffer_bytes}): the client is not reading"
             )
-            self.close(4100, "connection too slow: outbound buffer is full")
+            self.close(exc.code, exc.message)
+            if self._on_overflow is not None:
+                self._on_overflow(self, exc)
             return
         self._buffer.append(text)
         self._buffered_bytes += size

@@ -1,0 +1,76 @@
+"""Reading roomkey's ``/metrics`` in tests (parsed with prometheus-client's own text parser),
+and a tiny webhook target that answers with the statuses a test asks for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Server
+
+
+async def scrape(server: Server) -> str:
+    """``GET /metrics`` over HTTP, as Prometheus would."""
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as resp:
+        assert resp.status == 200
+        return await resp.text()
+
+
+def families(text: str) -> set[str]:
+    """The metric family names in an exposition (counters without their ``_total``)."""
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the sample ``name`` whose labels include ``labels``; None if absent."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
+
+
+@dataclass
+class WebhookTarget:
+    """A real HTTP server that records webhook bodies and answers ``statuses`` in turn
+    (then 200, or ``always`` when set)."""
+
+    port: int = 0
+    statuses: list[int] = field(default_factory=list)
+    always: int | None = None
+    bodies: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    requests: int = 0
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        await self.bodies.put(await request.read())
+        if self.always is not None:
+            return web.Response(status=self.always)
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+
+
+@asynccontextmanager
+async def webhook_target(
+    statuses: list[int] | None = None, always: int | None = None
+) -> AsyncIterator[WebhookTarget]:
+    target = WebhookTarget(statuses=list(statuses or []), always=always)
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", target.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    target.port = runner.addresses[0][1]
+    try:
+        yield target
+    finally:
+        await runner.cleanup()
