@@ -338,8 +338,12 @@ class SocketIOTransport:
         conn = self._conns.pop(sid, None)
         if conn is None or self.runtime is None:
             return
-        await self.runtime.hub.disconnect(conn)
-        self.runtime.connection_closed(conn)
+        try:
+            await self.runtime.hub.disconnect(conn)
+        finally:
+            # The close line, metrics and the authorization deadline are settled even when
+            # the hub could not update shared state (Redis down).
+            self.runtime.connection_closed(conn)
 
     async def _answer(
         self,
