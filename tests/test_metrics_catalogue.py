@@ -10,10 +10,18 @@ from dataclasses import replace
 import aiohttp
 
 from roomkey.config import Limits, RateLimits, Settings, WebhookSettings, WebhookTarget
-from tests.conftest import APP_ID, ConnectClient, StartServer, make_settings, make_token
+from tests.conftest import (
+    APP_ID,
+    ConnectClient,
+    RedisServer,
+    StartServer,
+    make_settings,
+    make_token,
+)
 from tests.metrics_helpers import families, sample, scrape, webhook_target
 from tests.pusher_helpers import RawPusherFactory, channel_auth, eventually
 from tests.rest_helpers import call_sdk, sdk
+from tests.test_backends_contract import redis_settings, wait_until
 
 PROMISED = {
     # connections by app and transport, subscriptions
@@ -140,6 +148,26 @@ async def test_every_promised_metric_after_real_traffic(
     assert value("roomkey_webhook_queue_depth") == 0
     # One node with the memory broker: nothing crossed a broker, nothing reconnected.
     assert value("roomkey_broker_reconnects_total") == 0
-    assert value("roomkey_broker_lag_seconds_count") == 0
+    assert value("roomkey_broker_lag_seconds") == 0
+    assert value("roomkey_broker_dropped_malformed_total") == 0
     assert value("roomkey_rate_limiter_failures_total") == 0
     assert value("roomkey_event_loop_lag_seconds") is not None
+
+
+async def test_redis_broker_reports_lag_and_reconnects(
+    start_server: StartServer, redis_server: RedisServer
+) -> None:
+    """With Redis, the broker's self-ping measures a real lag, and killing the listener's
+    connection shows up as a reconnect."""
+    server = await start_server(replace(make_settings(), redis=redis_settings(redis_server.url)))
+    await wait_until(lambda: server.runtime.hub.broker.stats().lag_seconds is not None, 10)
+    text = await scrape(server)
+    lag = [line for line in text.splitlines() if line.startswith("roomkey_broker_lag_seconds ")]
+    assert lag and float(lag[0].split()[1]) >= 0.0
+    redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+    await wait_until(lambda: server.runtime.hub.broker.stats().reconnects >= 1, 10)
+    text = await scrape(server)
+    counts = [
+        line for line in text.splitlines() if line.startswith("roomkey_broker_reconnects_total ")
+    ]
+    assert counts and float(counts[0].split()[1]) >= 1

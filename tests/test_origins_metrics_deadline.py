@@ -124,7 +124,7 @@ async def test_metrics_and_health(start_server: StartServer, connect: ConnectCli
     for family in (
         "roomkey_event_loop_lag_seconds",
         "roomkey_webhook_queue_depth",
-        "roomkey_broker_lag_seconds_count",
+        "roomkey_broker_lag_seconds",
         "roomkey_slow_consumer_disconnects",
     ):
         assert family in text

@@ -105,6 +105,7 @@ def _lifetime(
         await presence.start()
         await webhooks.start()
         metrics.watch_connections(lambda: hub.connections.values())
+        metrics.watch_broker(broker.stats)
         broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
 
         def authorization_expired(conn: Connection) -> None:

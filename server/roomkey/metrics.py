@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from roomkey.broker.base import DeliveryHandler
+from roomkey.broker.base import BrokerStats, DeliveryHandler
 from roomkey.connection import Connection
 from roomkey.errors import LimitExceeded, OverQuota, PayloadTooLarge, RateLimited, RoomkeyError
 
@@ -33,6 +33,7 @@ class _LiveState(Collector):
     def __init__(self) -> None:
         self.source: Callable[[], Iterable[Connection]] | None = None
         self.limiter_failures: Callable[[], int] = lambda: 0
+        self.broker_stats: Callable[[], BrokerStats] = BrokerStats
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         conns = GaugeMetricFamily(
@@ -57,6 +58,23 @@ class _LiveState(Collector):
             "Hits allowed because the rate-limit backend (Redis) could not be asked",
             value=self.limiter_failures(),
         )
+        broker = self.broker_stats()
+        yield CounterMetricFamily(
+            "roomkey_broker_reconnects",
+            "Broker (Redis) listener reconnects",
+            value=broker.reconnects,
+        )
+        yield CounterMetricFamily(
+            "roomkey_broker_dropped_malformed",
+            "Messages from the broker dropped because they were malformed",
+            value=broker.dropped_malformed,
+        )
+        if broker.lag_seconds is not None:
+            yield GaugeMetricFamily(
+                "roomkey_broker_lag_seconds",
+                "Last measured broker delay (publish to receipt of the node's own ping)",
+                value=broker.lag_seconds,
+            )
 
 
 class Metrics:
@@ -134,15 +152,6 @@ class Metrics:
             ["cause"],
             registry=r,
         )
-        self.broker_reconnects = Counter(
-            "roomkey_broker_reconnects", "Broker (Redis) listener reconnects", registry=r
-        )
-        self.broker_lag_seconds = Histogram(
-            "roomkey_broker_lag_seconds",
-            "Publish-to-receipt delay of messages heard from the broker",
-            registry=r,
-            buckets=_FAST_BUCKETS,
-        )
         self.event_loop_lag_seconds = Gauge(
             "roomkey_event_loop_lag_seconds",
             "Last measured event-loop scheduling delay",
@@ -158,6 +167,10 @@ class Metrics:
     def watch_connections(self, source: Callable[[], Iterable[Connection]]) -> None:
         """Where the live gauges read open connections from (the hub's table)."""
         self._live.source = source
+
+    def watch_broker(self, stats: Callable[[], BrokerStats]) -> None:
+        """Where the broker families (reconnects, malformed drops, lag) are read from."""
+        self._live.broker_stats = stats
 
     def watch_rate_limiter(self, failures: Callable[[], int]) -> None:
         """Where ``roomkey_rate_limiter_failures_total`` reads its count from."""

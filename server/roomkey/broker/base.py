@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from roomkey.protocol import Outbound
@@ -11,6 +12,16 @@ from roomkey.protocol import Outbound
 DeliveryHandler = Callable[[str, Outbound, "str | None"], None]
 # (app_id, command) -> None: cluster-wide commands such as {"op": "terminate_user", ...}.
 ControlHandler = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStats:
+    """What ``/metrics`` reports about a broker: listener reconnects, malformed messages
+    dropped, and the last measured publish-to-receipt delay (seconds; None if not measured)."""
+
+    reconnects: int = 0
+    dropped_malformed: int = 0
+    lag_seconds: float | None = None
 
 
 class Broker(Protocol):
@@ -38,6 +49,9 @@ class Broker(Protocol):
 
     async def unlisten(self, app_id: str, channel: str) -> None:
         """This node has no subscribers on ``channel`` any more."""
+
+    def stats(self) -> BrokerStats:
+        """Counters since start, read at scrape time."""
 
     @property
     def ready(self) -> bool:

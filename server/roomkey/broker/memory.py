@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roomkey.broker.base import ControlHandler, DeliveryHandler
+from roomkey.broker.base import BrokerStats, ControlHandler, DeliveryHandler
 from roomkey.protocol import Outbound
 
 
@@ -38,6 +38,9 @@ class MemoryBroker:
 
     async def unlisten(self, app_id: str, channel: str) -> None:
         return None
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats(lag_seconds=0.0)
 
     @property
     def ready(self) -> bool:

@@ -30,7 +30,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from roomkey.broker.base import ControlHandler, DeliveryHandler
+from roomkey.broker.base import BrokerStats, ControlHandler, DeliveryHandler
 from roomkey.config import RedisSettings
 from roomkey.errors import ServiceUnavailable
 from roomkey.logs import log_event
@@ -70,6 +70,7 @@ class RedisBroker:
         self._last_heard = 0.0
         self.dropped_malformed = 0
         self.reconnects = 0
+        self.lag_seconds: float | None = None
         self._last_drop_log = 0.0
 
     # -- names -------------------------------------------------------------------------
@@ -106,6 +107,9 @@ class RedisBroker:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+
+    def stats(self) -> BrokerStats:
+        return BrokerStats(self.reconnects, self.dropped_malformed, self.lag_seconds)
 
     @property
     def ready(self) -> bool:
@@ -234,7 +238,9 @@ class RedisBroker:
 
     async def _ping(self) -> None:
         assert self._redis is not None
-        await asyncio.wait_for(self._redis.publish(self.ping_name, b"ping"), self._timeout)
+        # The payload is the send time, so hearing it back measures the broker's delay.
+        stamp = repr(time.monotonic()).encode()
+        await asyncio.wait_for(self._redis.publish(self.ping_name, stamp), self._timeout)
 
     def _on_message(self, message: dict[str, Any]) -> None:
         kind, name = message.get("type"), message.get("channel")
@@ -248,6 +254,10 @@ class RedisBroker:
         if name == self.ping_name:
             self._last_heard = time.monotonic()
             self._ready = True
+            try:
+                self.lag_seconds = max(0.0, self._last_heard - float(message.get("data") or b""))
+            except (TypeError, ValueError):
+                pass
             return
         data = message.get("data")
         try:
