@@ -46,16 +46,15 @@ def _serve(args: argparse.Namespace) -> int:
     s = settings.server
     log.info("roomkey %s listening on http://%s:%d (%s mode)", __version__, s.host, s.port, s.mode)
     for app in settings.apps:
+        log.info("app: id=%s key=%s", app.id, app.key)
         if s.development:
-            log.info("development app: id=%s key=%s secret=%s", app.id, app.key, app.secret)
-            # Also on stdout, for the person who just typed the command (logs may be JSON).
+            # The development preset's credentials are public (README) and the person who just
+            # typed the command needs them: shown on stdout, never in a log line.
             print(
                 f"roomkey development app on http://{s.host}:{s.port}: "
                 f"id={app.id} key={app.key} secret={app.secret}",
                 flush=True,
             )
-        else:
-            log.info("app: id=%s key=%s", app.id, app.key)
     if s.workers > 1:
         log.info(
             "running %d workers on one port (SO_REUSEPORT), sharing state through Redis", s.workers
