@@ -35,6 +35,7 @@ OTHER_APP = AppSettings(id="202", key="other-key", secret="other-secret-01234567
 
 TEST_RULES = (
     RuleSettings("private-user-{user_id}"),
+    RuleSettings("private-user-*", allow=False),
     RuleSettings("private-encrypted-user-{user_id}"),
     RuleSettings("private-admin-*", claims=(("role", "admin"),)),
     RuleSettings("private-denied-*", allow=False),

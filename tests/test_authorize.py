@@ -57,6 +57,17 @@ async def test_form_body_answers_the_pusher_signature(server: Server) -> None:
     assert headers["Cache-Control"] == "no-store"
 
 
+async def test_another_users_private_channel_is_forbidden(server: Server) -> None:
+    """The per-user rule is followed by a deny of the rest of the prefix, so user 7 cannot
+    obtain a signature for user 8's channel even though a broad private-* rule follows."""
+    status, body, _ = await post_auth(
+        server, {"socket_id": SID, "channel_name": "private-user-8"}, token=make_token("7")
+    )
+    assert status == 403
+    assert body["error"]["code"] == 4009
+    assert "auth" not in body
+
+
 async def test_json_body(server: Server) -> None:
     status, body, headers = await post_auth(
         server,
