@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import async_api
 from playwright.sync_api import Browser, Page, Playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -29,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 TIMEOUT_MS = 8_000
+LAUNCH_TIMEOUT_MS = 30_000
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 
@@ -87,11 +89,23 @@ def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> Room
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
+    _require_chromium()
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
+    )
+
+
+async def launch_chromium_async(playwright: async_api.Playwright) -> async_api.Browser:
+    """``launch_chromium`` for the tests that drive Playwright's asyncio API."""
+    _require_chromium()
+    return await playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
+    )
+
+
+def _require_chromium() -> None:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: run the README's test command (it installs it)")
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000
-    )
 
 
 def open_demo(browser: Browser, url: str) -> Page:
