@@ -1,8 +1,9 @@
-"""The development demo (``server.mode = "development"`` only): two pages and the endpoints
-they call.
+"""The development demo (``server.mode = "development"`` only): one page at two URLs and the
+endpoints it calls.
 
-- ``GET /`` logs in with a session cookie, ``GET /jwt`` with a bearer token; both run
-  ``web/demo/demo.js`` on top of ``/roomkey.js``.
+- ``GET /`` and ``GET /jwt`` serve ``web/demo/index.html``, which runs ``web/demo/demo.js`` on
+  top of ``/roomkey.js``; at ``/`` it logs in with a session cookie, at ``/jwt`` with a bearer
+  token.
 - ``POST /demo/login`` ``{"name"}``: a new user id, a session in the runtime's session store
   (aiohttp-session's format, the cookie roomkey reads), the cookie set. ``POST /demo/logout``
   ends it; ``GET /demo/me`` says who the cookie belongs to.
@@ -42,7 +43,8 @@ MAX_NAME_CHARS = 32
 MAX_TEXT_CHARS = 500
 TOKEN_TTL_SECONDS = 15 * 60
 CHAT_PREFIXES = ("presence-", "private-chat-")
-PAGES = {"/": "index.html", "/jwt": "jwt.html"}
+# One page for both logins: demo.js picks the cookie or the JWT login from the path.
+PAGES = {"/": "index.html", "/jwt": "index.html"}
 ASSETS = {"demo.js": "text/javascript; charset=utf-8", "demo.css": "text/css; charset=utf-8"}
 
 Action = Callable[[web.Request, Runtime, dict[str, Any]], Awaitable[web.StreamResponse]]
