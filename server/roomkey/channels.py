@@ -1,4 +1,4 @@
-"""Channel kinds and the grammar of channel names, socket ids, event names and user ids.
+"""Channel kinds, the grammar of channel names, socket ids and event names, and new socket ids.
 
 Validators take an untrusted value (any type), return it typed, or raise ``BadRequest`` with a
 message that names the field. Nothing that has not passed here reaches a Redis key, a log line

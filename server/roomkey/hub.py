@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from roomkey.apps import App, AppRegistry
 from roomkey.broker.base import Broker
 from roomkey.channels import (
+    CLIENT_EVENT_PREFIX,
     ChannelKind,
     channel_kind,
     server_to_user_channel,
@@ -319,7 +320,7 @@ class Hub:
         app, channel = conn.app, req.channel
         if not app.client_events:
             raise ClientEventRejected("client events are not enabled for this app")
-        if not req.event.startswith("client-"):
+        if not req.event.startswith(CLIENT_EVENT_PREFIX):
             raise ClientEventRejected("client event names must start with client-")
         kind = channel_kind(channel)
         if kind is ChannelKind.ENCRYPTED:
