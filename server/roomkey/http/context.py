@@ -1,4 +1,5 @@
-"""Shared pieces of the HTTP edges: the runtime key, error responses, bounded body reading."""
+"""Shared pieces of the HTTP edges: the runtime key, error responses, bounded body reading and
+form or JSON field parsing."""
 
 from __future__ import annotations
 
