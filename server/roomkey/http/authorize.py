@@ -23,7 +23,14 @@ from roomkey.errors import (
     RoomkeyError,
     Unauthorized,
 )
-from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
+from roomkey.http.context import (
+    NO_STORE,
+    client_address,
+    error_response,
+    parse_fields,
+    read_body,
+    runtime,
+)
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import bearer_from_header
 from roomkey.runtime import Runtime
@@ -55,10 +62,6 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
             }
         )
     return web.Response(status=204, headers=headers)
-
-
-def client_address(rt: Runtime, request: web.Request) -> str:
-    return rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
 
 
 async def _identified(

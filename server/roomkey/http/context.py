@@ -1,5 +1,5 @@
-"""Shared pieces of the HTTP edges: the runtime key, error responses, bounded body reading and
-form or JSON field parsing."""
+"""Shared pieces of the HTTP edges: the runtime key, the client's address, error responses,
+bounded body reading and form or JSON field parsing."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def runtime(request: web.Request) -> Runtime:
     return request.config_dict[RUNTIME]
+
+
+def client_address(rt: Runtime, request: web.Request) -> str:
+    """The client's address: the peer, or ``X-Forwarded-For`` behind a trusted proxy."""
+    return rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
 
 
 def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) -> web.Response:
