@@ -228,13 +228,15 @@ class Hub:
                 self._channel_webhook(app, "channel_vacated", channel)
         except RoomkeyError as exc:
             log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
+        if member is None:
+            return
         try:
-            if member is not None:
-                gone = await self.presence.leave(app.id, channel, conn.socket_id)
-                if gone is not None:
-                    await self._member_removed(app, channel, gone)
+            gone = await self.presence.leave(app.id, channel, conn.socket_id)
         except RoomkeyError as exc:
             log.warning("leave %s: channel state not updated: %s", app.id, exc.message)
+            return
+        if gone is not None:
+            await self._member_removed(app, channel, gone)
 
     async def _add_local(self, conn: Connection, channel: str) -> None:
         key = (conn.app.id, channel)
