@@ -29,10 +29,10 @@ from roomkey.http.context import (
     error_response,
     parse_fields,
     read_body,
+    request_identity,
     runtime,
 )
 from roomkey.identity.base import Identity
-from roomkey.identity.resolver import bearer_from_header
 from roomkey.runtime import Runtime
 
 
@@ -86,12 +86,7 @@ async def _identified(
         raise PayloadTooLarge(
             f"request body is larger than limits.max_authorize_body_bytes ({limit} bytes)"
         )
-    identity = await rt.identify(
-        bearer=bearer_from_header(request.headers.get("Authorization")),
-        cookie=rt.session_cookie(request.cookies),
-        origin=origin,
-        host=request.host,
-    )
+    identity = await request_identity(rt, request)
     if identity is None:
         raise Unauthorized(
             "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"

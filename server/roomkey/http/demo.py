@@ -31,10 +31,16 @@ from aiohttp.typedefs import Handler
 
 from roomkey.channels import validate_channel_name
 from roomkey.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
-from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
+from roomkey.http.context import (
+    NO_STORE,
+    error_response,
+    parse_fields,
+    read_body,
+    request_identity,
+    runtime,
+)
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
-from roomkey.identity.resolver import bearer_from_header
 from roomkey.protocol import dumps
 from roomkey.runtime import Runtime
 
@@ -114,12 +120,7 @@ def _new_user_id() -> str:
 
 
 async def _identity(request: web.Request, rt: Runtime) -> Identity:
-    identity = await rt.identify(
-        bearer=bearer_from_header(request.headers.get("Authorization")),
-        cookie=rt.session_cookie(request.cookies),
-        origin=request.headers.get("Origin"),
-        host=request.host,
-    )
+    identity = await request_identity(rt, request)
     if identity is None:
         raise Unauthorized("log in first", reason="no_identity")
     return identity
