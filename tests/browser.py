@@ -1,5 +1,7 @@
 """Helpers of the browser tests: roomkey as a real process in development mode (what
-``roomkey serve`` runs, demo included) and Debian's Chromium driven by Playwright.
+``roomkey serve`` runs, demo included) and Debian's Chromium driven by Playwright, through
+its sync API (``running_chromium``, ``launch_chromium``) or its asyncio API
+(``launch_chromium_async``).
 
 Nothing is downloaded: Chromium is ``/usr/bin/chromium``; a missing one fails the tests.
 """
