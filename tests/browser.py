@@ -1,5 +1,7 @@
 """Helpers of the browser tests: roomkey as a real process in development mode (what
-``roomkey serve`` runs, demo included) and Debian's Chromium driven by Playwright.
+``roomkey serve`` runs, demo included) and Debian's Chromium driven by Playwright, through
+its sync API (``running_chromium``, ``launch_chromium``) or its asyncio API
+(``launch_chromium_async``).
 
 Nothing is downloaded: Chromium is ``/usr/bin/chromium``; a missing one fails the tests.
 """
@@ -11,12 +13,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright
+from playwright import async_api
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,6 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 TIMEOUT_MS = 8_000
+LAUNCH_TIMEOUT_MS = 30_000
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 
@@ -87,11 +93,34 @@ def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> Room
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
+    _require_chromium()
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
+    )
+
+
+@contextmanager
+def running_chromium() -> Iterator[Browser]:
+    """Playwright (sync API) with Chromium launched, for the length of the ``with`` block."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+async def launch_chromium_async(playwright: async_api.Playwright) -> async_api.Browser:
+    """``launch_chromium`` for the tests that drive Playwright's asyncio API."""
+    _require_chromium()
+    return await playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
+    )
+
+
+def _require_chromium() -> None:
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: run the README's test command (it installs it)")
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=30_000
-    )
 
 
 def open_demo(browser: Browser, url: str) -> Page:

@@ -144,6 +144,14 @@ class SioClient:
     async def subscribe(self, channel: str, **fields: Any) -> Any:
         return await self.call("subscribe", {"channel": channel, **fields})
 
+    async def wait_disconnected(self, timeout: float = 2.5) -> None:
+        """Assert that the server closes this client's socket within ``timeout`` seconds."""
+        for _ in range(int(timeout / 0.01)):
+            if not self.client.connected:
+                break
+            await asyncio.sleep(0.01)
+        assert not self.client.connected
+
 
 ConnectClient = Callable[..., Awaitable[SioClient]]
 

@@ -5,6 +5,7 @@ for the hostile cases (signed here with hashlib/hmac, independently of roomkey's
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -19,9 +20,27 @@ import pusher
 from tests.conftest import APP_ID, APP_KEY, APP_SECRET, Server, SioClient
 
 
-def sdk(server: Server, app_id: str = APP_ID, key: str = APP_KEY, secret: str = APP_SECRET) -> Any:
+def sdk(
+    server: Server,
+    app_id: str = APP_ID,
+    key: str = APP_KEY,
+    secret: str = APP_SECRET,
+    *,
+    encryption_master_key: bytes | None = None,
+) -> Any:
+    """The official SDK pointed at ``server`` (with the master key of encrypted channels,
+    when given)."""
+    master: dict[str, str] = {}
+    if encryption_master_key is not None:
+        master["encryption_master_key_base64"] = base64.b64encode(encryption_master_key).decode()
     return pusher.Pusher(
-        app_id=app_id, key=key, secret=secret, host="127.0.0.1", port=server.port, ssl=False
+        app_id=app_id,
+        key=key,
+        secret=secret,
+        host="127.0.0.1",
+        port=server.port,
+        ssl=False,
+        **master,
     )
 
 

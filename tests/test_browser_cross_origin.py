@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.browser import RoomkeyProcess, launch_chromium, start_roomkey
+from tests.browser import RoomkeyProcess, running_chromium, start_roomkey
 from tests.conftest import free_port, make_token
 
 CONFIG = """
@@ -52,10 +52,8 @@ JWT_SECRET = "cross-origin-jwt-secret-0123456789-abcdef"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with running_chromium() as browser:
         yield browser
-        browser.close()
 
 
 class _AppPage(BaseHTTPRequestHandler):

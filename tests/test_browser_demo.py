@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.browser import (
     RoomkeyProcess,
-    launch_chromium,
     log_in,
     member_ids,
     open_demo,
+    running_chromium,
     start_roomkey,
     wait_member_count,
 )
@@ -30,10 +30,8 @@ def roomkey_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoomkeyPro
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with running_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -229,11 +229,7 @@ async def test_shutdown_tells_clients_to_reconnect(connect: ConnectClient) -> No
         "code": 4200,
         "message": "server is shutting down, reconnect",
     }
-    for _ in range(100):
-        if not client.client.connected:
-            break
-        await asyncio.sleep(0.01)
-    assert not client.client.connected
+    await client.wait_disconnected()
 
 
 async def test_malformed_origin_is_refused_at_the_handshake(server: Server) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
+from tests.browser import launch_chromium_async
 from tests.conftest import APP_KEY, StartServer, make_settings, make_token
 from tests.test_pusher_js import encrypt_like_the_sdk
 
@@ -27,16 +29,6 @@ PUSHER_JS = (
     / "web"
     / "pusher-with-encryption.js"
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><script src="/pusher.js"></script></head>
 <body><script>
@@ -66,12 +58,14 @@ PAGE = """<!doctype html>
 """
 
 
-@pytest.fixture
-async def page_server() -> AsyncIterator[str]:
+@asynccontextmanager
+async def serve_pusher_page(html: str) -> AsyncIterator[str]:
+    """``html`` at ``/`` and pusher-js at ``/pusher.js`` on a free loopback port (an origin
+    other than roomkey's); yields the page's base URL."""
     app = web.Application()
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=PAGE, content_type="text/html")
+        return web.Response(text=html, content_type="text/html")
 
     async def script(request: web.Request) -> web.FileResponse:
         return web.FileResponse(PUSHER_JS)
@@ -80,16 +74,23 @@ async def page_server() -> AsyncIterator[str]:
     app.router.add_get("/pusher.js", script)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def page_server() -> AsyncIterator[str]:
+    async with serve_pusher_page(PAGE) as url:
+        yield url
 
 
 @pytest.fixture
 async def browser_page() -> AsyncIterator[Page]:
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await launch_chromium_async(pw)
         try:
             yield await browser.new_page()
         finally:

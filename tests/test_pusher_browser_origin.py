@@ -8,12 +8,12 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
+from tests.browser import launch_chromium_async
 from tests.conftest import APP_KEY, StartServer, make_settings
 from tests.metrics_helpers import sample
-from tests.test_pusher_browser import CHROMIUM_ARGS, PUSHER_JS
+from tests.test_pusher_browser import serve_pusher_page
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><script src="/pusher.js"></script></head>
@@ -33,32 +33,12 @@ PAGE = """<!doctype html>
 @pytest.fixture
 async def foreign_page() -> AsyncIterator[tuple[str, Page]]:
     """A page server on another loopback port (another origin) and a Chromium page."""
-    app = web.Application()
-
-    async def index(request: web.Request) -> web.Response:
-        return web.Response(text=PAGE, content_type="text/html")
-
-    async def script(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(PUSHER_JS)
-
-    app.router.add_get("/", index)
-    app.router.add_get("/pusher.js", script)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-            )
-            try:
-                page = await browser.new_page()
-                yield f"http://127.0.0.1:{runner.addresses[0][1]}", page
-            finally:
-                await browser.close()
-    finally:
-        await runner.cleanup()
+    async with serve_pusher_page(PAGE) as url, async_playwright() as pw:
+        browser = await launch_chromium_async(pw)
+        try:
+            yield url, await browser.new_page()
+        finally:
+            await browser.close()
 
 
 async def test_a_page_on_a_foreign_origin_is_refused_and_does_not_retry(

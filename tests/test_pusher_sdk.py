@@ -1,33 +1,18 @@
 """The official Python ``pusher`` SDK publishing to pusher-js through roomkey.
 
 These go through roomkey's REST API (``POST /apps/{id}/events``,
-``/users/{id}/terminate_connections``), which is built on its own branch: they pass once it is
-merged.
+``/users/{id}/terminate_connections``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 from typing import Any
 
-import pusher
-
-from tests.conftest import APP_ID, APP_KEY, APP_SECRET, Server
+from tests.conftest import Server
+from tests.rest_helpers import sdk
 
 MASTER_KEY = bytes(range(32))  # make_settings' encryption_master_key
-
-
-def sdk(server: Server) -> pusher.Pusher:
-    return pusher.Pusher(
-        app_id=APP_ID,
-        key=APP_KEY,
-        secret=APP_SECRET,
-        host="127.0.0.1",
-        port=server.port,
-        ssl=False,
-        encryption_master_key_base64=base64.b64encode(MASTER_KEY).decode(),
-    )
 
 
 async def test_sdk_publish_reaches_pusher_js_plain_and_encrypted(
@@ -38,7 +23,7 @@ async def test_sdk_publish_reaches_pusher_js_plain_and_encrypted(
     for channel in ("private-user-42", "private-encrypted-user-42"):
         await client.send("subscribe", channel=channel)
         await client.event(channel, "pusher:subscription_succeeded")
-    api = sdk(server)
+    api = sdk(server, encryption_master_key=MASTER_KEY)
     await asyncio.to_thread(api.trigger, ["private-user-42"], "greeting", {"hello": "sdk"})
     got = await client.event("private-user-42", "greeting")
     assert got["data"] == {"hello": "sdk"}

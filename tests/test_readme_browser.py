@@ -16,20 +16,12 @@ from aiohttp import web
 from playwright.async_api import async_playwright
 
 from roomkey.config import DEV_JWT_SECRET, development_settings
+from tests.browser import launch_chromium_async
 from tests.conftest import StartServer
 from tests.test_readme import first_channel_snippet
 
 ROOT = Path(__file__).resolve().parent.parent
 SIO_BUNDLE = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" / "socket.io.esm.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 def page_html(snippet: str, token: str) -> str:
@@ -78,7 +70,7 @@ async def test_first_private_channel_in_chromium(
         first_channel_snippet().replace("http://127.0.0.1:6001", server.url), token
     )
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await launch_chromium_async(pw)
         try:
             page = await browser.new_page()
             lines: list[str] = []

@@ -11,7 +11,7 @@ import nacl.secret
 import pusher
 import pytest
 
-from tests.conftest import APP_ID, APP_KEY, APP_SECRET, ConnectClient, Server, make_token
+from tests.conftest import APP_ID, ConnectClient, Server, make_token
 from tests.rest_helpers import call_sdk, join, sdk, signed_get, signed_post
 
 
@@ -154,11 +154,7 @@ async def test_terminate_user_connections_through_the_sdk(
     # The SDK posts /users/{id}/terminate_connections (no /apps/{id} prefix).
     assert await call_sdk(client.terminate_user_connections, "bye") == {}
     assert (await a.next("error"))["code"] == 4009
-    for _ in range(50):
-        if not a.client.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not a.client.connected
+    await a.wait_disconnected()
     assert b.client.connected
     # The prefixed form works as well.
     answer = await signed_post(server, f"/apps/{APP_ID}/users/stay/terminate_connections", {})
@@ -206,15 +202,7 @@ async def test_encrypted_channel_payload_is_relayed_untouched(
     server: Server, connect: ConnectClient
 ) -> None:
     master = bytes(range(32))  # make_settings' encryption_master_key
-    client = pusher.Pusher(
-        app_id=APP_ID,
-        key=APP_KEY,
-        secret=APP_SECRET,
-        host="127.0.0.1",
-        port=server.port,
-        ssl=False,
-        encryption_master_key_base64=base64.b64encode(master).decode(),
-    )
+    client = sdk(server, encryption_master_key=master)
     a = await connect(server, token=make_token("7"))
     assert (await a.subscribe("private-encrypted-user-7"))["channel"]
     await call_sdk(client.trigger, "private-encrypted-user-7", "secret", {"pin": 1234})

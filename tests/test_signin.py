@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 
 from tests.conftest import ConnectClient, Server, make_token
@@ -55,9 +53,5 @@ async def test_terminate_user_closes_only_that_users_connections(
     await rt.hub.terminate_user(rt.apps.default, "gone")
     error = await a.next("error")
     assert error["code"] == 4009
-    for _ in range(50):
-        if not a.client.connected:
-            break
-        await asyncio.sleep(0.05)
-    assert not a.client.connected
+    await a.wait_disconnected()
     assert b.client.connected

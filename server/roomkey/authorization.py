@@ -12,8 +12,8 @@ from typing import Any
 from roomkey.apps import App
 from roomkey.channels import ChannelKind, channel_kind
 from roomkey.errors import BadRequest, Forbidden
-from roomkey.hub import identity_member
 from roomkey.identity.base import Identity
+from roomkey.members import identity_member
 from roomkey.policy import ChannelPolicy
 from roomkey.protocol import dumps
 from roomkey.signing import shared_secret, sign_channel, sign_user

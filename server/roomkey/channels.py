@@ -1,4 +1,4 @@
-"""Channel kinds and the grammar of channel names, socket ids, event names and user ids.
+"""Channel kinds, the grammar of channel names, socket ids and event names, and new socket ids.
 
 Validators take an untrusted value (any type), return it typed, or raise ``BadRequest`` with a
 message that names the field. Nothing that has not passed here reaches a Redis key, a log line
@@ -56,12 +56,7 @@ def validate_channel_name(value: object, field: str = "channel") -> str:
     ``#server-to-user-{user_id}`` is also accepted: the ``#`` prefix is Pusher's own and is
     followed by a user id of the same charset.
     """
-    if not isinstance(value, str):
-        raise BadRequest(f"{field} must be a string")
-    if not value:
-        raise BadRequest(f"{field} must not be empty")
-    if len(value) > CHANNEL_NAME_MAX:
-        raise BadRequest(f"{field} is longer than {CHANNEL_NAME_MAX} characters")
+    value = _bounded_string(value, field, CHANNEL_NAME_MAX)
     body = (
         value[len(_SERVER_TO_USER_PREFIX) :] if value.startswith(_SERVER_TO_USER_PREFIX) else value
     )
@@ -90,12 +85,18 @@ def validate_socket_id(value: object, field: str = "socket_id") -> str:
 
 def validate_event_name(value: object, field: str = "event") -> str:
     """An event name of 1-200 characters. Reserved prefixes are checked by the caller."""
+    return _bounded_string(value, field, EVENT_NAME_MAX)
+
+
+def _bounded_string(value: object, field: str, max_chars: int) -> str:
+    """``value`` if it is a string of 1 to ``max_chars`` characters; ``BadRequest`` naming
+    ``field`` otherwise."""
     if not isinstance(value, str):
         raise BadRequest(f"{field} must be a string")
     if not value:
         raise BadRequest(f"{field} must not be empty")
-    if len(value) > EVENT_NAME_MAX:
-        raise BadRequest(f"{field} is longer than {EVENT_NAME_MAX} characters")
+    if len(value) > max_chars:
+        raise BadRequest(f"{field} is longer than {max_chars} characters")
     return value
 
 

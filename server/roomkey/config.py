@@ -4,14 +4,13 @@ No other module reads TOML or the environment. ``load_settings(path)`` reads a f
 ``development_settings()`` is what ``roomkey serve`` runs with when no file is given.
 Every error names its path (``apps[0].secret: must be a non-empty string``) and all errors are
 reported together (``ConfigError.errors``). config.example.toml documents every key.
+
+This module holds the settings dataclasses and the public functions; the reader of each TOML
+section is in ``config_sections``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import ipaddress
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,16 +260,22 @@ def load_settings(path: str | Path) -> Settings:
 
 
 def parse_settings(data: object) -> Settings:
+    """Validate parsed TOML (``tomllib.loads`` output). Raises ``ConfigError`` listing every
+    problem, each with its path."""
+    # config_sections builds the dataclasses above, so it imports this module: importing it
+    # when called keeps the import graph free of cycles.
+    from roomkey import config_sections as read
+
     errors: list[str] = []
     top = TableReader("", data, errors)
-    server = _server(top.sub("server"))
-    redis = _redis(top.sub("redis"))
-    jwt = _jwt(top.sub("jwt"))
-    session = _session(top.sub("session"), redis)
-    webhooks = _webhooks(top.sub("webhooks"))
-    rate_limits = _rate_limits(top.sub("rate_limits"))
-    apps = tuple(_app(r) for r in top.array("apps"))
-    performance = _performance(top.sub("performance"))
+    server = read.read_server(top.sub("server"))
+    redis = read.read_redis(top.sub("redis"))
+    jwt = read.read_jwt(top.sub("jwt"))
+    session = read.read_session(top.sub("session"))
+    webhooks = read.read_webhooks(top.sub("webhooks"))
+    rate_limits = read.read_rate_limits(top.sub("rate_limits"))
+    apps = tuple(read.read_app(r) for r in top.array("apps"))
+    performance = read.read_performance(top.sub("performance"))
     top.finish()
     if not apps:
         errors.append("apps: at least one [[apps]] table is required")
@@ -296,264 +301,3 @@ def _check_unique(apps: tuple[AppSettings, ...], errors: list[str]) -> None:
             if value and value in seen:
                 errors.append(f"apps[{i}].{attr}: duplicates apps[{seen[value]}].{attr}")
             seen.setdefault(value, i)
-
-
-def _server(r: TableReader) -> ServerSettings:
-    d = ServerSettings()
-    s = ServerSettings(
-        host=r.text("host", d.host),
-        port=r.integer("port", d.port, minimum=0, maximum=65535),
-        workers=r.integer("workers", d.workers, minimum=1, maximum=64),
-        mode=r.text("mode", d.mode, choices=("production", "development")),
-        web_root=_web_root(r, d.web_root),
-        log_format=r.text("log_format", d.log_format, choices=("text", "json")),
-        log_level=r.text("log_level", d.log_level, choices=("debug", "info", "warning", "error")),
-        auth_path=_path(r, "auth_path", d.auth_path),
-        user_auth_path=_path(r, "user_auth_path", d.user_auth_path),
-        allowed_origins=r.str_list("allowed_origins", d.allowed_origins),
-        trusted_proxies=r.str_list("trusted_proxies", d.trusted_proxies),
-        activity_timeout=r.integer("activity_timeout", d.activity_timeout, minimum=1, maximum=3600),
-        shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
-        compression=r.flag("compression", d.compression),
-        pusher_pong_timeout_seconds=r.number(
-            "pusher_pong_timeout_seconds", d.pusher_pong_timeout_seconds, minimum=0.05
-        ),
-        ping_interval_seconds=r.number(
-            "ping_interval_seconds", d.ping_interval_seconds, minimum=1.0
-        ),
-        ping_timeout_seconds=r.number("ping_timeout_seconds", d.ping_timeout_seconds, minimum=0.1),
-    )
-    for proxy in s.trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy.strip(), strict=False)
-        except ValueError:
-            r.error("trusted_proxies", f"{proxy!r} is not an IP address or CIDR network")
-    r.finish()
-    return s
-
-
-def _path(r: TableReader, key: str, default: str) -> str:
-    value = r.text(key, default)
-    if not value.startswith("/"):
-        r.error(key, "must start with /")
-        return default
-    return value
-
-
-def _web_root(r: TableReader, default: str) -> str:
-    value = r.text("web_root", default)
-    if value and not (Path(value) / "roomkey.js").is_file():
-        r.error("web_root", f"{value} has no roomkey.js (it must be roomkey's web/ directory)")
-        return default
-    return value
-
-
-def _redis(r: TableReader) -> RedisSettings:
-    d = RedisSettings()
-    s = RedisSettings(
-        url=r.text("url", d.url),
-        prefix=r.text("prefix", d.prefix),
-        heartbeat_seconds=r.number("heartbeat_seconds", d.heartbeat_seconds, minimum=0.1),
-        node_timeout_seconds=r.number("node_timeout_seconds", d.node_timeout_seconds, minimum=0.3),
-        operation_timeout_seconds=r.number(
-            "operation_timeout_seconds", d.operation_timeout_seconds, minimum=0.05
-        ),
-    )
-    if s.url and not s.url.startswith(("redis://", "rediss://", "unix://")):
-        r.error("url", "must start with redis://, rediss:// or unix://")
-    if s.node_timeout_seconds <= s.heartbeat_seconds:
-        r.error("node_timeout_seconds", "must be longer than heartbeat_seconds")
-    r.finish()
-    return s
-
-
-_JWT_ALGORITHMS = (
-    "HS256",
-    "HS384",
-    "HS512",
-    "RS256",
-    "RS384",
-    "RS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "PS256",
-    "EdDSA",
-)
-
-
-def _jwt(r: TableReader) -> JwtSettings:
-    d = JwtSettings()
-    public_key = r.text("public_key", d.public_key)
-    public_key_file = r.text("public_key_file", "")
-    if public_key_file:
-        try:
-            public_key = Path(public_key_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            r.error("public_key_file", f"cannot read ({exc.strerror})")
-    s = JwtSettings(
-        algorithms=r.str_list("algorithms", d.algorithms),
-        secret=r.text("secret", d.secret),
-        public_key=public_key,
-        audience=r.text("audience", d.audience),
-        issuer=r.text("issuer", d.issuer),
-        user_id_claim=r.text("user_id_claim", d.user_id_claim),
-        user_info_claims=r.str_list("user_info_claims", d.user_info_claims),
-        leeway_seconds=r.number("leeway_seconds", d.leeway_seconds),
-    )
-    bad = [a for a in s.algorithms if a not in _JWT_ALGORITHMS]
-    if bad or not s.algorithms:
-        r.error(
-            "algorithms",
-            f"must be a non-empty list of {', '.join(_JWT_ALGORITHMS)} ('none' is never allowed)",
-        )
-    hs = [a for a in s.algorithms if a.startswith("HS")]
-    asym = [a for a in s.algorithms if not a.startswith("HS")]
-    if hs and asym:
-        # Mixing families is how a public key ends up used as an HMAC secret.
-        r.error("algorithms", "must not mix HS* with public-key algorithms")
-    if s.secret and asym:
-        r.error("secret", "is for HS* algorithms; use public_key for " + ", ".join(asym))
-    if s.public_key and hs:
-        r.error("public_key", "is for public-key algorithms; use secret for HS*")
-    if s.secret and len(s.secret) < 32:
-        r.error("secret", "must be at least 32 characters")
-    r.finish()
-    return s
-
-
-def _session(r: TableReader, redis: RedisSettings) -> SessionSettings:
-    d = SessionSettings()
-    s = SessionSettings(
-        enabled=r.flag("enabled", d.enabled),
-        store=r.text("store", d.store, choices=("memory", "redis")),
-        cookie_name=r.text("cookie_name", d.cookie_name),
-        redis_url=r.text("redis_url", d.redis_url),
-        user_id_key=r.text("user_id_key", d.user_id_key),
-        user_info_keys=r.str_list("user_info_keys", d.user_info_keys),
-        max_age_seconds=r.integer("max_age_seconds", d.max_age_seconds),
-    )
-    r.finish()
-    return s
-
-
-def _webhooks(r: TableReader) -> WebhookSettings:
-    d = WebhookSettings()
-    s = WebhookSettings(
-        batch_ms=r.integer("batch_ms", d.batch_ms, maximum=60_000),
-        queue_size=r.integer("queue_size", d.queue_size, minimum=1),
-        timeout_seconds=r.number("timeout_seconds", d.timeout_seconds, minimum=0.1),
-        retry_for_seconds=r.number("retry_for_seconds", d.retry_for_seconds),
-        max_backoff_seconds=r.number("max_backoff_seconds", d.max_backoff_seconds, minimum=0.01),
-    )
-    r.finish()
-    return s
-
-
-def _rate_limits(r: TableReader) -> RateLimits:
-    d = RateLimits()
-    s = RateLimits(
-        authorize_per_minute_per_user=r.integer(
-            "authorize_per_minute_per_user", d.authorize_per_minute_per_user
-        ),
-        authorize_per_minute_per_address=r.integer(
-            "authorize_per_minute_per_address", d.authorize_per_minute_per_address
-        ),
-        connections_per_minute_per_address=r.integer(
-            "connections_per_minute_per_address", d.connections_per_minute_per_address
-        ),
-        subscribes_per_minute_per_connection=r.integer(
-            "subscribes_per_minute_per_connection", d.subscribes_per_minute_per_connection
-        ),
-        rest_per_second_per_app=r.integer("rest_per_second_per_app", d.rest_per_second_per_app),
-    )
-    r.finish()
-    return s
-
-
-def _limits(r: TableReader) -> Limits:
-    d = Limits()
-    values = {name: r.integer(name, getattr(d, name)) for name in d.__dataclass_fields__}
-    r.finish()
-    return Limits(**values)
-
-
-_RULE_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_\-=@,.;*#]|\{[A-Za-z_][A-Za-z0-9_]*\})+")
-
-
-def _app(r: TableReader) -> AppSettings:
-    app_id = r.text("id", "", required=True)
-    key = r.text("key", "", required=True)
-    secret = r.text("secret", "", required=True)
-    if key and ":" in key:
-        r.error("key", "must not contain ':'")
-    if secret and len(secret) < 16:
-        r.error("secret", "must be at least 16 characters")
-    master = r.text("encryption_master_key", "")
-    master_key: bytes | None = None
-    if master:
-        try:
-            master_key = base64.b64decode(master, validate=True)
-        except (binascii.Error, ValueError):
-            master_key = None
-        if master_key is None or len(master_key) != 32:
-            r.error("encryption_master_key", "must be 32 bytes, base64-encoded")
-            master_key = None
-    rules = []
-    for rr in r.array("rules"):
-        pattern = rr.text("pattern", "", required=True)
-        if pattern and _RULE_PATTERN_RE.fullmatch(pattern) is None:
-            # A typo such as "private-user-{user_id" would otherwise never match, silently.
-            rr.error(
-                "pattern",
-                "may only contain channel-name characters, * and {placeholder}s",
-            )
-        rules.append(
-            RuleSettings(
-                pattern=pattern,
-                allow=rr.flag("allow", True),
-                claims=tuple(sorted(rr.str_map("claims").items())),
-            )
-        )
-        rr.finish()
-    hooks = []
-    for wr in r.array("webhooks"):
-        url = wr.text("url", "", required=True)
-        if url and not url.startswith(("http://", "https://")):
-            wr.error("url", "must be an http:// or https:// URL")
-        types = wr.str_list("event_types", WEBHOOK_EVENT_TYPES)
-        unknown = [t for t in types if t not in WEBHOOK_EVENT_TYPES]
-        if unknown:
-            wr.error("event_types", f"unknown event types {', '.join(unknown)}")
-        hooks.append(WebhookTarget(url=url, event_types=types))
-        wr.finish()
-    settings = AppSettings(
-        id=app_id,
-        key=key,
-        secret=secret,
-        name=r.text("name", ""),
-        enabled=r.flag("enabled", True),
-        client_events=r.flag("client_events", False),
-        require_identity=r.flag("require_identity", False),
-        authorized_connections_timeout=r.number("authorized_connections_timeout", 0.0),
-        encryption_master_key=master_key,
-        limits=_limits(r.sub("limits")),
-        rules=tuple(rules),
-        webhooks=tuple(hooks),
-    )
-    r.finish()
-    return settings
-
-
-def _performance(r: TableReader) -> PerformanceSettings:
-    d = PerformanceSettings()
-    s = PerformanceSettings(
-        gc_freeze=r.flag("gc_freeze", d.gc_freeze),
-        direct_writes=r.flag("direct_writes", d.direct_writes),
-        jwt_cache_size=r.integer("jwt_cache_size", d.jwt_cache_size, maximum=10_000_000),
-        gc_threshold0=r.integer("gc_threshold0", d.gc_threshold0, minimum=1),
-        gc_threshold1=r.integer("gc_threshold1", d.gc_threshold1, minimum=1),
-        gc_threshold2=r.integer("gc_threshold2", d.gc_threshold2, minimum=1),
-    )
-    r.finish()
-    return s

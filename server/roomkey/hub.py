@@ -1,16 +1,17 @@
-"""The hub: connections, subscriptions, presence, client events and publishing.
+"""The hub: connections, subscriptions, presence, user sign-in, client events and publishing.
 
 Transport-agnostic: both transports call it with typed requests and a ``Connection`` whose
 ``deliver(message)`` queues a message for one socket. The hub calls the broker (cross-node
-fan-out) and the presence store (cluster-wide counts and members); it never knows which wire
-protocol a connection speaks.
+fan-out, and cluster-wide commands such as terminating a user's connections) and the presence
+store (cluster-wide counts and members, and the departures it sweeps from dead nodes); it tells
+a ``WebhookSink`` about channel life events; it never knows which wire protocol a connection
+speaks. Members come from ``members``; signed-in connections are kept in ``users``.
 
 Errors are raised as ``RoomkeyError``s; a refused request changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 from roomkey.apps import App, AppRegistry
 from roomkey.broker.base import Broker
 from roomkey.channels import (
+    CLIENT_EVENT_PREFIX,
     ChannelKind,
     channel_kind,
     server_to_user_channel,
@@ -31,11 +33,15 @@ from roomkey.errors import (
     Forbidden,
     LimitExceeded,
     OverQuota,
-    PayloadTooLarge,
     RoomkeyError,
     Unauthorized,
 )
-from roomkey.identity.base import Identity, scalar_user_id
+from roomkey.members import (
+    identity_member,
+    member_from_channel_data,
+    member_from_user_data,
+    presence_payload,
+)
 from roomkey.policy import ChannelPolicy
 from roomkey.presence.base import Departure, PresenceStore
 from roomkey.protocol import (
@@ -47,9 +53,9 @@ from roomkey.protocol import (
     SubscribeRequest,
     TriggerRequest,
     data_as_text,
-    dumps,
 )
 from roomkey.signing import channel_string, user_string, verify_auth
+from roomkey.users import SignedInUsers
 
 log = logging.getLogger("roomkey.hub")
 
@@ -64,39 +70,6 @@ class WebhookSink(Protocol):
 class NoWebhooks:
     def emit(self, app: App, event: dict[str, Any]) -> None:
         return None
-
-
-def presence_payload(members: dict[str, Any]) -> dict[str, Any]:
-    """Pusher's presence data: ``{"ids", "hash", "count"}``."""
-    return {"ids": list(members), "hash": members, "count": len(members)}
-
-
-def member_from_channel_data(channel_data: str, app: App) -> Member:
-    """The member a presence ``channel_data`` string describes (already signature-checked)."""
-    try:
-        data = json.loads(channel_data)
-    except ValueError:
-        raise BadRequest("channel_data must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise BadRequest("channel_data must be a JSON object")
-    user_id = scalar_user_id(data.get("user_id"))
-    if user_id is None:
-        raise BadRequest("channel_data.user_id must be a non-empty string or an integer")
-    return checked_member(user_id, data.get("user_info"), app)
-
-
-def checked_member(user_id: str, user_info: Any, app: App) -> Member:
-    """A member within the app's ``user_id`` and ``user_info`` limits."""
-    limits = app.limits
-    if len(user_id) > limits.max_user_id_chars:
-        raise LimitExceeded(f"user_id is longer than {limits.max_user_id_chars} characters")
-    if user_info is not None and len(dumps(user_info).encode()) > limits.max_user_info_bytes:
-        raise PayloadTooLarge(f"user_info is larger than {limits.max_user_info_bytes} bytes")
-    return Member(user_id, user_info)
-
-
-def identity_member(identity: Identity, app: App) -> Member:
-    return checked_member(identity.user_id, dict(identity.user_info), app)
 
 
 class Hub:
@@ -119,8 +92,7 @@ class Hub:
         self._per_app: dict[str, int] = {}
         # (app_id, channel) -> socket_id -> connection, this node only
         self._local: dict[tuple[str, str], dict[str, Connection]] = {}
-        # (app_id, user_id) -> socket_id -> connection: signed-in users on this node
-        self._users: dict[tuple[str, str], dict[str, Connection]] = {}
+        self._users = SignedInUsers()
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
@@ -145,13 +117,7 @@ class Hub:
         conn.closed = True
         del self.connections[conn.socket_id]
         self._per_app[conn.app.id] -= 1
-        if conn.user is not None:
-            key = (conn.app.id, conn.user.user_id)
-            users = self._users.get(key)
-            if users is not None:
-                users.pop(conn.socket_id, None)
-                if not users:
-                    del self._users[key]
+        self._users.discard(conn)
         for channel in list(conn.channels):
             await self._leave(conn, channel)
 
@@ -229,8 +195,8 @@ class Hub:
             # Not counted (the store is unreachable): undo, so that the refusal changes nothing.
             await self._leave(conn, channel)
             raise
-        if count == 1 and channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
-            self.webhooks.emit(app, {"name": "channel_occupied", "channel": channel})
+        if count == 1:
+            self._channel_webhook(app, "channel_occupied", channel)
         if member is not None and first:
             await self._announce(
                 app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
@@ -258,20 +224,19 @@ class Hub:
         await self._remove_local(conn, channel)
         try:
             count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
-            if count == 0 and channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
-                self.webhooks.emit(app, {"name": "channel_vacated", "channel": channel})
+            if count == 0:
+                self._channel_webhook(app, "channel_vacated", channel)
         except RoomkeyError as exc:
             log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
+        if member is None:
+            return
         try:
-            if member is not None:
-                gone = await self.presence.leave(app.id, channel, conn.socket_id)
-                if gone is not None:
-                    await self._announce(app, MemberRemoved(channel, gone), None)
-                    self.webhooks.emit(
-                        app, {"name": "member_removed", "channel": channel, "user_id": gone}
-                    )
+            gone = await self.presence.leave(app.id, channel, conn.socket_id)
         except RoomkeyError as exc:
             log.warning("leave %s: channel state not updated: %s", app.id, exc.message)
+            return
+        if gone is not None:
+            await self._member_removed(app, channel, gone)
 
     async def _add_local(self, conn: Connection, channel: str) -> None:
         key = (conn.app.id, channel)
@@ -302,6 +267,17 @@ class Hub:
         except RoomkeyError as exc:
             log.warning("member event on app %s not published: %s", app.id, exc.message)
 
+    async def _member_removed(self, app: App, channel: str, user_id: str) -> None:
+        """The user's last connection left ``channel``: tell its members and the webhooks."""
+        await self._announce(app, MemberRemoved(channel, user_id), None)
+        self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
+
+    def _channel_webhook(self, app: App, name: str, channel: str) -> None:
+        """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
+        ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
+        if channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
+            self.webhooks.emit(app, {"name": name, "channel": channel})
+
     # -- user sign-in -----------------------------------------------------------------
 
     async def signin(self, conn: Connection, req: SigninRequest) -> dict[str, Any]:
@@ -313,23 +289,14 @@ class Hub:
             app.key, app.secret, user_string(conn.socket_id, req.user_data), req.auth
         ):
             raise Unauthorized("invalid sign-in signature for this connection")
-        try:
-            data = json.loads(req.user_data)
-        except ValueError:
-            raise BadRequest("user_data must be a JSON object") from None
-        if not isinstance(data, dict):
-            raise BadRequest("user_data must be a JSON object")
-        user_id = scalar_user_id(data.get("id"))
-        if user_id is None:
-            raise BadRequest("user_data.id must be a non-empty string or an integer")
-        member = checked_member(user_id, data.get("user_info"), app)
+        member = member_from_user_data(req.user_data, app)
         if conn.user is not None:
             if conn.user.user_id != member.user_id:
                 raise BadRequest("this connection is already signed in as another user")
             return {"user_data": req.user_data}
         conn.user = member
-        self._users.setdefault((app.id, user_id), {})[conn.socket_id] = conn
-        channel = server_to_user_channel(user_id)
+        self._users.add(conn, member.user_id)
+        channel = server_to_user_channel(member.user_id)
         if channel not in conn.channels:
             await self._join(conn, channel, None)
         return {"user_data": req.user_data}
@@ -342,7 +309,7 @@ class Hub:
         if command.get("op") == "terminate_user":
             user_id = command.get("user_id")
             if isinstance(user_id, str):
-                for conn in list(self._users.get((app_id, user_id), {}).values()):
+                for conn in self._users.connections(app_id, user_id):
                     conn.close(4009, "connection terminated by the app")
         else:
             log.warning("unknown control command from the broker dropped")
@@ -355,7 +322,7 @@ class Hub:
         app, channel = conn.app, req.channel
         if not app.client_events:
             raise ClientEventRejected("client events are not enabled for this app")
-        if not req.event.startswith("client-"):
+        if not req.event.startswith(CLIENT_EVENT_PREFIX):
             raise ClientEventRejected("client event names must start with client-")
         kind = channel_kind(channel)
         if kind is ChannelKind.ENCRYPTED:
@@ -437,10 +404,7 @@ class Hub:
                 app = self.apps.by_id(d.app_id)
             except RoomkeyError:
                 continue
-            if d.vacated and channel_kind(d.channel) is not ChannelKind.SERVER_TO_USER:
-                self.webhooks.emit(app, {"name": "channel_vacated", "channel": d.channel})
+            if d.vacated:
+                self._channel_webhook(app, "channel_vacated", d.channel)
             if d.user_id is not None:
-                await self._announce(app, MemberRemoved(d.channel, d.user_id), None)
-                self.webhooks.emit(
-                    app, {"name": "member_removed", "channel": d.channel, "user_id": d.user_id}
-                )
+                await self._member_removed(app, d.channel, d.user_id)

@@ -1,10 +1,11 @@
 """Prometheus metrics in roomkey's own ``CollectorRegistry`` (never the global one, so two
 servers in one process do not collide), served at ``GET /metrics``.
 
-Gauges about live state (connections, subscriptions, channels) are read from the hub at scrape
-time by a collector, so they can never drift from the truth. Counters and histograms are
-updated by the code that does the work; the REST edge, webhooks and the Redis broker call the
-``observe_*``/``webhook_*``/``broker_*`` members (see docs/operations.md).
+Live state (connections, subscriptions), the broker's counters and the rate limiter's
+failures are read at scrape time by a collector (``watch_*``), so they can never drift from
+the truth. Other counters and histograms are updated by the code that does the work: the
+edges through ``refused`` and ``observe_rest``, the webhook dispatcher through the
+``webhook_*`` families (see docs/operations.md).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ _FAST_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 
 class _LiveState(Collector):
-    """Connections by app and transport, subscriptions and channels by app, at scrape time."""
+    """At scrape time: connections by app and transport, subscriptions by app, the rate
+    limiter's failures and the broker's stats."""
 
     def __init__(self) -> None:
         self.source: Callable[[], Iterable[Connection]] | None = None

@@ -32,9 +32,15 @@ class ChannelPolicy(Protocol):
 
 
 @dataclass(frozen=True)
+class _Placeholder:
+    name: str  # "user_id" or a claim
+
+
+@dataclass(frozen=True)
 class _CompiledRule:
-    parts: tuple[str | None, ...]  # literal text, or None for *, or "{name}" marker
-    names: tuple[str, ...]
+    # Regex fragments (literal text already escaped, * as a run of channel-name characters)
+    # and placeholders, whose identity value is spliced in, escaped, at match time.
+    pieces: tuple[str | _Placeholder, ...]
     allow: bool
     claims: tuple[tuple[str, str], ...]
 
@@ -42,37 +48,29 @@ class _CompiledRule:
         for key, expected in self.claims:
             if identity.value(key) != expected:
                 return False
-        pieces: list[str] = []
-        names = iter(self.names)
-        for part in self.parts:
-            if part is None:
-                pieces.append(_STAR)
-            elif part == "{}":
-                value = identity.value(next(names))
+        fragments: list[str] = []
+        for piece in self.pieces:
+            if isinstance(piece, _Placeholder):
+                value = identity.value(piece.name)
                 if value is None:
                     return False
-                pieces.append(re.escape(value))
+                fragments.append(re.escape(value))
             else:
-                pieces.append(re.escape(part))
-        return re.fullmatch("".join(pieces), channel) is not None
+                fragments.append(piece)
+        return re.fullmatch("".join(fragments), channel) is not None
 
 
 def compile_rule(rule: RuleSettings) -> _CompiledRule:
-    parts: list[str | None] = []
-    names: list[str] = []
+    pieces: list[str | _Placeholder] = []
     pos = 0
     for m in _TOKEN_RE.finditer(rule.pattern):
         if m.start() > pos:
-            parts.append(rule.pattern[pos : m.start()])
-        if m.group(0) == "*":
-            parts.append(None)
-        else:
-            parts.append("{}")
-            names.append(m.group(1))
+            pieces.append(re.escape(rule.pattern[pos : m.start()]))
+        pieces.append(_STAR if m.group(0) == "*" else _Placeholder(m.group(1)))
         pos = m.end()
     if pos < len(rule.pattern):
-        parts.append(rule.pattern[pos:])
-    return _CompiledRule(tuple(parts), tuple(names), rule.allow, rule.claims)
+        pieces.append(re.escape(rule.pattern[pos:]))
+    return _CompiledRule(tuple(pieces), rule.allow, rule.claims)
 
 
 class RulePolicy:

@@ -2,7 +2,8 @@
 
 Inbound parsers take whatever a transport decoded (any JSON value) and return a typed request
 or raise ``BadRequest`` naming the field. Outbound messages are transport-neutral; each carries
-a small cache so that a transport encodes a message once, whatever the number of recipients.
+a small cache so that a transport encodes a message once, whatever the number of recipients,
+and has a JSON-safe wire form (``outbound_to_wire``/``outbound_from_wire``) for the broker.
 """
 
 from __future__ import annotations

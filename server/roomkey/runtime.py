@@ -1,4 +1,6 @@
-"""Everything with a lifetime that the edges share, built once at start-up by ``app.py``."""
+"""Everything with a lifetime that the edges share, built once at start-up by ``app.py``, and
+what every edge does the same way: identify a request, log and count a refusal, admit, open
+and close a connection (rate limit, logs, metrics, authorization deadline)."""
 
 from __future__ import annotations
 

@@ -32,6 +32,8 @@ EARLY_EXIT_SECONDS = 3.0  # a worker dying sooner than this after its start is n
 def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully (clients told 4200, presence left at
     once, in-flight requests given ``server.shutdown_timeout_seconds``)."""
+    # Imported here: the CLI's other commands (check-config, sign) and the parent of the
+    # workers never build an application, so they do not load the transports.
     from roomkey.app import create_app
 
     s = settings.server

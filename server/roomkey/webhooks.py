@@ -26,7 +26,6 @@ few seconds to absorb reconnects).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -39,6 +38,7 @@ from roomkey.apps import App
 from roomkey.config import WebhookSettings, WebhookTarget
 from roomkey.logs import log_event
 from roomkey.metrics import Metrics
+from roomkey.protocol import dumps
 from roomkey.signing import webhook_signature
 
 log = logging.getLogger("roomkey.webhooks")
@@ -50,9 +50,7 @@ BASE_BACKOFF_SECONDS = 0.5
 
 def webhook_body(events: list[dict[str, Any]], time_ms: int) -> bytes:
     """The exact bytes sent (and signed)."""
-    return json.dumps(
-        {"time_ms": time_ms, "events": events}, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    return dumps({"time_ms": time_ms, "events": events}).encode()
 
 
 def backoff_delay(attempt: int, cap: float, rng: Callable[[], float] = random.random) -> float:

@@ -1,14 +1,29 @@
 // The roomkey demo: log in, join your private channel and a presence room, chat, type, and
-// watch the authorize round trips. The same script runs the cookie page (/) and the JWT page
-// (/jwt): <body data-login="cookie|jwt">.
+// watch the authorize round trips. One page, two logins: at / the user is kept in a session
+// cookie, at /jwt in a bearer token (a JWT from /demo/token, no cookie).
 import { RoomKey } from "/roomkey.js";
 
-const mode = document.body.dataset.login;
+const mode = location.pathname === "/jwt" ? "jwt" : "cookie";
+const MODES = {
+  cookie: {
+    title: "session cookie",
+    note: 'Logged in with a <strong>session cookie</strong>. <a href="/jwt">Try the JWT page</a>.',
+  },
+  jwt: {
+    title: "JWT",
+    note:
+      'Logged in with a <strong>JWT</strong> (bearer token, no cookie). ' +
+      '<a href="/">Back to the cookie page</a>.',
+  },
+};
 const TOKEN_KEY = "roomkey-demo-login";
 const TYPING_SEND_MS = 1500;
 const TYPING_SHOW_MS = 3000;
 const MAX_LOG = 40;
 const $ = (id) => document.getElementById(id);
+
+document.title = `roomkey demo: ${MODES[mode].title}`;
+$("login-mode").innerHTML = MODES[mode].note;
 
 const demo = { rk: null, me: null, room: null, token: null, config: null };
 window.demo = demo; // for the browser console: demo.rk is the RoomKey client

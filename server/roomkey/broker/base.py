@@ -1,4 +1,5 @@
-"""The broker contract: publish a message on an app's channel to every node that listens."""
+"""The broker contract: publish a message on an app's channel to every node that listens, and
+send cluster-wide commands (``publish_control``) to every node."""
 
 from __future__ import annotations
 

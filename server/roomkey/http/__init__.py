@@ -1,1 +1,2 @@
-"""The HTTP edges: authorize endpoints, operations, static files."""
+"""The HTTP edges: authorize endpoints, the REST API, operations, static files and the
+development demo; ``context`` holds what they share."""

@@ -8,6 +8,7 @@ Answers carry ``Cache-Control: no-store``; CORS is answered only for configured 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +23,16 @@ from roomkey.errors import (
     RoomkeyError,
     Unauthorized,
 )
-from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
+from roomkey.http.context import (
+    NO_STORE,
+    client_address,
+    error_response,
+    parse_fields,
+    read_body,
+    request_identity,
+    runtime,
+)
 from roomkey.identity.base import Identity
-from roomkey.identity.resolver import bearer_from_header
 from roomkey.runtime import Runtime
 
 
@@ -56,15 +64,12 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
-def client_address(rt: Runtime, request: web.Request) -> str:
-    return rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
-
-
 async def _identified(
     rt: Runtime, request: web.Request, seen: dict[str, Any]
-) -> tuple[dict[str, Any], Identity]:
+) -> tuple[dict[str, Any], App, Identity]:
     """Origin, rate per address, body, identity, rate per user: in that order, so a refused
-    request costs as little as possible. ``seen`` gets the parsed fields (for the log).
+    request costs as little as possible. Returns the fields, the app they name and the
+    identity; ``seen`` gets the parsed fields (for the log).
 
     The body names the app (``app_key``), so it is read up to the largest
     ``max_authorize_body_bytes`` of any app, then held to the chosen app's own limit."""
@@ -75,23 +80,19 @@ async def _identified(
     body = await read_body(request, max(a.limits.max_authorize_body_bytes for a in rt.apps))
     fields = parse_fields(request, body)
     seen.update(fields)
-    limit = _app_of(rt, fields).limits.max_authorize_body_bytes
+    app = _app_of(rt, fields)
+    limit = app.limits.max_authorize_body_bytes
     if len(body) > limit:
         raise PayloadTooLarge(
             f"request body is larger than limits.max_authorize_body_bytes ({limit} bytes)"
         )
-    identity = await rt.identify(
-        bearer=bearer_from_header(request.headers.get("Authorization")),
-        cookie=rt.session_cookie(request.cookies),
-        origin=origin,
-        host=request.host,
-    )
+    identity = await request_identity(rt, request)
     if identity is None:
         raise Unauthorized(
             "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"
         )
-    await rt.throttle.authorize_user(_app_of(rt, fields), identity.user_id)
-    return fields, identity
+    await rt.throttle.authorize_user(app, identity.user_id)
+    return fields, app, identity
 
 
 def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
@@ -110,7 +111,27 @@ def _log_ids(rt: Runtime, fields: dict[str, Any]) -> tuple[str, str | None]:
     return app.id, socket_id if isinstance(socket_id, str) else None
 
 
-async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
+# Signs what the request asks for, once the app, the identity and the socket id are known;
+# reads any further field it needs from ``fields``.
+Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def _sign_channel(
+    rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    channel = validate_channel_name(fields.get("channel_name"), "channel_name")
+    return await authorize_channel(app, rt.policy, identity, socket_id, channel)
+
+
+async def _sign_user(
+    rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    return authorize_user(app, identity, socket_id)
+
+
+async def _answer(request: web.Request, kind: str, action: str, sign: Signer) -> web.StreamResponse:
+    """One authorize request, start to end: preflight, or identify and sign; a refusal is
+    logged as ``action`` and counted under ``kind`` with its reason, as is every success."""
     rt = runtime(request)
     if request.method == "OPTIONS":
         return preflight(rt, request)
@@ -119,56 +140,32 @@ async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
     try:
         if request.method != "POST":
             raise MethodNotAllowed("use POST")
-        fields, identity = await _identified(rt, request, seen)
-        app = _app_of(rt, fields)
+        fields, app, identity = await _identified(rt, request, seen)
         socket_id = validate_socket_id(fields.get("socket_id"))
-        channel = validate_channel_name(fields.get("channel_name"), "channel_name")
-        body = await authorize_channel(app, rt.policy, identity, socket_id, channel)
+        body = await sign(rt, app, identity, socket_id, fields)
     except RoomkeyError as exc:
         log_app, log_socket = _log_ids(rt, seen)
         rt.log_refusal(
-            "authorize",
+            action,
             exc,
             address=client_address(rt, request),
             app_id=log_app,
             socket_id=log_socket,
         )
-        rt.metrics.authorize_results.labels("channel", exc.reason).inc()
+        rt.metrics.authorize_results.labels(kind, exc.reason).inc()
         if isinstance(exc, MethodNotAllowed):
             cors["Allow"] = "POST, OPTIONS"
         return error_response(exc, cors)
-    rt.metrics.authorize_results.labels("channel", "ok").inc()
+    rt.metrics.authorize_results.labels(kind, "ok").inc()
     return web.json_response(body, headers={**NO_STORE, **cors})
+
+
+async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
+    return await _answer(request, "channel", "authorize", _sign_channel)
 
 
 async def handle_user_auth(request: web.Request) -> web.StreamResponse:
-    rt = runtime(request)
-    if request.method == "OPTIONS":
-        return preflight(rt, request)
-    cors = cors_headers(rt, request)
-    seen: dict[str, Any] = {}
-    try:
-        if request.method != "POST":
-            raise MethodNotAllowed("use POST")
-        fields, identity = await _identified(rt, request, seen)
-        app = _app_of(rt, fields)
-        socket_id = validate_socket_id(fields.get("socket_id"))
-        body = authorize_user(app, identity, socket_id)
-    except RoomkeyError as exc:
-        log_app, log_socket = _log_ids(rt, seen)
-        rt.log_refusal(
-            "user auth",
-            exc,
-            address=client_address(rt, request),
-            app_id=log_app,
-            socket_id=log_socket,
-        )
-        rt.metrics.authorize_results.labels("user", exc.reason).inc()
-        if isinstance(exc, MethodNotAllowed):
-            cors["Allow"] = "POST, OPTIONS"
-        return error_response(exc, cors)
-    rt.metrics.authorize_results.labels("user", "ok").inc()
-    return web.json_response(body, headers={**NO_STORE, **cors})
+    return await _answer(request, "user", "user auth", _sign_user)
 
 
 def add_routes(app: web.Application, auth_path: str, user_auth_path: str) -> None:

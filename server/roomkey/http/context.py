@@ -1,4 +1,5 @@
-"""Shared pieces of the HTTP edges: the runtime key, error responses, bounded body reading."""
+"""Shared pieces of the HTTP edges: the runtime key, the client's address and identity, error
+responses, bounded body reading and form or JSON field parsing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from roomkey.errors import BadRequest, PayloadTooLarge, RateLimited, RoomkeyError
+from roomkey.identity.base import Identity
+from roomkey.identity.resolver import bearer_from_header
 from roomkey.runtime import Runtime
 
 RUNTIME = web.AppKey("roomkey.runtime", Runtime)
@@ -18,6 +21,23 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def runtime(request: web.Request) -> Runtime:
     return request.config_dict[RUNTIME]
+
+
+def client_address(rt: Runtime, request: web.Request) -> str:
+    """The client's address: the peer, or ``X-Forwarded-For`` behind a trusted proxy."""
+    return rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
+
+
+async def request_identity(rt: Runtime, request: web.Request) -> Identity | None:
+    """Who sent the request: its ``Authorization: Bearer`` token, else its session cookie
+    (only from allowed origins); None when it carries neither. Raises ``Unauthorized`` or
+    ``Forbidden`` for credentials that do not hold."""
+    return await rt.identify(
+        bearer=bearer_from_header(request.headers.get("Authorization")),
+        cookie=rt.session_cookie(request.cookies),
+        origin=request.headers.get("Origin"),
+        host=request.host,
+    )
 
 
 def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) -> web.Response:

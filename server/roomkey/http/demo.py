@@ -1,8 +1,9 @@
-"""The development demo (``server.mode = "development"`` only): two pages and the endpoints
-they call.
+"""The development demo (``server.mode = "development"`` only): one page at two URLs and the
+endpoints it calls.
 
-- ``GET /`` logs in with a session cookie, ``GET /jwt`` with a bearer token; both run
-  ``web/demo/demo.js`` on top of ``/roomkey.js``.
+- ``GET /`` and ``GET /jwt`` serve ``web/demo/index.html``, which runs ``web/demo/demo.js`` on
+  top of ``/roomkey.js``; at ``/`` it logs in with a session cookie, at ``/jwt`` with a bearer
+  token.
 - ``POST /demo/login`` ``{"name"}``: a new user id, a session in the runtime's session store
   (aiohttp-session's format, the cookie roomkey reads), the cookie set. ``POST /demo/logout``
   ends it; ``GET /demo/me`` says who the cookie belongs to.
@@ -30,10 +31,16 @@ from aiohttp.typedefs import Handler
 
 from roomkey.channels import validate_channel_name
 from roomkey.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
-from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
+from roomkey.http.context import (
+    NO_STORE,
+    error_response,
+    parse_fields,
+    read_body,
+    request_identity,
+    runtime,
+)
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
-from roomkey.identity.resolver import bearer_from_header
 from roomkey.protocol import dumps
 from roomkey.runtime import Runtime
 
@@ -42,7 +49,8 @@ MAX_NAME_CHARS = 32
 MAX_TEXT_CHARS = 500
 TOKEN_TTL_SECONDS = 15 * 60
 CHAT_PREFIXES = ("presence-", "private-chat-")
-PAGES = {"/": "index.html", "/jwt": "jwt.html"}
+# One page for both logins: demo.js picks the cookie or the JWT login from the path.
+PAGES = {"/": "index.html", "/jwt": "index.html"}
 ASSETS = {"demo.js": "text/javascript; charset=utf-8", "demo.css": "text/css; charset=utf-8"}
 
 Action = Callable[[web.Request, Runtime, dict[str, Any]], Awaitable[web.StreamResponse]]
@@ -112,12 +120,7 @@ def _new_user_id() -> str:
 
 
 async def _identity(request: web.Request, rt: Runtime) -> Identity:
-    identity = await rt.identify(
-        bearer=bearer_from_header(request.headers.get("Authorization")),
-        cookie=rt.session_cookie(request.cookies),
-        origin=request.headers.get("Origin"),
-        host=request.host,
-    )
+    identity = await request_identity(rt, request)
     if identity is None:
         raise Unauthorized("log in first", reason="no_identity")
     return identity

@@ -22,7 +22,7 @@ from aiohttp import web
 from roomkey import rest_api
 from roomkey.apps import App
 from roomkey.errors import BadRequest, MethodNotAllowed, RoomkeyError
-from roomkey.http.context import error_response, read_body, runtime
+from roomkey.http.context import client_address, error_response, read_body, runtime
 from roomkey.rest_auth import verify_rest_request
 from roomkey.runtime import Runtime
 
@@ -90,9 +90,7 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
             rt.log_refusal(
                 "rest",
                 exc,
-                address=rt.addresses.resolve(
-                    request.remote, request.headers.get("X-Forwarded-For")
-                ),
+                address=client_address(rt, request),
                 app_id=app.id if app is not None else None,
             )
             headers = {"Allow": method} if isinstance(exc, MethodNotAllowed) else None

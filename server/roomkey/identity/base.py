@@ -1,4 +1,5 @@
-"""The identity value and the contracts of authenticators and session stores."""
+"""The identity value, the session store contract, and how a user id is read from a claim or a
+session value (``scalar_user_id``)."""
 
 from __future__ import annotations
 

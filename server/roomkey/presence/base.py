@@ -1,5 +1,6 @@
 """The presence contract: subscription counts per channel and presence membership, with
-first/last-connection semantics, scoped by app."""
+first/last-connection semantics, scoped by app; subscriptions that ended without their node
+saying so reach the departure handler as ``Departure``s."""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 
 Limits on users, addresses and apps go to the configured limiter (Redis: cluster-wide).
 Limits on one connection live on this node, beside the connection, and go with it.
-Edges call: ``authorize_address`` and ``authorize_user`` (authorize endpoints), ``connection`` (before a socket is
-accepted), ``subscribe`` (before each subscribe request), ``rest`` (each REST API request).
+Edges call: ``authorize_address`` and ``authorize_user`` (authorize endpoints),
+``connection`` (before a socket is accepted), ``subscribe`` (before each subscribe request),
+``rest`` (each REST API request).
 """
 
 from __future__ import annotations
