@@ -205,7 +205,7 @@ async def test_unreachable_redis_store_answers_503_and_4200(start_server: StartS
         assert status == 503
         assert body["error"] == {
             "code": 4200,
-            "message": "session store unavailable (ConnectionError)",
+            "message": "redis is unavailable (session store)",
         }
         data = await refused(
             server, {"key": "test-key"}, {"Cookie": f"AIOHTTP_SESSION={cookies['AIOHTTP_SESSION']}"}

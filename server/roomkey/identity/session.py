@@ -16,12 +16,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
-from roomkey.config import SessionSettings
-from roomkey.errors import ServiceUnavailable, Unauthorized
+from roomkey.config import RedisSettings, SessionSettings
+from roomkey.errors import Unauthorized
 from roomkey.identity.base import Identity, SessionStore, scalar_user_id
+from roomkey.redis_client import bounded, open_redis
 
 _SESSION_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 
@@ -66,16 +64,18 @@ class RedisSessionStore:
     reached raises ``ServiceUnavailable`` (503 / 4200), never a bare Redis error."""
 
     def __init__(self, url: str, cookie_name: str, timeout: float = 2.0) -> None:
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        # Opened like the broker's and presence store's clients: bounded connect and read
+        # times, no hidden retries; every call below is also bounded by ``timeout``.
+        self._redis = open_redis(
+            RedisSettings(url=url, operation_timeout_seconds=timeout), name="roomkey-sessions"
         )
+        self._timeout = timeout
         self._prefix = cookie_name + "_"
 
     async def load(self, session_id: str) -> Mapping[str, Any] | None:
-        try:
-            raw = await self._redis.get(self._prefix + session_id)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from None
+        raw = await bounded(
+            self._redis.get(self._prefix + session_id), self._timeout, "session store"
+        )
         if raw is None:
             return None
         try:
@@ -87,25 +87,18 @@ class RedisSessionStore:
     async def save(self, session: Mapping[str, Any], max_age: int | None = None) -> str:
         session_id = secrets.token_hex(16)
         record = json.dumps({"created": int(time.time()), "session": dict(session)})
-        try:
-            await self._redis.set(self._prefix + session_id, record, ex=max_age or None)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from None
+        await bounded(
+            self._redis.set(self._prefix + session_id, record, ex=max_age or None),
+            self._timeout,
+            "session store",
+        )
         return session_id
 
     async def delete(self, session_id: str) -> None:
-        try:
-            await self._redis.delete(self._prefix + session_id)
-        except (RedisError, OSError) as exc:
-            raise _unavailable(exc) from None
+        await bounded(self._redis.delete(self._prefix + session_id), self._timeout, "session store")
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-def _unavailable(exc: Exception) -> ServiceUnavailable:
-    # The exception's text can name the Redis URL; only its type is reported.
-    return ServiceUnavailable(f"session store unavailable ({type(exc).__name__})")
 
 
 def create_session_store(settings: SessionSettings, redis_url: str, timeout: float) -> SessionStore:
