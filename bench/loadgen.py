@@ -66,6 +66,11 @@ class Fleet:
         if fut is not None and not fut.done():
             fut.set_result(None)
 
+    def _refused(self, client: WsClient, why: str) -> None:
+        fut = self.ready.get(client)
+        if fut is not None and not fut.done():
+            fut.set_exception(RuntimeError(why))
+
     def _arrival(self, text: str) -> None:
         m = STAMP.search(text)
         if m is None:
@@ -93,13 +98,14 @@ class Fleet:
             elif kind == "40" and proto == "sio-bare":
                 self._joined(client)
             elif kind == "43":
-                self._joined(client)
+                if '"error"' in text[:16]:
+                    self._refused(client, f"subscribe refused: {text[:200]}")
+                else:
+                    self._joined(client)
             elif text == "2":
                 client.send_text("3")
             elif kind == "44":
-                fut = self.ready.get(client)
-                if fut is not None and not fut.done():
-                    fut.set_exception(RuntimeError(f"connect refused: {text[:200]}"))
+                self._refused(client, f"connect refused: {text[:200]}")
         elif proto == "ws":
             if text == "hello":
                 self._joined(client)
@@ -118,10 +124,8 @@ class Fleet:
                 self._joined(client)
             elif event == "pusher:ping":
                 client.send_text('{"event":"pusher:pong","data":{}}')
-            elif event == "pusher:error":
-                fut = self.ready.get(client)
-                if fut is not None and not fut.done():
-                    fut.set_exception(RuntimeError(f"pusher:error {text[:200]}"))
+            elif event in ("pusher:error", "pusher:subscription_error"):
+                self._refused(client, f"{event} {text[:200]}")
             else:
                 self._arrival(text)
 
