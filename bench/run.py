@@ -11,9 +11,10 @@ ratios are computed from figures of this one run. Writes ``results.json``, ``res
 Scenarios (see docs/benchmarks.md): authorize requests/s (wrk, JWT identity, private and
 presence) against a bare aiohttp JSON handler; connect rate and memory per connection, with
 and without a permessage-deflate offer; fan-out deliveries/s and p50/p99/max arrival latency,
-burst and paced. Scenarios whose server side does not exist in this build (the Pusher
-protocol route, the Redis broker) or whose peer cannot run here are listed as not measured,
-with the reason.
+burst and paced, published through the signed REST API, for roomkey over Socket.IO and over
+the Pusher protocol; the same over two nodes and Redis, and ``--workers 2`` against
+``--workers 1`` (``bench/cluster.py``). A peer that is not run (laravel-echo-server) is listed
+as not measured, with the reason.
 """
 
 from __future__ import annotations
