@@ -1,14 +1,16 @@
 """The load generator: one process that opens many raw WebSocket clients against one server.
 
-    python -m bench.loadgen --port P --proto sio|sio-bare|ws|pusher --clients N [--deflate]
-        [--burst M] [--paced M --interval S] [--key KEY]
+    python -m bench.loadgen --port P[,P2...] --proto sio|sio-bare|ws|pusher --clients N
+        [--deflate] [--burst M] [--paced M --interval S] [--key KEY] [--publish-port P]
 
-It connects ``N`` clients (at most 200 handshakes in flight), joins each to the channel
-``bench`` in the protocol's own way, and prints one line ``READY {json}`` (connect rate,
-errors). It then waits for one line on stdin (the orchestrator measures the server's memory
-in between) and, if asked, runs a burst and a paced fan-out: it asks the server's
-``/bench/publish`` hook for ``M`` messages, each carrying the server's monotonic clock at
-publish time as ``@<ns>@`` in its data, and records every arrival. Last line: ``RESULT {json}``.
+It connects ``N`` clients (at most 200 handshakes in flight; spread round-robin over the
+ports given, e.g. two nodes of a cluster), joins each to the channel ``bench`` in the
+protocol's own way, and prints one line ``READY {json}`` (connect rate, errors). It then waits
+for one line on stdin (the orchestrator measures the server's memory in between) and, if
+asked, runs a burst and a paced fan-out: ``M`` signed REST publishes
+(``POST /apps/{id}/events``, ``bench/publisher.py``) to the first port (or
+``--publish-port``), each carrying this process's monotonic clock at publish time as
+``@<ns>@`` in its data, and records every arrival. Last line: ``RESULT {json}``.
 
 Protocols:
 - ``sio``: roomkey over Engine.IO v4 / Socket.IO v5 (auth ``{"key"}``, ``subscribe`` with ack).
@@ -23,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import re
 import sys
 import time
-import urllib.request
 from typing import Any
 
+from bench.publisher import Publisher
 from bench.wsclient import WsClient, open_ws
 
 HOST = "127.0.0.1"
@@ -63,6 +66,11 @@ class Fleet:
         if fut is not None and not fut.done():
             fut.set_result(None)
 
+    def _refused(self, client: WsClient, why: str) -> None:
+        fut = self.ready.get(client)
+        if fut is not None and not fut.done():
+            fut.set_exception(RuntimeError(why))
+
     def _arrival(self, text: str) -> None:
         m = STAMP.search(text)
         if m is None:
@@ -90,13 +98,14 @@ class Fleet:
             elif kind == "40" and proto == "sio-bare":
                 self._joined(client)
             elif kind == "43":
-                self._joined(client)
+                if '"error"' in text[:16]:
+                    self._refused(client, f"subscribe refused: {text[:200]}")
+                else:
+                    self._joined(client)
             elif text == "2":
                 client.send_text("3")
             elif kind == "44":
-                fut = self.ready.get(client)
-                if fut is not None and not fut.done():
-                    fut.set_exception(RuntimeError(f"connect refused: {text[:200]}"))
+                self._refused(client, f"connect refused: {text[:200]}")
         elif proto == "ws":
             if text == "hello":
                 self._joined(client)
@@ -115,10 +124,8 @@ class Fleet:
                 self._joined(client)
             elif event == "pusher:ping":
                 client.send_text('{"event":"pusher:pong","data":{}}')
-            elif event == "pusher:error":
-                fut = self.ready.get(client)
-                if fut is not None and not fut.done():
-                    fut.set_exception(RuntimeError(f"pusher:error {text[:200]}"))
+            elif event in ("pusher:error", "pusher:subscription_error"):
+                self._refused(client, f"{event} {text[:200]}")
             else:
                 self._arrival(text)
 
@@ -138,14 +145,15 @@ class Fleet:
 
 
 async def connect_all(
-    fleet: Fleet, port: int, n: int, deflate: bool, timeout: float
+    fleet: Fleet, ports: list[int], n: int, deflate: bool, timeout: float
 ) -> tuple[list[WsClient], dict[str, Any]]:
     sem = asyncio.Semaphore(IN_FLIGHT)
+    next_port = itertools.cycle(ports)
     clients: list[WsClient] = []
     errors: list[str] = []
     accepted = 0
 
-    async def one() -> None:
+    async def one(port: int) -> None:
         nonlocal accepted
         async with sem:
             try:
@@ -157,7 +165,7 @@ async def connect_all(
             accepted += c.deflate_accepted
 
     start = time.monotonic()
-    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(n))), timeout * 3)
+    await asyncio.wait_for(asyncio.gather(*(one(next(next_port)) for _ in range(n))), timeout * 3)
     elapsed = time.monotonic() - start
     return clients, {
         "clients": n,
@@ -178,16 +186,22 @@ def percentile(sorted_values: list[int], q: float) -> float:
 
 
 async def fanout(
-    fleet: Fleet, port: int, subscribers: int, count: int, interval: float, timeout: float
+    fleet: Fleet,
+    publisher: Publisher,
+    subscribers: int,
+    count: int,
+    interval: float,
+    timeout: float,
 ) -> dict[str, Any]:
-    """Ask the server for ``count`` publishes ``interval`` seconds apart; wait for arrivals."""
+    """Publish ``count`` messages ``interval`` seconds apart through the REST API; wait for
+    their arrivals."""
     fleet.latencies_ns = []
     fleet.expected = subscribers * count
     fleet.done = asyncio.Event()
-    url = f"http://{HOST}:{port}/bench/publish?count={count}&interval={interval}"
+    publisher.failures = []
     start = time.monotonic_ns()
-    await asyncio.to_thread(_post, url)
     try:
+        await asyncio.wait_for(publisher.run(count, interval), timeout)
         await asyncio.wait_for(fleet.done.wait(), timeout)
     except TimeoutError:
         pass
@@ -199,6 +213,7 @@ async def fanout(
         "interval": interval,
         "expected": fleet.expected,
         "received": received,
+        "publish_failures": len(publisher.failures),
         "seconds": round(span, 3),
         "deliveries_per_second": round(received / span, 1) if span > 0 else 0.0,
         "p50_ms": round(percentile(lat, 0.50), 2),
@@ -207,27 +222,26 @@ async def fanout(
     }
 
 
-def _post(url: str) -> None:
-    req = urllib.request.Request(url, data=b"", method="POST")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        resp.read()
-
-
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     fleet = Fleet(args.proto, args.key)
-    clients, stats = await connect_all(fleet, args.port, args.clients, args.deflate, args.timeout)
+    ports = [int(p) for p in args.port.split(",")]
+    clients, stats = await connect_all(fleet, ports, args.clients, args.deflate, args.timeout)
+    publish_port = args.publish_port or ports[0]
+    publisher = Publisher(
+        f"http://{HOST}:{publish_port}", args.app_id, args.key, args.secret, CHANNEL, args.timeout
+    )
     print("READY " + json.dumps(stats), flush=True)
     await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), args.timeout * 6)
     result: dict[str, Any] = {"connect": stats}
     if args.burst and clients:
         await asyncio.sleep(0.2)
         result["burst"] = await fanout(
-            fleet, args.port, len(clients), args.burst, 0.0, args.timeout
+            fleet, publisher, len(clients), args.burst, 0.0, args.timeout
         )
     if args.paced and clients:
         await asyncio.sleep(0.2)
         result["paced"] = await fanout(
-            fleet, args.port, len(clients), args.paced, args.interval, args.timeout
+            fleet, publisher, len(clients), args.paced, args.interval, args.timeout
         )
     for c in clients:
         c.close()
@@ -237,7 +251,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", required=True, help="port, or ports separated by commas")
+    p.add_argument("--publish-port", type=int, default=0, help="REST port (default: the first)")
+    p.add_argument("--app-id", default="bench")
+    p.add_argument("--secret", default="bench-secret-0123456789")
     p.add_argument("--proto", choices=("sio", "sio-bare", "ws", "pusher"), required=True)
     p.add_argument("--key", default="bench-key")
     p.add_argument("--clients", type=int, default=100)

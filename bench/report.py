@@ -9,6 +9,9 @@ ROOMKEY = "roomkey"
 ROOMKEY_PUSHER = "roomkey (Pusher protocol)"
 AIOHTTP = "aiohttp WebSocket loop"
 SIO = "python-socketio room emit"
+TWO_NODES = "roomkey, 2 nodes + Redis"
+WORKERS_1 = "roomkey --workers 1 (Redis)"
+WORKERS_2 = "roomkey --workers 2 (Redis)"
 
 
 def _fanout(result: dict[str, Any], target: str, n: int, mode: str) -> dict[str, Any] | None:
@@ -53,10 +56,25 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
             out[f"fanout_{n}_pusher_deliveries_vs_aiohttp"] = _ratio(
                 pusher["deliveries_per_second"], base["deliveries_per_second"]
             )
+        pusher = _fanout(result, ROOMKEY_PUSHER, n, "paced")
+        base = _fanout(result, AIOHTTP, n, "paced")
+        if pusher and base:
+            out[f"broadcast_{n}_pusher_p99_vs_aiohttp"] = _ratio(pusher["p99_ms"], base["p99_ms"])
+        nodes, single = _fanout(result, TWO_NODES, n, "burst"), _fanout(result, ROOMKEY, n, "burst")
+        if nodes and single:
+            out[f"fanout_{n}_two_nodes_vs_one_node"] = _ratio(
+                nodes["deliveries_per_second"], single["deliveries_per_second"]
+            )
+        one, two = _fanout(result, WORKERS_1, n, "burst"), _fanout(result, WORKERS_2, n, "burst")
+        if one and two:
+            out[f"fanout_{n}_workers_2_vs_1"] = _ratio(
+                two["deliveries_per_second"], one["deliveries_per_second"]
+            )
     for row in result["connect"]:
-        if row["target"] == ROOMKEY:
+        prefix = {ROOMKEY: "roomkey", ROOMKEY_PUSHER: "roomkey_pusher"}.get(row["target"])
+        if prefix is not None:
             key = "deflate_offered" if row["deflate_offered"] else "no_deflate"
-            out[f"roomkey_kb_per_connection_{row['clients']}_{key}"] = round(
+            out[f"{prefix}_kb_per_connection_{row['clients']}_{key}"] = round(
                 row["bytes_per_connection"] / 1024, 1
             )
     auth = result["authorize"]

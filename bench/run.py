@@ -11,43 +11,32 @@ ratios are computed from figures of this one run. Writes ``results.json``, ``res
 Scenarios (see docs/benchmarks.md): authorize requests/s (wrk, JWT identity, private and
 presence) against a bare aiohttp JSON handler; connect rate and memory per connection, with
 and without a permessage-deflate offer; fan-out deliveries/s and p50/p99/max arrival latency,
-burst and paced. Scenarios whose server side does not exist in this build (the Pusher
-protocol route, the Redis broker) or whose peer cannot run here are listed as not measured,
-with the reason.
+burst and paced, published through the signed REST API, for roomkey over Socket.IO and over
+the Pusher protocol; the same over two nodes and Redis, and ``--workers 2`` against
+``--workers 1`` (``bench/cluster.py``). A peer that is not run (laravel-echo-server) is listed
+as not measured, with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import platform
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import report
-from bench.wsclient import HandshakeError, open_ws
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
-# The server gets the first CPU this process may use, the load the second (the same one on a
-# single-CPU machine, where the figures mean little but the run still works).
-_CPUS = sorted(os.sched_getaffinity(0))
-SERVER_CPU = str(_CPUS[0])
-LOAD_CPU = str(_CPUS[1] if len(_CPUS) > 1 else _CPUS[0])
+from bench import cluster, report
+from bench.processes import LOAD_CPU, ROOT, SERVER_CPU, ServerProcess, pinned, run_loadgen
 
 
 @dataclass(frozen=True)
@@ -71,6 +60,8 @@ class Sizes:
     fanouts: tuple[tuple[int, int, int, float], ...]
     deflate_clients: tuple[int, ...]
     timeout: float
+    # the Redis scenarios (two nodes, workers): subscribers, burst, paced, interval
+    cluster_fanout: tuple[int, int, int, float]
 
 
 FULL = Sizes(
@@ -79,6 +70,7 @@ FULL = Sizes(
     fanouts=((1000, 60, 20, 0.1), (10_000, 10, 5, 0.4)),
     deflate_clients=(1000, 10_000),
     timeout=60.0,
+    cluster_fanout=(1000, 60, 20, 0.1),
 )
 SMOKE = Sizes(
     authorize_seconds=1,
@@ -86,64 +78,8 @@ SMOKE = Sizes(
     fanouts=((20, 5, 3, 0.05),),
     deflate_clients=(20,),
     timeout=15.0,
+    cluster_fanout=(20, 5, 3, 0.05),
 )
-
-
-def pinned(cpu: str, *argv: str) -> list[str]:
-    taskset = shutil.which("taskset")
-    if taskset is None:
-        raise SystemExit("bench: taskset (util-linux) is required to pin server and load")
-    return [taskset, "-c", cpu, *argv]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-class ServerProcess:
-    """One server under test, pinned to the server CPU; stopped by its own PID."""
-
-    def __init__(self, module: str) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            pinned(SERVER_CPU, PY, "-m", module, "--port", str(self.port)),
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"{module} exited: {err[-500:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{module} did not listen within 20 s")
-
-    def rss(self) -> int:
-        return rss_bytes(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 def run_session(
@@ -159,46 +95,24 @@ def run_session(
     try:
         time.sleep(0.3)
         rss0 = server.rss()
-        argv = [
-            PY,
-            "-m",
-            "bench.loadgen",
-            "--port",
-            str(server.port),
-            "--proto",
-            target.proto,
-            "--clients",
-            str(clients),
-            "--timeout",
-            str(timeout),
-        ]
-        if deflate:
-            argv.append("--deflate")
-        if fanout is not None:
-            burst, paced, interval = fanout
-            argv += ["--burst", str(burst), "--paced", str(paced), "--interval", str(interval)]
-        gen = subprocess.Popen(
-            pinned(LOAD_CPU, *argv),
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            ready = _read_tagged(gen, "READY", timeout * 4)
+        rss1 = rss0
+        connected = 1
+
+        def measure(ready: dict[str, Any]) -> None:
+            nonlocal rss1, connected
             time.sleep(0.5)
             rss1 = server.rss()
-            assert gen.stdin is not None
-            gen.stdin.write("go\n")
-            gen.stdin.flush()
-            result = _read_tagged(gen, "RESULT", timeout * 4)
-            gen.wait(timeout)
-        finally:
-            if gen.poll() is None:
-                gen.kill()
-                gen.wait(5)
-        connected = max(1, ready["connected"])
+            connected = max(1, ready["connected"])
+
+        result = run_loadgen(
+            [server.port],
+            target.proto,
+            clients,
+            deflate=deflate,
+            fanout=fanout,
+            timeout=timeout,
+            on_ready=measure,
+        )
         result["memory"] = {
             "rss_before_mb": round(rss0 / 2**20, 1),
             "rss_connected_mb": round(rss1 / 2**20, 1),
@@ -207,21 +121,6 @@ def run_session(
         return result
     finally:
         server.stop()
-
-
-def _read_tagged(proc: subprocess.Popen[str], tag: str, timeout: float) -> dict[str, Any]:
-    """The JSON after ``tag`` on the process's stdout, within ``timeout`` seconds."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"load generator ended before {tag}: {err[-800:]}")
-        if line.startswith(tag + " "):
-            parsed: dict[str, Any] = json.loads(line[len(tag) + 1 :])
-            return parsed
-    raise RuntimeError(f"no {tag} within {timeout} s")
 
 
 # -- authorize (wrk) ---------------------------------------------------------------------
@@ -297,33 +196,6 @@ def authorize_round(sizes: Sizes) -> dict[str, dict[str, Any]]:
     return out
 
 
-# -- availability probes -----------------------------------------------------------------
-
-
-def pusher_route_answers() -> bool:
-    """Whether roomkey in this build upgrades ``/app/{key}?protocol=7``."""
-    server = ServerProcess(ROOMKEY.module)
-    try:
-
-        async def probe() -> bool:
-            try:
-                ws = await open_ws(
-                    "127.0.0.1",
-                    server.port,
-                    "/app/bench-key?protocol=7",
-                    lambda c, t: None,
-                    timeout=5,
-                )
-            except (HandshakeError, OSError, TimeoutError):
-                return False
-            ws.close()
-            return True
-
-        return asyncio.run(probe())
-    finally:
-        server.stop()
-
-
 # -- the run -----------------------------------------------------------------------------
 
 
@@ -373,27 +245,13 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     started = time.time()
     not_measured: list[dict[str, str]] = []
-    targets = [ROOMKEY, SIO_BARE, AIOHTTP]
-    if pusher_route_answers():
-        targets.append(ROOMKEY_PUSHER)
-    else:
-        not_measured.append(
-            {
-                "scenario": "Pusher protocol transport (fan-out, connect, memory)",
-                "reason": "this build of roomkey does not answer /app/{key}?protocol=7",
-            }
-        )
-    if importlib.util.find_spec("roomkey.broker.redis") is None:
-        not_measured.append(
-            {
-                "scenario": "two nodes over Redis (fan-out), two workers vs one",
-                "reason": "this build of roomkey has no Redis broker",
-            }
-        )
+    targets = [ROOMKEY, ROOMKEY_PUSHER, SIO_BARE, AIOHTTP]
     not_measured.append(
         {
             "scenario": "laravel-echo-server (peer)",
-            "reason": "not installed by this benchmark; see docs/benchmarks.md",
+            "reason": "left out: it needs its own npm install, a Redis publisher and an "
+            "Engine.IO v3 / Socket.IO v2 client mode in the load generator; "
+            "see docs/benchmarks.md",
         }
     )
 
@@ -416,6 +274,10 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
             for t in order:
                 r = run_session(t, clients, deflate=True, fanout=None, timeout=sizes.timeout)
                 sessions.setdefault((t.name, clients, True), []).append(r)
+        for name, subscribers, r in cluster.redis_round(
+            sizes.cluster_fanout, sizes.timeout, reverse=rnd % 2 == 1
+        ):
+            sessions.setdefault((name, subscribers, False), []).append(r)
 
     authorize = {
         name: {
@@ -429,18 +291,20 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
     connect = []
     fanout = []
     for (name, n, deflate), runs in sessions.items():
-        connect.append(
-            {
-                "target": name,
-                "clients": n,
-                "deflate_offered": deflate,
-                "connected": min(int(r["connect"]["connected"]) for r in runs),
-                "errors": max(int(r["connect"]["errors"]) for r in runs),
-                "deflate_accepted": max(int(r["connect"]["deflate_accepted"]) for r in runs),
-                "connects_per_second": median_of(runs, "connect", "connects_per_second"),
-                "bytes_per_connection": median_of(runs, "memory", "bytes_per_connection"),
-            }
-        )
+        # Several processes (the Redis scenarios): no single figure of memory per connection.
+        if "memory" in runs[0]:
+            connect.append(
+                {
+                    "target": name,
+                    "clients": n,
+                    "deflate_offered": deflate,
+                    "connected": min(int(r["connect"]["connected"]) for r in runs),
+                    "errors": max(int(r["connect"]["errors"]) for r in runs),
+                    "deflate_accepted": max(int(r["connect"]["deflate_accepted"]) for r in runs),
+                    "connects_per_second": median_of(runs, "connect", "connects_per_second"),
+                    "bytes_per_connection": median_of(runs, "memory", "bytes_per_connection"),
+                }
+            )
         if not deflate:
             for mode in ("burst", "paced"):
                 fanout.append(
@@ -455,6 +319,9 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
                         "p50_ms": median_of(runs, mode, "p50_ms"),
                         "p99_ms": median_of(runs, mode, "p99_ms"),
                         "max_ms": median_of(runs, mode, "max_ms"),
+                        "publish_failures": max(
+                            int(r[mode].get("publish_failures", 0)) for r in runs
+                        ),
                     }
                 )
     result = {

@@ -34,9 +34,18 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     } <= result.keys()
     assert result["mode"] == "smoke"
     targets = {row["target"] for row in result["fanout"]}
-    assert {"roomkey", "python-socketio room emit", "aiohttp WebSocket loop"} <= targets
+    assert {
+        "roomkey",
+        "roomkey (Pusher protocol)",
+        "python-socketio room emit",
+        "aiohttp WebSocket loop",
+        "roomkey, 2 nodes + Redis",
+        "roomkey --workers 1 (Redis)",
+        "roomkey --workers 2 (Redis)",
+    } <= targets
     for row in result["fanout"]:
-        assert row["received"] == row["expected"], row
+        # Every message went through the REST API (signed) and reached every subscriber.
+        assert row["received"] == row["expected"] and row["publish_failures"] == 0, row
         assert {"deliveries_per_second", "p50_ms", "p99_ms", "max_ms"} <= row.keys()
     for row in result["connect"]:
         assert row["errors"] == 0 and row["connected"] == row["clients"], row
@@ -50,5 +59,8 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         assert row["non_2xx"] == 0 and row["requests_per_second"] > 0
     assert "authorize_private_vs_bare" in result["ratios"]
     assert any(k.startswith("fanout_") for k in result["ratios"])
+    assert {"fanout_20_pusher_deliveries_vs_aiohttp", "fanout_20_workers_2_vs_1"} <= set(
+        result["ratios"]
+    )
     assert (tmp_path / "results.md").read_text().startswith("# roomkey benchmark")
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

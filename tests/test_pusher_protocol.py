@@ -287,7 +287,17 @@ def _limits(**overrides: int) -> object:
 async def test_slow_reader_is_closed_with_4100_not_buffered_forever(
     start_server: StartServer, raw_pusher: RawPusherFactory
 ) -> None:
-    server = await start_server(make_settings(limits=_limits(max_outbound_buffer_bytes=2000)))
+    from dataclasses import replace
+
+    from roomkey.config import PerformanceSettings
+
+    # Every delivery queued for the writer (direct writes would hand these to the kernel,
+    # which takes them: tests/test_pusher_direct_writes.py covers a client that stops reading).
+    settings = replace(
+        make_settings(limits=_limits(max_outbound_buffer_bytes=2000)),
+        performance=PerformanceSettings(direct_writes=False),
+    )
+    server = await start_server(settings)
     client = await raw_pusher.established(server)
     await client.subscribe("news")
     rt = server.runtime

@@ -12,7 +12,7 @@ import json
 
 from aiohttp import web
 
-from bench.servers.hook import add_publish_route
+from bench.baselines.events_route import add_events_route
 
 SOCKETS = web.AppKey("bench.sockets", set[web.WebSocketResponse])
 
@@ -47,7 +47,7 @@ def make_app() -> web.Application:
 
     app.router.add_get("/ws", ws_handler)
     app.router.add_post("/auth", auth_handler)
-    add_publish_route(app, publish)
+    add_events_route(app, publish)
     return app
 
 

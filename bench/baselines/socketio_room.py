@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from bench.servers.hook import add_publish_route
+from bench.baselines.events_route import add_events_route
 
 
 def make_app() -> web.Application:
@@ -27,7 +27,7 @@ def make_app() -> web.Application:
 
     app = web.Application()
     sio.attach(app)
-    add_publish_route(app, publish)
+    add_events_route(app, publish)
     return app
 
 

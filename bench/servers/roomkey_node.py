@@ -1,8 +1,10 @@
 """roomkey as the benchmark runs it: the real application from ``create_app`` with one app
-(``bench-key``), JWT identity and channel rules, plus the bench-only publish hook.
+(``bench-key``), JWT identity and channel rules, rate limits off (one load generator on
+127.0.0.1 is every client). Publishing goes through its real REST API.
 
-The hook publishes through the hub exactly as the REST API would (``hub.publish``); it lives
-here, in the wrapper, and is never part of roomkey itself.
+``--redis-url`` makes it a node of a cluster (Redis broker and presence); ``--workers N`` runs
+it as ``roomkey serve --workers N`` does (``roomkey.serving``: N processes, ``SO_REUSEPORT``,
+Redis required).
 """
 
 from __future__ import annotations
@@ -10,20 +12,17 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from aiohttp import web
-
-from bench.servers.hook import add_publish_route
-from roomkey.app import create_app
 from roomkey.config import (
     AppSettings,
     JwtSettings,
     PerformanceSettings,
     RateLimits,
+    RedisSettings,
     RuleSettings,
     ServerSettings,
     Settings,
 )
-from roomkey.http.context import RUNTIME
+from roomkey.serving import run_server, run_workers
 
 APP_ID = "bench"
 APP_KEY = "bench-key"
@@ -31,7 +30,13 @@ APP_SECRET = "bench-secret-0123456789"
 JWT_SECRET = "bench-jwt-secret-0123456789-0123456789"
 
 
-def bench_settings(port: int, performance: PerformanceSettings | None = None) -> Settings:
+def bench_settings(
+    port: int,
+    performance: PerformanceSettings | None = None,
+    *,
+    redis_url: str = "",
+    workers: int = 1,
+) -> Settings:
     app = AppSettings(
         id=APP_ID,
         key=APP_KEY,
@@ -39,7 +44,8 @@ def bench_settings(port: int, performance: PerformanceSettings | None = None) ->
         rules=(RuleSettings("private-*"), RuleSettings("presence-*")),
     )
     return Settings(
-        server=ServerSettings(host="127.0.0.1", port=port, log_level="warning"),
+        server=ServerSettings(host="127.0.0.1", port=port, log_level="warning", workers=workers),
+        redis=RedisSettings(url=redis_url),
         jwt=JwtSettings(secret=JWT_SECRET),
         rate_limits=RateLimits(
             authorize_per_minute_per_user=0,
@@ -52,28 +58,21 @@ def bench_settings(port: int, performance: PerformanceSettings | None = None) ->
     )
 
 
-def make_app(settings: Settings) -> web.Application:
-    app = create_app(settings)
-
-    async def publish(data: str) -> None:
-        rt = app[RUNTIME]
-        await rt.hub.publish(rt.apps.by_key(APP_KEY), ["bench"], "tick", data)
-
-    add_publish_route(app, publish)
-    return app
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--no-direct-writes", action="store_true", help="performance.direct_writes off")
+    p.add_argument("--redis-url", default="", help="redis.url: a node of a cluster")
+    p.add_argument("--workers", type=int, default=1, help="server.workers (needs --redis-url)")
     p.add_argument("--no-gc-tuning", action="store_true", help="no gc.freeze, Python's thresholds")
     args = p.parse_args()
     perf = PerformanceSettings(direct_writes=not args.no_direct_writes)
     if args.no_gc_tuning:
         perf = replace(perf, gc_freeze=False, gc_threshold0=700, gc_threshold1=10, gc_threshold2=10)
-    settings = bench_settings(args.port, perf)
-    web.run_app(make_app(settings), host="127.0.0.1", port=args.port, print=None, access_log=None)
+    settings = bench_settings(args.port, perf, redis_url=args.redis_url, workers=args.workers)
+    if args.workers > 1:
+        raise SystemExit(run_workers(settings))
+    run_server(settings)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def setup(
         allow_origin=origins.allows,
         compression=settings.server.compression,
         direct_writes=settings.performance.direct_writes,
+        lean_sockets=settings.performance.lean_sockets,
     )
     transport.attach(app)
     app[SOCKETIO] = transport

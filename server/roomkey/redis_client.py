@@ -33,18 +33,29 @@ def text(value: bytes | str) -> str:
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
 
 
+# Connections per client. More calls at once wait for a free connection (within the
+# operation timeout) instead of failing: redis-py's default pool raises MaxConnectionsError
+# past 100, which turned a burst of subscribes into "redis is unavailable" refusals.
+MAX_CONNECTIONS = 64
+
+
 def open_redis(settings: RedisSettings, *, name: str) -> aioredis.Redis:
     """A client for ``settings.url`` with bounded connect/read times and no hidden retries.
-    ``name`` is shown by ``CLIENT LIST`` (e.g. ``roomkey-broker``)."""
+    ``name`` is shown by ``CLIENT LIST`` (e.g. ``roomkey-broker``). At most
+    ``MAX_CONNECTIONS`` connections; further calls wait for one, up to the operation
+    timeout."""
     timeout = settings.operation_timeout_seconds
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=timeout,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         client_name=name,
         decode_responses=False,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 async def bounded(call: Awaitable[T], limit_seconds: float, what: str) -> T:

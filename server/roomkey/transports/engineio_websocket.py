@@ -51,6 +51,14 @@ def websocket_factory(compress: bool) -> type[Any]:
                     setattr(eio_socket, SOCKET_ATTR, None)
             return sock
 
+        async def receive_data(self, wait_seconds: float) -> str | bytes | None:
+            """The next text or binary message, waiting at most ``wait_seconds`` (aiohttp's
+            own receive timeout: no extra task). ``OSError`` once the socket is closing."""
+            msg = await self._sock.receive(timeout=wait_seconds)
+            if not isinstance(msg.data, str | bytes):
+                raise OSError("websocket closed")
+            return msg.data
+
     return WebSocket
 
 

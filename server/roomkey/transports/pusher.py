@@ -193,6 +193,12 @@ class PusherTransport:
             write_timeout=rt.settings.server.pusher_pong_timeout_seconds,
             abort=transport.abort if transport is not None else lambda: None,
             on_overflow=rt.slow_consumer,
+            tcp=(
+                transport
+                if rt.settings.performance.direct_writes
+                and isinstance(transport, asyncio.Transport)
+                else None
+            ),
         )
         await rt.hub.connect(conn)
         return conn

@@ -7,6 +7,12 @@ with 4100 (Pusher's "over capacity": clients back off and reconnect), its buffer
 and reported once through ``on_overflow`` (the runtime counts and logs it).
 ``close`` is asynchronous: what is queued goes out first, then ``pusher:error`` and the close
 frame with the code.
+
+With ``performance.direct_writes`` a delivery is framed once per message (WebSocket bytes,
+cached on the message) and written straight to the socket's transport when that cannot change
+what the client sees: the writer task is idle with nothing queued, the WebSocket has no
+compression, and the transport buffers at most the outbound limit. Otherwise it is queued as
+above. That saves a task wake-up and a ``send_str`` per recipient per message.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from roomkey.errors import RoomkeyError, SlowConsumer
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
 from roomkey.protocol import Outbound
+from roomkey.transports.engineio_websocket import text_frame
 from roomkey.transports.pusher_wire import encode_outbound, error_frame
 
 log = logging.getLogger("roomkey.pusher")
@@ -46,7 +53,9 @@ class PusherConnection(Connection):
         write_timeout: float,
         abort: Callable[[], None],
         on_overflow: Callable[[Connection, RoomkeyError], None] | None = None,
+        tcp: asyncio.Transport | None = None,
     ) -> None:
+        """``tcp``: the socket's transport, for direct writes (None: always queue)."""
         super().__init__(app, socket_id, identity, address)
         self._ws = ws
         self._write_timeout = write_timeout
@@ -57,10 +66,28 @@ class PusherConnection(Connection):
         self._max_buffer_bytes = app.limits.max_outbound_buffer_bytes
         self._wake = asyncio.Event()
         self.closing: tuple[int, str] | None = None
+        self._tcp = tcp
+        # True only while the writer waits for work with nothing in hand: a direct write
+        # then cannot overtake a frame between the buffer and the wire.
+        self._writer_idle = False
 
     # -- the hub's side ----------------------------------------------------------------
 
     def deliver(self, message: Outbound) -> None:
+        tcp = self._tcp
+        if (
+            tcp is not None
+            and self._writer_idle
+            and self.closing is None
+            and not self._ws.compress
+            and not tcp.is_closing()
+            and tcp.get_write_buffer_size() <= self._max_buffer_bytes
+        ):
+            frame = message.encoded.get("pusher-frame")
+            if frame is None:
+                frame = message.encoded["pusher-frame"] = text_frame(encode_outbound(message))
+            tcp.write(frame)
+            return
         self.send(encode_outbound(message))
 
     def send(self, text: str) -> None:
@@ -81,6 +108,7 @@ class PusherConnection(Connection):
             return
         self._buffer.append(text)
         self._buffered_bytes += size
+        self._writer_idle = False
         self._wake.set()
 
     def close(self, code: int, reason: str) -> None:
@@ -89,6 +117,7 @@ class PusherConnection(Connection):
         self._buffer.append(error_frame(code, reason))
         self.closing = (code, reason)
         self.closed = True
+        self._writer_idle = False
         self._wake.set()
 
     # -- the writer --------------------------------------------------------------------
@@ -110,7 +139,11 @@ class PusherConnection(Connection):
                     )
                     return
                 self._wake.clear()
-                await self._wake.wait()
+                self._writer_idle = True
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._writer_idle = False
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             # The peer is gone or not reading: drop the TCP connection; the reader ends.
             log_event(

@@ -180,6 +180,7 @@ class SocketIOTransport:
         allow_origin: Callable[[str | None, str | None], bool],
         compression: bool = False,
         direct_writes: bool = True,
+        lean_sockets: bool = True,
     ) -> None:
         self.runtime: Runtime | None = None
         self.direct_writes = direct_writes
@@ -202,6 +203,7 @@ class SocketIOTransport:
         )
         # permessage-deflate only when configured: see engineio_websocket.
         engineio_websocket.install(self.sio.eio, compress=compression)
+        self.sio.eio.use_lean_sockets(lean_sockets)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)

@@ -1,0 +1,206 @@
+"""The benchmark's processes: servers under test, redis-server and the load generator, each
+pinned to its CPU(s) with ``taskset`` and stopped by its own PID. Only 127.0.0.1 is used."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+# The server gets the first CPU this process may use, the load the second (the same one on a
+# single-CPU machine, where the figures mean little but the run still works).
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPU = str(_CPUS[0])
+LOAD_CPU = str(_CPUS[1] if len(_CPUS) > 1 else _CPUS[0])
+ALL_CPUS = ",".join(str(c) for c in _CPUS)
+
+
+def pinned(cpus: str, *argv: str) -> list[str]:
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise SystemExit("bench: taskset (util-linux) is required to pin server and load")
+    return [taskset, "-c", cpus, *argv]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"{what} exited: {err[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen within 20 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+class ServerProcess:
+    """One server under test (``python -m module --port P [args]``) pinned to ``cpus``."""
+
+    def __init__(self, module: str, *args: str, cpus: str = SERVER_CPU) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            pinned(cpus, PY, "-m", module, "--port", str(self.port), *args),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_listening(self.proc, self.port, module)
+        except BaseException:
+            self.stop()
+            raise
+
+    def rss(self) -> int:
+        return rss_bytes(self.proc.pid)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class RedisProcess:
+    """A throw-away redis-server on a free port (no persistence), pinned to ``cpus``."""
+
+    def __init__(self, cpus: str = SERVER_CPU) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("bench: redis-server is required for the Redis scenarios")
+        self.port = free_port()
+        self.workdir = tempfile.mkdtemp(prefix="roomkey-bench-redis-")
+        self.proc = subprocess.Popen(
+            pinned(
+                cpus,
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            _wait_listening(self.proc, self.port, "redis-server")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def read_tagged(proc: subprocess.Popen[str], tag: str, timeout: float) -> dict[str, Any]:
+    """The JSON after ``tag`` on the process's stdout, within ``timeout`` seconds."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"load generator ended before {tag}: {err[-800:]}")
+        if line.startswith(tag + " "):
+            parsed: dict[str, Any] = json.loads(line[len(tag) + 1 :])
+            return parsed
+    raise RuntimeError(f"no {tag} within {timeout} s")
+
+
+def run_loadgen(
+    ports: Sequence[int],
+    proto: str,
+    clients: int,
+    *,
+    deflate: bool,
+    fanout: tuple[int, int, float] | None,
+    timeout: float,
+    on_ready: Callable[[dict[str, Any]], None] | None = None,
+    cpus: str = LOAD_CPU,
+) -> dict[str, Any]:
+    """One ``bench.loadgen`` run: connect (spread over ``ports``), call ``on_ready`` with the
+    connect figures (the caller measures memory then), then the fan-out (published through
+    the first port's REST API). The ``RESULT`` figures."""
+    argv = [
+        PY,
+        "-m",
+        "bench.loadgen",
+        "--port",
+        ",".join(str(p) for p in ports),
+        "--proto",
+        proto,
+        "--clients",
+        str(clients),
+        "--timeout",
+        str(timeout),
+    ]
+    if deflate:
+        argv.append("--deflate")
+    if fanout is not None:
+        burst, paced, interval = fanout
+        argv += ["--burst", str(burst), "--paced", str(paced), "--interval", str(interval)]
+    gen = subprocess.Popen(
+        pinned(cpus, *argv),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = read_tagged(gen, "READY", timeout * 4)
+        if on_ready is not None:
+            on_ready(ready)
+        assert gen.stdin is not None
+        gen.stdin.write("go\n")
+        gen.stdin.flush()
+        result = read_tagged(gen, "RESULT", timeout * 4)
+        gen.wait(timeout)
+        return result
+    finally:
+        if gen.poll() is None:
+            gen.kill()
+            gen.wait(5)

@@ -1,0 +1,138 @@
+"""The lean Engine.IO socket (transports/engineio_socket.py) and the light packet queue
+(transports/socketio_queue.py): the same heartbeat and packets on the wire, fewer tasks and
+less memory per connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from engineio import packet
+
+from roomkey.app import SOCKETIO
+from roomkey.transports.engineio_socket import LeanSocket
+from roomkey.transports.socketio_queue import MeteredQueue
+from tests.conftest import APP_KEY, StartServer, make_settings
+from tests.pusher_helpers import eventually
+from tests.raw_socketio import RawSocketIO
+
+
+async def _connected(port: int) -> RawSocketIO:
+    raw = await RawSocketIO.open(port)
+    await raw.recv_until("0{")
+    raw.send("40" + json.dumps({"key": APP_KEY}))
+    await raw.recv_until('42["connection_established"')
+    return raw
+
+
+async def test_a_client_that_answers_pings_gets_them_every_interval_and_stays(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(
+        make_settings(server={"ping_interval_seconds": 1.0, "ping_timeout_seconds": 0.5})
+    )
+    raw = await _connected(server.port)
+    try:
+        for _ in range(2):  # two full ping cycles: the timer is re-armed by each pong
+            assert await raw.recv() == "2"
+            raw.send("3")
+        raw.send('420["subscribe",{"channel":"news"}]')
+        assert await raw.recv_until("430") == '430[{"channel":"news"}]'
+        assert len(server.runtime.hub.connections) == 1
+    finally:
+        raw.close()
+
+
+async def test_sockets_are_lean_and_use_few_tasks(start_server: StartServer) -> None:
+    server = await start_server()
+    eio = server.app[SOCKETIO].sio.eio
+    # The first connections start the server's own tasks (Engine.IO's service task).
+    clients = [await _connected(server.port) for _ in range(5)]
+    before = len(asyncio.all_tasks())
+    clients += [await _connected(server.port) for _ in range(20)]
+    try:
+        assert all(isinstance(s, LeanSocket) for s in eio.sockets.values())
+        assert len(eio.sockets) == 25
+        # aiohttp's two (connection and handler) and one Engine.IO writer; python-engineio's
+        # own socket kept six per connection (writer, its queue wait, a reader task per
+        # message, a ping task sleeping through every interval).
+        per_connection = (len(asyncio.all_tasks()) - before) / 20
+        assert per_connection <= 3, per_connection
+        socks = list(eio.sockets.values())
+    finally:
+        for c in clients:
+            c.close()
+    await eventually(lambda: not server.runtime.hub.connections, "all disconnected")
+    # The ping timers went with their sockets.
+    assert all(s._ping_timer is None and s.closed for s in socks)
+
+
+async def test_queue_is_fifo_and_counts_bytes() -> None:
+    q = MeteredQueue()
+    first = packet.Packet(packet.MESSAGE, data="héllo")  # 6 bytes of UTF-8, plus the type
+    q.put_nowait(first)
+    await q.put(None)
+    assert q.qsize() == 2 and q.bytes == 7
+    assert q.get_nowait() is first and await q.get() is None
+    assert q.empty() and q.bytes == 0
+
+
+async def test_queue_get_waits_and_a_cancelled_get_loses_nothing() -> None:
+    q = MeteredQueue()
+    waiting = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    assert q._getters  # a getter waiting with nothing in hand
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert not q._getters
+    first = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    q.put_nowait("x")  # wakes the getter ...
+    first.cancel()  # ... which is cancelled before it ran: the item stays
+    await asyncio.gather(first, return_exceptions=True)
+    assert first.cancelled()
+    assert q.get_nowait() == "x"
+
+
+async def test_queue_join_waits_for_every_task_done() -> None:
+    q = MeteredQueue()
+    await q.join()  # nothing unfinished: returns at once
+    q.put_nowait("a")
+    joined = asyncio.ensure_future(q.join())
+    await asyncio.sleep(0)
+    assert not joined.done()
+    q.get_nowait()
+    q.task_done()
+    await asyncio.wait_for(joined, 1)
+    assert q.drop_all() == 0
+
+
+async def test_lean_sockets_off_keeps_python_engineios_socket(start_server: StartServer) -> None:
+    from dataclasses import replace
+
+    from engineio.async_socket import AsyncSocket
+
+    from roomkey.config import PerformanceSettings
+
+    settings = replace(make_settings(), performance=PerformanceSettings(lean_sockets=False))
+    server = await start_server(settings)
+    raw = await _connected(server.port)
+    try:
+        raw.send('420["subscribe",{"channel":"news"}]')
+        assert await raw.recv_until("430") == '430[{"channel":"news"}]'
+        socks = list(server.app[SOCKETIO].sio.eio.sockets.values())
+        assert [type(s) for s in socks] == [AsyncSocket]
+    finally:
+        raw.close()
+
+
+def test_lean_sockets_is_read_from_the_performance_table(tmp_path: Path) -> None:
+    from roomkey.config import load_settings
+
+    path = tmp_path / "roomkey.toml"
+    path.write_text(
+        '[performance]\nlean_sockets = false\n[[apps]]\nid = "1"\nkey = "k"\n'
+        'secret = "0123456789abcdef"\n'
+    )
+    assert load_settings(path).performance.lean_sockets is False
