@@ -9,7 +9,14 @@ from dataclasses import replace
 
 import aiohttp
 
-from roomkey.config import Limits, RateLimits, Settings, WebhookSettings, WebhookTarget
+from roomkey.config import (
+    Limits,
+    PerformanceSettings,
+    RateLimits,
+    Settings,
+    WebhookSettings,
+    WebhookTarget,
+)
 from tests.conftest import (
     APP_ID,
     ConnectClient,
@@ -63,6 +70,9 @@ def settings_for(hook_url: str) -> Settings:
         base,
         rate_limits=replace(RateLimits(), subscribes_per_minute_per_connection=3),
         webhooks=WebhookSettings(batch_ms=20, max_backoff_seconds=0.02, retry_for_seconds=5.0),
+        # The slow consumer below is a burst the writer gets no turn for: with direct writes
+        # the kernel would take it (tests/test_pusher_direct_writes.py covers a real stall).
+        performance=PerformanceSettings(direct_writes=False),
     )
 
 

@@ -123,5 +123,8 @@ async def test_a_client_that_stops_reading_is_closed_with_4100(start_server: Sta
         )
         # Nothing more is buffered for it: what the server holds stays within the bounds.
         assert conn._buffered_bytes <= limit
+        # And the operator sees it: counted once as a slow-consumer disconnect.
+        text = rt.metrics.render().decode()
+        assert 'roomkey_slow_consumer_disconnects_total{transport="pusher"} 1.0' in text
     finally:
         sock.close()

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from roomkey.app import PUSHER
-from roomkey.config import Limits, RateLimits, Settings
+from roomkey.config import Limits, PerformanceSettings, RateLimits, Settings
 from tests.conftest import APP_ID, Server, StartServer, make_settings
 from tests.metrics_helpers import sample
 from tests.pusher_helpers import RawPusherFactory, channel_auth, eventually, user_auth
@@ -188,7 +188,12 @@ async def test_slow_consumer_is_counted_and_logged(
 ) -> None:
     caplog.set_level(logging.INFO, logger="roomkey")
     limits = replace(Limits(), max_outbound_buffer_bytes=2000)
-    server = await start_server(make_settings(limits=limits))
+    # Every delivery queued for the writer: with direct writes the kernel would take this
+    # burst (tests/test_pusher_direct_writes.py covers a client that really stops reading).
+    settings = replace(
+        make_settings(limits=limits), performance=PerformanceSettings(direct_writes=False)
+    )
+    server = await start_server(settings)
     rt = server.runtime
     client = await raw_pusher.established(server)
     await client.subscribe("news")
