@@ -409,3 +409,43 @@ async def test_malformed_origin_is_refused_not_a_crash(server: Server) -> None:
         )
         assert status == 403, origin
         assert body["error"]["code"] == 4009
+
+
+async def test_empty_body_names_the_missing_field(server: Server) -> None:
+    status, body, _ = await post_auth(server, data=b"", token=make_token("7"))
+    assert status == 400
+    assert "socket_id" in body["error"]["message"]
+
+
+async def test_declared_length_body_split_across_segments_and_short_body(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Content-Length body sent in two writes is read whole; a client that stops before
+    its declared length gets no answer (it hung up) and leaves no error in the logs."""
+    body = b"socket_id=1234.5678&channel_name=private-user-7"
+    head = (
+        "POST /pusher/auth HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {make_token('7')}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body[:20])
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(body[20:])
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    assert b" 200 " in status_line
+    writer.close()
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"{head}Content-Length: {len(body) + 10}\r\n\r\n".encode() + body)
+    await writer.drain()
+    writer.write_eof()
+    assert b" 500 " not in await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    status, _, _ = await post_auth(
+        server, {"socket_id": SID, "channel_name": "private-user-7"}, token=make_token("7")
+    )
+    assert status == 200

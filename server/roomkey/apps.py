@@ -19,6 +19,8 @@ class AppRegistry:
         self._by_id = {a.id: a for a in apps}
         self._by_key = {a.key: a for a in apps}
         self.default = apps[0]
+        # The authorize body names its app, so it is read up to the largest app limit.
+        self.max_authorize_body_bytes = max(a.limits.max_authorize_body_bytes for a in apps)
 
     def __iter__(self) -> Iterator[App]:
         return iter(self._by_id.values())

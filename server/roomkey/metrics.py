@@ -83,6 +83,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self._children: dict[tuple[object, ...], Any] = {}
         self._live = _LiveState()
         r.register(self._live)
         self.connections_opened = Counter(
@@ -177,6 +178,16 @@ class Metrics:
     def watch_rate_limiter(self, failures: Callable[[], int]) -> None:
         """Where ``roomkey_rate_limiter_failures_total`` reads its count from."""
         self._live.limiter_failures = failures
+
+    def count(self, metric: Counter, *labels: str) -> None:
+        """``metric.labels(*labels).inc()`` for hot paths: prometheus-client checks and
+        joins the label values on every ``labels`` call, so each child is looked up once and
+        kept (label values here come from small fixed sets: transports, reasons, kinds)."""
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        child.inc()
 
     def timed_delivery(
         self, deliver: DeliveryHandler, recipients: Callable[[str, str, str | None], int]

@@ -95,7 +95,7 @@ class Runtime:
     def connection_opened(self, conn: Connection) -> None:
         """Every transport calls this once a connection is established: counts it, logs it
         and starts its authorization deadline."""
-        self.metrics.connections_opened.labels(conn.app.id, conn.transport).inc()
+        self.metrics.count(self.metrics.connections_opened, conn.app.id, conn.transport)
         self.deadlines.start(conn)
         self.log_connection("open", conn)
 

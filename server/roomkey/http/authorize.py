@@ -77,7 +77,7 @@ async def _identified(
     if not rt.origins.allows(origin, request.host):
         raise Forbidden("origin is not allowed", reason="origin")
     await rt.throttle.authorize_address(rt.apps.default, client_address(rt, request))
-    body = await read_body(request, max(a.limits.max_authorize_body_bytes for a in rt.apps))
+    body = await read_body(request, rt.apps.max_authorize_body_bytes)
     fields = parse_fields(request, body)
     seen.update(fields)
     app = _app_of(rt, fields)
@@ -152,11 +152,11 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
             app_id=log_app,
             socket_id=log_socket,
         )
-        rt.metrics.authorize_results.labels(kind, exc.reason).inc()
+        rt.metrics.count(rt.metrics.authorize_results, kind, exc.reason)
         if isinstance(exc, MethodNotAllowed):
             cors["Allow"] = "POST, OPTIONS"
         return error_response(exc, cors)
-    rt.metrics.authorize_results.labels(kind, "ok").inc()
+    rt.metrics.count(rt.metrics.authorize_results, kind, "ok")
     return web.json_response(body, headers={**NO_STORE, **cors})
 
 

@@ -3,10 +3,11 @@ responses, bounded body reading and form or JSON field parsing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 
@@ -20,7 +21,11 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def runtime(request: web.Request) -> Runtime:
-    return request.config_dict[RUNTIME]
+    """The runtime of the roomkey application handling ``request``: its own app when roomkey
+    is the application (no ChainMap built per request), else looked up through the parents
+    (roomkey mounted inside another application)."""
+    rt = request.app.get(RUNTIME)
+    return rt if rt is not None else request.config_dict[RUNTIME]
 
 
 def client_address(rt: Runtime, request: web.Request) -> str:
@@ -51,8 +56,19 @@ def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that."""
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+    if length == 0:
+        return b""
+    if length is not None and "Content-Encoding" not in request.headers:
+        # The common case: the declared length is the body (nothing to decompress), so it
+        # is read in one call.
+        try:
+            return await request.content.readexactly(length)
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            # The client stopped sending (or went away) before its declared length.
+            raise BadRequest("request body is shorter than its Content-Length") from None
     # ``read(n)`` returns whatever has arrived (at most n bytes), not the whole body: keep
     # reading until EOF, never holding more than limit + 1 bytes.
     chunks: list[bytes] = []
@@ -66,6 +82,28 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if size > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     return b"".join(chunks)
+
+
+MAX_FORM_FIELDS = 64
+
+
+def parse_form(text: str) -> dict[str, str]:
+    """``application/x-www-form-urlencoded`` fields, as ``dict(parse_qsl(text,
+    keep_blank_values=True))`` would give them (the last of a repeated name wins), with at
+    most ``MAX_FORM_FIELDS`` fields; only escaped parts are unescaped (the usual authorize
+    body has none)."""
+    parts = text.split("&")
+    if len(parts) > MAX_FORM_FIELDS:
+        raise BadRequest("request body has too many fields")
+    fields: dict[str, str] = {}
+    for part in parts:
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = unquote_plus(name), unquote_plus(value)
+        fields[name] = value
+    return fields
 
 
 def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
@@ -84,8 +122,5 @@ def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
             raise BadRequest("request body must be a JSON object")
         return data
     if ctype in ("application/x-www-form-urlencoded", "application/octet-stream", ""):
-        try:
-            return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=64))
-        except ValueError:
-            raise BadRequest("request body has too many fields") from None
+        return parse_form(text)
     raise BadRequest("content type must be application/x-www-form-urlencoded or application/json")

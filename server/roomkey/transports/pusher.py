@@ -225,7 +225,7 @@ class PusherTransport:
             if msg.type is WSMsgType.TEXT:
                 await self._on_text(rt, conn, msg.data, limit)
             elif msg.type is WSMsgType.BINARY:
-                rt.metrics.messages_received.labels(conn.transport, "invalid frame").inc()
+                rt.metrics.count(rt.metrics.messages_received, conn.transport, "invalid frame")
                 self._refuse(rt, conn, "frame", BadRequest("binary frames are not supported"))
             else:  # CLOSE, CLOSING, CLOSED, ERROR (including frames past the hard limit)
                 return
@@ -234,7 +234,7 @@ class PusherTransport:
         # A str of n characters is at most 4n bytes of UTF-8: encode only when it matters.
         received = rt.metrics.messages_received
         if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-            received.labels(conn.transport, "invalid frame").inc()
+            rt.metrics.count(received, conn.transport, "invalid frame")
             self._refuse(
                 rt,
                 conn,
@@ -247,11 +247,11 @@ class PusherTransport:
         try:
             parsed = parse_frame(text)
         except RoomkeyError as exc:
-            received.labels(conn.transport, "invalid frame").inc()
+            rt.metrics.count(received, conn.transport, "invalid frame")
             self._refuse(rt, conn, "frame", exc)
             return
         what = _label(parsed.event)
-        received.labels(conn.transport, _MESSAGE_TYPES.get(what, what)).inc()
+        rt.metrics.count(received, conn.transport, _MESSAGE_TYPES.get(what, what))
         try:
             await self._dispatch(rt, conn, parsed)
         except RoomkeyError as exc:

@@ -357,7 +357,7 @@ class SocketIOTransport:
         conn = self._conns.get(sid)
         if conn is None or self.runtime is None:
             return {"error": {"code": 4300, "message": "not connected"}}
-        self.runtime.metrics.messages_received.labels(conn.transport, what).inc()
+        self.runtime.metrics.count(self.runtime.metrics.messages_received, conn.transport, what)
         try:
             limit = conn.app.limits.max_socketio_message_bytes
             if limit and payload is not None and len(dumps(payload).encode()) > limit:
