@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 
 from roomkey.channels import ChannelKind, channel_kind, new_socket_id
 from roomkey.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
-from roomkey.http.context import RUNTIME, error_response
+from roomkey.http.context import RUNTIME, client_address, error_response
 from roomkey.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
 from roomkey.transports.pusher_connection import MAX_REASON_BYTES, PusherConnection
 from roomkey.transports.pusher_wire import (
@@ -101,7 +101,7 @@ class PusherTransport:
         rt = request.config_dict[RUNTIME]
         server = rt.settings.server
         key = request.match_info["key"]
-        address = rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
+        address = client_address(rt, request)
         app_for_limit = rt.apps.default
         try:
             app_for_limit = rt.apps.by_key(key)

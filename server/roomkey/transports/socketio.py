@@ -36,6 +36,7 @@ from roomkey.errors import (
     SlowConsumer,
     Unauthorized,
 )
+from roomkey.http.context import client_address
 from roomkey.logs import DropMessages
 from roomkey.protocol import (
     ChannelEvent,
@@ -283,7 +284,7 @@ class SocketIOTransport:
         if rt is None:
             raise _refusal(RoomkeyError("server is starting", code=4200))
         request: web.Request = environ["aiohttp.request"]
-        address = rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
+        address = client_address(rt, request)
         try:
             conn = await self._open(
                 rt, sid, request, auth if isinstance(auth, dict) else {}, address
