@@ -73,8 +73,7 @@ def setup(
     pusher = PusherTransport()
     pusher.add_routes(app)
     app[PUSHER] = pusher
-    # Pusher sockets are closed with 4200 before aiohttp waits for open handlers to finish.
-    app.on_shutdown.append(pusher.shutdown)
+    # Every socket is told 4200 before aiohttp waits for open handlers to finish.
     app.on_shutdown.append(_going_away)
 
 
@@ -166,4 +165,6 @@ async def _going_away(app: web.Application) -> None:
     if rt is None:
         return
     await rt.hub.close_all(4200, "server is shutting down, reconnect")
-    await app[SOCKETIO].drain(rt.settings.server.shutdown_timeout_seconds)
+    # Both transports flush their goodbyes at once, within one shutdown budget.
+    seconds = rt.settings.server.shutdown_timeout_seconds
+    await asyncio.gather(app[SOCKETIO].drain(seconds), app[PUSHER].drain(seconds))

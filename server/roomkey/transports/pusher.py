@@ -76,18 +76,15 @@ class PusherTransport:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get(PATH, self.handle)
 
-    async def shutdown(self, app: web.Application) -> None:
-        """``on_shutdown``: close every socket with 4200 (reconnect now) and wait, at most
-        ``server.shutdown_timeout_seconds``, for the close frames to go out."""
-        for conn in list(self._conns):
-            conn.close(4200, "server is shutting down, reconnect")
-        if self._conns and self.runtime is not None:
-            try:
-                await asyncio.wait_for(
-                    self._idle.wait(), self.runtime.settings.server.shutdown_timeout_seconds
-                )
-            except TimeoutError:
-                log.warning("pusher sockets still open at shutdown: %d", len(self._conns))
+    async def drain(self, seconds: float) -> None:
+        """Wait, at most ``seconds``, until every socket's writer has sent what it holds and
+        its close frame (shutdown: ``Hub.close_all`` has closed them)."""
+        if not self._conns:
+            return
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except TimeoutError:
+            log.warning("pusher sockets still open at shutdown: %d", len(self._conns))
 
     async def close(self) -> None:
         for task in list(self._tasks):
