@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import APP_KEY, Server, make_token
+from tests.node_process import NODE_MODULES, start_node
 
 DRIVER = Path(__file__).parent / "js" / "pusher_driver.mjs"
-NODE_MODULES = Path(__file__).parent.parent / "web" / "node_modules"
 
 
 class NodePusher:
@@ -36,9 +34,6 @@ class NodePusher:
         echo: bool = False,
         port: int | None = None,
     ) -> NodePusher:
-        node = shutil.which("node")
-        if node is None:
-            pytest.fail("node is not installed")
         if not (NODE_MODULES / "pusher-js").is_dir():
             pytest.fail("web/node_modules is missing: run npm ci in web/")
         cfg = {
@@ -48,13 +43,8 @@ class NodePusher:
             "token": make_token(user_id, name=f"User {user_id}"),
             "echo": echo,
         }
-        env = {**os.environ, "ROOMKEY_DRIVER": json.dumps(cfg)}
-        proc = await asyncio.create_subprocess_exec(
-            node,
-            str(DRIVER),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
+        proc = await start_node(
+            str(DRIVER), stdin=True, stderr=False, ROOMKEY_DRIVER=json.dumps(cfg)
         )
         return cls(proc)
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 from typing import Any
 
 import socketio
@@ -23,6 +20,7 @@ from tests.conftest import (
     make_token,
 )
 from tests.handshake_client import refused
+from tests.node_process import start_node
 
 
 async def test_socket_ids_are_pusher_shaped_and_unique(
@@ -160,7 +158,6 @@ async def test_foreign_origin_is_refused_with_same_origin_default(server: Server
     assert server.runtime.hub.connections == {}
 
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 REFUSED_JS = """
 const { io } = require("socket.io-client");
 const socket = io(process.argv[1], { auth: { key: "nope" }, reconnection: false, transports: ["websocket"] });
@@ -173,19 +170,7 @@ setTimeout(() => process.exit(3), 5000);
 
 
 async def test_socket_io_client_sees_the_refusal_code(server: Server) -> None:
-    web = WEB_DIR
-    node = shutil.which("node")
-    assert node is not None, "node is not installed: run the README's test command"
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        "-e",
-        REFUSED_JS,
-        server.url,
-        cwd=web,
-        env={**os.environ, "NODE_PATH": str(web / "node_modules")},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_node("-e", REFUSED_JS, server.url)
     out, err = await asyncio.wait_for(proc.communicate(), 15)
     assert proc.returncode == 0, err.decode()
     assert json.loads(out) == {

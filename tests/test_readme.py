@@ -4,9 +4,7 @@ against a real roomkey, and the sample production config is valid."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import time
 import tomllib
 from pathlib import Path
@@ -15,6 +13,7 @@ import jwt as pyjwt
 
 from roomkey.config import DEV_JWT_SECRET, development_settings, parse_settings
 from tests.conftest import StartServer
+from tests.node_process import start_node
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -31,8 +30,6 @@ def first_channel_snippet() -> str:
 
 
 async def test_first_private_channel_snippet_runs(start_server: StartServer) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not installed: run the README's test command"
     server = await start_server(development_settings())
     token = pyjwt.encode(
         {"sub": "42", "name": "Ada", "exp": int(time.time()) + 300}, DEV_JWT_SECRET, "HS256"
@@ -42,15 +39,7 @@ async def test_first_private_channel_snippet_runs(start_server: StartServer) -> 
     )
     code = code.replace("http://127.0.0.1:6001", server.url)
     script = f"const token = {token!r};\n{code}\nsetTimeout(() => process.exit(3), 10000);\n"
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        "-e",
-        script,
-        cwd=ROOT / "web",
-        env={**os.environ, "NODE_PATH": str(ROOT / "web" / "node_modules")},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_node("-e", script)
     assert proc.stdout is not None
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import APP_ID, APP_KEY, APP_SECRET, ConnectClient, Server
+from tests.node_process import NODE_MODULES, start_node
 from tests.rest_helpers import join
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "node" / "pusher_trigger.cjs"
-NODE_MODULES = ROOT / "web" / "node_modules"
 
 
 async def node_publish(server: Server, calls: list[dict[str, Any]], **app: str) -> list[Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed")
     if not (NODE_MODULES / "pusher").is_dir():
         pytest.fail("web/node_modules/pusher is missing: run npm ci in web/")
     opts = {
@@ -32,14 +27,7 @@ async def node_publish(server: Server, calls: list[dict[str, Any]], **app: str) 
         "port": server.port,
         "calls": calls,
     }
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(SCRIPT),
-        json.dumps(opts),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
+    proc = await start_node(str(SCRIPT), json.dumps(opts))
     try:
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     except TimeoutError:

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 from roomkey.signing import sign_channel
 from tests.conftest import APP_SECRET, Server
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+from tests.node_process import start_node
 
 CLIENT_JS = """
 const { io } = require("socket.io-client");
@@ -55,19 +51,7 @@ class NodeClient:
 
 
 async def test_default_transports_subscribe_and_receive(server: Server) -> None:
-    node = shutil.which("node")
-    assert node is not None, "node is not installed: run the README's test command"
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        "-e",
-        CLIENT_JS,
-        server.url,
-        cwd=WEB_DIR,
-        env={**os.environ, "NODE_PATH": str(WEB_DIR / "node_modules")},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_node("-e", CLIENT_JS, server.url, stdin=True)
     try:
         client = NodeClient(proc)
         established = await client.read("established")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from aiohttp import web
 from roomkey.config import Settings, WebhookSettings, WebhookTarget
 from roomkey.webhooks import WebhookDispatcher, backoff_delay
 from tests.conftest import APP_ID, APP_KEY, APP_SECRET, ConnectClient, StartServer, make_settings
+from tests.node_process import start_node
 from tests.rest_helpers import join
 
 
@@ -237,13 +236,9 @@ def test_backoff_is_capped_and_jittered() -> None:
 
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
-NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
 
 
 async def node_validate(hook: Hook, body: bytes | None = None) -> dict[str, Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("node is not installed")
     opts = {
         "appId": APP_ID,
         "key": APP_KEY,
@@ -251,14 +246,7 @@ async def node_validate(hook: Hook, body: bytes | None = None) -> dict[str, Any]
         "headers": {k.lower(): v for k, v in hook.headers.items()},
         "body": (hook.body if body is None else body).decode(),
     }
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(NODE_DIR / "pusher_webhook.cjs"),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
+    proc = await start_node(str(NODE_DIR / "pusher_webhook.cjs"), stdin=True)
     try:
         out, err = await asyncio.wait_for(proc.communicate(json.dumps(opts).encode()), 30)
     except TimeoutError:
