@@ -1,21 +1,14 @@
-"""Helpers of the browser tests: roomkey as a real process in development mode (what
-``roomkey serve`` runs, demo included) and Debian's Chromium driven by Playwright, through
-its sync API (``running_chromium``, ``launch_chromium``) or its asyncio API
-(``launch_chromium_async``).
+"""Helpers of the browser tests: Debian's Chromium driven by Playwright, through its sync API
+(``running_chromium``, ``launch_chromium``) or its asyncio API (``launch_chromium_async``).
+roomkey itself runs as a real process (``tests.serve_process.start_roomkey``).
 
 Nothing is downloaded: Chromium is ``/usr/bin/chromium``; a missing one fails the tests.
 """
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,61 +28,6 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 8_000
 LAUNCH_TIMEOUT_MS = 30_000
-START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 15.0
-
-
-@dataclass
-class RoomkeyProcess:
-    """``roomkey serve`` (development preset) on 127.0.0.1:``port``, output in ``log_path``."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, *, kill: bool = False) -> None:
-        """SIGTERM (graceful: clients are told 4200) or SIGKILL (a crash); waits for exit."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT_S)
-
-
-def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> RoomkeyProcess:
-    """Start ``roomkey serve --port port`` (with ``--config config`` if given) and wait until
-    ``/healthz`` answers."""
-    with log_path.open("ab") as log:
-        args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
-        if config is not None:
-            args += ["--config", str(config)]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "roomkey.cli", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = RoomkeyProcess(port, process, log_path)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"roomkey exited with {process.returncode}:\n{server.log()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as resp:
-                if resp.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.05)
-    server.stop(kill=True)
-    pytest.fail(f"roomkey did not answer /healthz:\n{server.log()}")
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

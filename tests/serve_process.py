@@ -1,8 +1,10 @@
-"""A roomkey server in its own process (``roomkey serve --config``), for tests that measure
-the process (RSS) or read what it logs. Stopped by PID."""
+"""roomkey in its own process (``roomkey serve``, stopped by PID), for tests that need what
+only a process shows: the development preset with its demo (browser tests), its RSS, or what
+it logs."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,18 +15,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
+
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 15.0
 
 
 @dataclass
-class ServeProcess:
-    process: subprocess.Popen[bytes]
+class RoomkeyProcess:
+    """``roomkey serve`` (development preset) on 127.0.0.1:``port``, output in ``log_path``."""
+
     port: int
+    process: subprocess.Popen[bytes]
     log_path: Path
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -32,55 +44,56 @@ class ServeProcess:
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
 
-    def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
     def metrics(self) -> str:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as resp:
             return str(resp.read().decode())
 
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (graceful: clients are told 4200) or SIGKILL (a crash); waits for exit."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT_S)
+
+
+def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> RoomkeyProcess:
+    """Start ``roomkey serve --port port`` (with ``--config config`` if given) and wait until
+    ``/healthz`` answers."""
+    with log_path.open("ab") as log:
+        args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        if config is not None:
+            args += ["--config", str(config)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "roomkey.cli", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = RoomkeyProcess(port, process, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"roomkey exited with {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop(kill=True)
+    pytest.fail(f"roomkey did not answer /healthz:\n{server.log()}")
+
 
 @contextmanager
-def serve_process(config_toml: str) -> Iterator[ServeProcess]:
-    """Start ``roomkey serve`` with ``config_toml`` (its [server] port is set here)."""
-    port = free_port()
+def serve_process(config_toml: str) -> Iterator[RoomkeyProcess]:
+    """``roomkey serve --config`` with ``config_toml`` on a free port, stopped on exit."""
     workdir = Path(tempfile.mkdtemp(prefix="roomkey-serve-"))
     config = workdir / "roomkey.toml"
     config.write_text(config_toml, encoding="utf-8")
-    log_path = workdir / "stderr.log"
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from roomkey.cli import main; sys.exit(main())",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=log_file,
-            stderr=log_file,
-        )
-    server = ServeProcess(proc, port, log_path)
+    server = start_roomkey(free_port(), workdir / "stderr.log", config)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.url}/healthz", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"roomkey did not start:\n{server.logs()}") from None
-                time.sleep(0.1)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        server.stop()

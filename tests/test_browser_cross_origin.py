@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser import RoomkeyProcess, running_chromium, start_roomkey
+from tests.browser import running_chromium
 from tests.conftest import free_port, make_token
+from tests.serve_process import RoomkeyProcess, start_roomkey
 
 CONFIG = """
 [server]

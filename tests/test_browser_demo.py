@@ -8,16 +8,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser import (
-    RoomkeyProcess,
-    log_in,
-    member_ids,
-    open_demo,
-    running_chromium,
-    start_roomkey,
-    wait_member_count,
-)
+from tests.browser import log_in, member_ids, open_demo, running_chromium, wait_member_count
 from tests.conftest import free_port
+from tests.serve_process import RoomkeyProcess, start_roomkey
 
 
 @pytest.fixture(scope="module")

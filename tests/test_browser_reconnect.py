@@ -10,15 +10,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from tests.browser import (
-    RoomkeyProcess,
-    log_in,
-    open_demo,
-    running_chromium,
-    start_roomkey,
-    wait_joined,
-)
+from tests.browser import log_in, open_demo, running_chromium, wait_joined
 from tests.conftest import free_port
+from tests.serve_process import RoomkeyProcess, start_roomkey
 
 # Records every connection state and every authorize call the page's client makes.
 RECORD = """() => {

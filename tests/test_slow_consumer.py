@@ -11,7 +11,7 @@ import socketio
 
 from roomkey.signing import sign_channel
 from tests.raw_socketio import RawSocketIO
-from tests.serve_process import ServeProcess, serve_process
+from tests.serve_process import RoomkeyProcess, serve_process
 
 KEY, SECRET = "slow-key", "slow-secret-0123456789"
 CONFIG = f"""
@@ -45,7 +45,7 @@ async def raw_subscriber(port: int, channel: str) -> RawSocketIO:
     return raw
 
 
-def slow_drops(server: ServeProcess) -> float:
+def slow_drops(server: RoomkeyProcess) -> float:
     for line in server.metrics().splitlines():
         if line.startswith('roomkey_slow_consumer_disconnects_total{transport="socketio"}'):
             return float(line.split()[-1])
@@ -93,7 +93,7 @@ async def test_reader_that_stops_is_dropped_and_memory_stays_flat() -> None:
             # 8 KB x (sent + 400) events went through; without the bound the queue alone
             # would hold most of them. Allow a generous margin for allocator noise.
             assert growth < 24 * 1024 * 1024, f"RSS grew by {growth} bytes"
-            logs = server.logs()
+            logs = server.log()
             assert '"reason": "slow_consumer"' in logs
             assert "max_outbound_buffer_bytes" in logs
         finally:
