@@ -86,7 +86,7 @@ async def test_logs_never_carry_secrets_and_floods_are_collapsed() -> None:
             assert resp.status == 400
         await client.disconnect()
         await asyncio.sleep(0.3)
-        logs = server.logs()
+        logs = server.log()
     for value in secrets_seen:
         assert value not in logs, f"leaked {value[:12]}..."
     assert "CHANNELDATANAME" not in logs
