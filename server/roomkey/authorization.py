@@ -7,8 +7,6 @@ own identity is used.
 
 from __future__ import annotations
 
-from typing import Any
-
 from roomkey.apps import App
 from roomkey.channels import ChannelKind, channel_kind
 from roomkey.errors import BadRequest, Forbidden
@@ -21,7 +19,7 @@ from roomkey.signing import shared_secret, sign_channel, sign_user
 
 async def authorize_channel(
     app: App, policy: ChannelPolicy, identity: Identity, socket_id: str, channel: str
-) -> dict[str, Any]:
+) -> dict[str, str]:
     """``{"auth"}``; presence adds ``channel_data``; encrypted adds ``shared_secret``.
     ``Forbidden`` when the policy says no; ``BadRequest`` for channels that take no
     authorization."""
@@ -34,13 +32,12 @@ async def authorize_channel(
     if not await policy.allows(app, identity, channel):
         raise Forbidden(f"not allowed to join {channel}")
     if kind is ChannelKind.PRESENCE:
-        member = identity_member(identity, app)
-        channel_data = dumps({"user_id": member.user_id, "user_info": member.user_info})
+        channel_data = _channel_data(identity, app)
         return {
             "auth": sign_channel(app.key, app.secret, socket_id, channel, channel_data),
             "channel_data": channel_data,
         }
-    body: dict[str, Any] = {"auth": sign_channel(app.key, app.secret, socket_id, channel)}
+    body = {"auth": sign_channel(app.key, app.secret, socket_id, channel)}
     if kind is ChannelKind.ENCRYPTED:
         if app.encryption_master_key is None:
             raise BadRequest("encrypted channels need apps.encryption_master_key in the config")
@@ -48,8 +45,30 @@ async def authorize_channel(
     return body
 
 
-def authorize_user(app: App, identity: Identity, socket_id: str) -> dict[str, Any]:
+def authorize_user(app: App, identity: Identity, socket_id: str) -> dict[str, str]:
     """User sign-in: ``{"auth", "user_data"}`` with ``user_data`` = ``{"id", "user_info"}``."""
-    member = identity_member(identity, app)
-    user_data = dumps({"id": member.user_id, "user_info": member.user_info})
+    user_data = _user_data(identity, app)
     return {"auth": sign_user(app.key, app.secret, socket_id, user_data), "user_data": user_data}
+
+
+def _channel_data(identity: Identity, app: App) -> str:
+    """Presence ``channel_data`` of an identity in an app, built (and held to the app's
+    limits) once per identity."""
+    key = f"channel_data:{app.id}"
+    text = identity.memo.get(key)
+    if text is None:
+        member = identity_member(identity, app)
+        text = dumps({"user_id": member.user_id, "user_info": member.user_info})
+        identity.memo[key] = text
+    return text
+
+
+def _user_data(identity: Identity, app: App) -> str:
+    """Sign-in ``user_data`` of an identity in an app, built once per identity."""
+    key = f"user_data:{app.id}"
+    text = identity.memo.get(key)
+    if text is None:
+        member = identity_member(identity, app)
+        text = dumps({"id": member.user_id, "user_info": member.user_info})
+        identity.memo[key] = text
+    return text

@@ -34,7 +34,10 @@ class ChannelKind(enum.Enum):
     @property
     def needs_auth(self) -> bool:
         """Private, presence and encrypted channels need a signature (or an identity)."""
-        return self in (ChannelKind.PRIVATE, ChannelKind.PRESENCE, ChannelKind.ENCRYPTED)
+        return self in _NEEDS_AUTH
+
+
+_NEEDS_AUTH = frozenset({ChannelKind.PRIVATE, ChannelKind.PRESENCE, ChannelKind.ENCRYPTED})
 
 
 def channel_kind(name: str) -> ChannelKind:

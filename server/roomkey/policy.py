@@ -43,11 +43,15 @@ class _CompiledRule:
     pieces: tuple[str | _Placeholder, ...]
     allow: bool
     claims: tuple[tuple[str, str], ...]
+    # The whole pattern compiled once when it has no placeholder (the common ``private-*``).
+    static: re.Pattern[str] | None = None
 
     def matches(self, identity: Identity, channel: str) -> bool:
         for key, expected in self.claims:
             if identity.value(key) != expected:
                 return False
+        if self.static is not None:
+            return self.static.fullmatch(channel) is not None
         fragments: list[str] = []
         for piece in self.pieces:
             if isinstance(piece, _Placeholder):
@@ -70,7 +74,10 @@ def compile_rule(rule: RuleSettings) -> _CompiledRule:
         pos = m.end()
     if pos < len(rule.pattern):
         pieces.append(re.escape(rule.pattern[pos:]))
-    return _CompiledRule(tuple(pieces), rule.allow, rule.claims)
+    static = None
+    if not any(isinstance(p, _Placeholder) for p in pieces):
+        static = re.compile("".join(p for p in pieces if isinstance(p, str)))
+    return _CompiledRule(tuple(pieces), rule.allow, rule.claims, static)
 
 
 class RulePolicy:

@@ -18,9 +18,19 @@ from roomkey.errors import BadRequest
 
 JSON_SEPARATORS = (",", ":")
 
+# One encoder, built once: ``json.dumps`` with any option builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(separators=JSON_SEPARATORS, ensure_ascii=False).encode
+
 
 def dumps(value: object) -> str:
-    return json.dumps(value, separators=JSON_SEPARATORS, ensure_ascii=False)
+    """Compact JSON, non-ASCII kept as is (what every wire form and signature uses)."""
+    return _encode(value)
+
+
+def dumps_strings(fields: Mapping[str, str]) -> str:
+    """``dumps`` of a flat object of strings (an authorize answer), the same bytes: each
+    string goes through the encoder's string fast path, no encoder state built."""
+    return "{" + ",".join([f"{_encode(k)}:{_encode(v)}" for k, v in fields.items()]) + "}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,6 @@ and close a connection (rate limit, logs, metrics, authorization deadline)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from roomkey.apps import App, AppRegistry
@@ -15,7 +14,7 @@ from roomkey.connection import Connection
 from roomkey.deadlines import AuthorizationDeadlines
 from roomkey.errors import RoomkeyError
 from roomkey.hub import Hub
-from roomkey.identity.base import Identity, SessionStore
+from roomkey.identity.base import SessionStore
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.logs import log_event
 from roomkey.metrics import Metrics
@@ -41,18 +40,11 @@ class Runtime:
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     deadlines: AuthorizationDeadlines = field(default_factory=AuthorizationDeadlines)
 
-    async def identify(
-        self, *, bearer: str | None, cookie: str | None, origin: str | None, host: str | None
-    ) -> Identity | None:
-        """The request's identity (see ``IdentityResolver``); cookies only from allowed
-        origins."""
-        return await self.identity.resolve(
-            bearer, cookie, self.origins.allows_credentials(origin, host)
-        )
-
-    def session_cookie(self, cookies: Mapping[str, str]) -> str | None:
+    @property
+    def session_cookie_name(self) -> str | None:
+        """The session cookie's name; None when sessions are off (no Cookie header read)."""
         s = self.settings.session
-        return cookies.get(s.cookie_name) if s.enabled else None
+        return s.cookie_name if s.enabled else None
 
     def log_connection(self, what: str, conn: Connection) -> None:
         log_event(

@@ -24,15 +24,16 @@ from roomkey.errors import (
     Unauthorized,
 )
 from roomkey.http.context import (
-    NO_STORE,
     client_address,
     error_response,
+    json_text_response,
     parse_fields,
     read_body,
     request_identity,
     runtime,
 )
 from roomkey.identity.base import Identity
+from roomkey.protocol import dumps_strings
 from roomkey.runtime import Runtime
 
 
@@ -76,7 +77,8 @@ async def _identified(
     origin = request.headers.get("Origin")
     if not rt.origins.allows(origin, request.host):
         raise Forbidden("origin is not allowed", reason="origin")
-    await rt.throttle.authorize_address(rt.apps.default, client_address(rt, request))
+    if rt.throttle.rates.authorize_per_minute_per_address:  # no address work when off
+        await rt.throttle.authorize_address(rt.apps.default, client_address(rt, request))
     body = await read_body(request, rt.apps.max_authorize_body_bytes)
     fields = parse_fields(request, body)
     seen.update(fields)
@@ -91,7 +93,8 @@ async def _identified(
         raise Unauthorized(
             "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"
         )
-    await rt.throttle.authorize_user(app, identity.user_id)
+    if rt.throttle.rates.authorize_per_minute_per_user:
+        await rt.throttle.authorize_user(app, identity.user_id)
     return fields, app, identity
 
 
@@ -113,19 +116,19 @@ def _log_ids(rt: Runtime, fields: dict[str, Any]) -> tuple[str, str | None]:
 
 # Signs what the request asks for, once the app, the identity and the socket id are known;
 # reads any further field it needs from ``fields``.
-Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Awaitable[dict[str, str]]]
 
 
 async def _sign_channel(
     rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
-) -> dict[str, Any]:
+) -> dict[str, str]:
     channel = validate_channel_name(fields.get("channel_name"), "channel_name")
     return await authorize_channel(app, rt.policy, identity, socket_id, channel)
 
 
 async def _sign_user(
     rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
-) -> dict[str, Any]:
+) -> dict[str, str]:
     return authorize_user(app, identity, socket_id)
 
 
@@ -157,7 +160,7 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
             cors["Allow"] = "POST, OPTIONS"
         return error_response(exc, cors)
     rt.metrics.count(rt.metrics.authorize_results, kind, "ok")
-    return web.json_response(body, headers={**NO_STORE, **cors})
+    return json_text_response(dumps_strings(body), cors)
 
 
 async def handle_channel_auth(request: web.Request) -> web.StreamResponse:

@@ -10,10 +10,12 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from roomkey.errors import BadRequest, PayloadTooLarge, RateLimited, RoomkeyError
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import bearer_from_header
+from roomkey.protocol import dumps
 from roomkey.runtime import Runtime
 
 RUNTIME = web.AppKey("roomkey.runtime", Runtime)
@@ -33,25 +35,54 @@ def client_address(rt: Runtime, request: web.Request) -> str:
     return rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
 
 
-async def request_identity(rt: Runtime, request: web.Request) -> Identity | None:
-    """Who sent the request: its ``Authorization: Bearer`` token, else its session cookie
-    (only from allowed origins); None when it carries neither. Raises ``Unauthorized`` or
-    ``Forbidden`` for credentials that do not hold."""
-    return await rt.identify(
-        bearer=bearer_from_header(request.headers.get("Authorization")),
-        cookie=rt.session_cookie(request.cookies),
-        origin=request.headers.get("Origin"),
-        host=request.host,
-    )
+async def request_identity(
+    rt: Runtime, request: web.Request, token: str | None = None, *, header: bool = True
+) -> Identity | None:
+    """Who sent the request: a bearer token (``token``, else with ``header`` the request's
+    ``Authorization: Bearer`` header), else its session cookie (only from allowed origins);
+    None when it carries neither. Raises ``Unauthorized`` or ``Forbidden`` for credentials
+    that do not hold. A token is checked synchronously (and cached): the Cookie header is not
+    even parsed then."""
+    if token is None and header:
+        token = bearer_from_header(request.headers.get("Authorization"))
+    if token is not None:
+        return rt.identity.from_bearer(token)
+    name = rt.session_cookie_name
+    cookie = request.cookies.get(name) if name is not None else None
+    if not cookie:
+        return None
+    allowed = rt.origins.allows_credentials(request.headers.get("Origin"), request.host)
+    return await rt.identity.from_cookie(cookie, allowed)
+
+
+JSON_TYPE = "application/json; charset=utf-8"
+_JSON_HEADERS = CIMultiDict({"Content-Type": JSON_TYPE, **NO_STORE})
+
+
+def json_response(
+    value: object, headers: Mapping[str, str] | None = None, *, status: int = 200
+) -> web.Response:
+    """``value`` as compact JSON, with ``Cache-Control: no-store`` and ``headers``."""
+    return json_text_response(dumps(value), headers, status=status)
+
+
+def json_text_response(
+    text: str, headers: Mapping[str, str] | None = None, *, status: int = 200
+) -> web.Response:
+    """Already encoded JSON ``text``, as ``json_response`` answers it. Cheaper than
+    ``web.json_response``: the headers are copied from a ready-made multidict."""
+    h = _JSON_HEADERS.copy()
+    if headers:
+        h.update(headers)
+    return web.Response(body=text.encode(), status=status, headers=h)
 
 
 def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) -> web.Response:
     """``{"error": {"code", "message"}}`` with the error's HTTP status."""
-    h = dict(NO_STORE)
-    h.update(headers or {})
+    h = dict(headers or {})
     if isinstance(exc, RateLimited):
         h["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return web.json_response({"error": exc.as_dict()}, status=exc.status, headers=h)
+    return json_response({"error": exc.as_dict()}, h, status=exc.status)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -62,10 +93,13 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if length == 0:
         return b""
     if length is not None and "Content-Encoding" not in request.headers:
-        # The common case: the declared length is the body (nothing to decompress), so it
-        # is read in one call.
+        # The common case: the declared length is the body (nothing to decompress). What has
+        # arrived is taken without a wait (usually all of it); only a rest is awaited.
         try:
-            return await request.content.readexactly(length)
+            body = request.content.read_nowait(length)
+            if len(body) < length:
+                body += await request.content.readexactly(length - len(body))
+            return body
         except (asyncio.IncompleteReadError, ConnectionResetError):
             # The client stopped sending (or went away) before its declared length.
             raise BadRequest("request body is shorter than its Content-Length") from None
@@ -85,6 +119,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 MAX_FORM_FIELDS = 64
+# What pusher-js, fetch and the SDKs send, exactly: taken as is, without parsing the header.
+_PLAIN_TYPES = frozenset({"application/x-www-form-urlencoded", "application/json"})
 
 
 def parse_form(text: str) -> dict[str, str]:
@@ -108,7 +144,9 @@ def parse_form(text: str) -> dict[str, str]:
 
 def parse_fields(request: web.Request, body: bytes) -> dict[str, Any]:
     """Form-urlencoded (what pusher-js sends) or JSON object fields."""
-    ctype = request.content_type
+    ctype = request.headers.get("Content-Type", "")
+    if ctype not in _PLAIN_TYPES:
+        ctype = request.content_type  # parameters (charset) or odd spelling: parse it
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

@@ -162,7 +162,8 @@ async def _login(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> w
 
 
 async def _logout(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
-    session_id = rt.session_cookie(request.cookies)
+    name = rt.session_cookie_name
+    session_id = request.cookies.get(name) if name is not None else None
     if session_id and rt.sessions is not None:
         await rt.sessions.delete(session_id)
     response = web.json_response({}, headers=NO_STORE)

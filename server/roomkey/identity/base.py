@@ -17,6 +17,10 @@ class Identity:
     user_info: Mapping[str, Any] = field(default_factory=dict)
     claims: Mapping[str, Any] = field(default_factory=dict)
     source: str = "jwt"  # "jwt" or "session"
+    # Values derived from this identity and computed once (presence ``channel_data`` and
+    # sign-in ``user_data`` per app): the JWT cache serves one identity to many requests.
+    # Not part of equality or repr.
+    memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def value(self, name: str) -> str | None:
         """A placeholder value: ``user_id`` or a scalar claim, as a string; None if absent."""

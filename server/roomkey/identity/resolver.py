@@ -25,18 +25,30 @@ class IdentityResolver:
         self, bearer: str | None, cookie: str | None, cookie_allowed: bool
     ) -> Identity | None:
         if bearer is not None:
-            if self.jwt is None:
-                raise Unauthorized(
-                    "bearer tokens are not enabled on this server", reason="invalid_token"
-                )
-            return self.jwt.authenticate(bearer)
-        if cookie and self.session is not None:
-            if not cookie_allowed:
-                raise Forbidden(
-                    "session cookies are accepted only from allowed origins", reason="origin"
-                )
-            return await self.session.authenticate(cookie)
+            return self.from_bearer(bearer)
+        if cookie:
+            return await self.from_cookie(cookie, cookie_allowed)
         return None
+
+    def from_bearer(self, bearer: str) -> Identity:
+        """The identity a bearer token proves (synchronous: a signature check or a cache hit);
+        ``Unauthorized`` when it does not verify or tokens are not enabled."""
+        if self.jwt is None:
+            raise Unauthorized(
+                "bearer tokens are not enabled on this server", reason="invalid_token"
+            )
+        return self.jwt.authenticate(bearer)
+
+    async def from_cookie(self, cookie: str, cookie_allowed: bool) -> Identity | None:
+        """The identity of a session cookie (None without sessions or for an unknown or
+        expired session); ``Forbidden`` when the cookie came from a foreign origin."""
+        if self.session is None:
+            return None
+        if not cookie_allowed:
+            raise Forbidden(
+                "session cookies are accepted only from allowed origins", reason="origin"
+            )
+        return await self.session.authenticate(cookie)
 
 
 def bearer_from_header(value: str | None) -> str | None:

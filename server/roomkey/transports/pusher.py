@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 
 from roomkey.channels import ChannelKind, channel_kind, new_socket_id
 from roomkey.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
-from roomkey.http.context import RUNTIME, client_address, error_response
+from roomkey.http.context import RUNTIME, client_address, error_response, request_identity
 from roomkey.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
 from roomkey.transports.pusher_connection import MAX_REASON_BYTES, PusherConnection
 from roomkey.transports.pusher_wire import (
@@ -172,12 +172,7 @@ class PusherTransport:
         if problem is not None:
             code, message = problem
             raise BadRequest(message, code=code)
-        identity = await rt.identify(
-            bearer=None,
-            cookie=rt.session_cookie(request.cookies),
-            origin=request.headers.get("Origin"),
-            host=request.host,
-        )
+        identity = await request_identity(rt, request, header=False)
         if app.require_identity and identity is None:
             raise Unauthorized("this app requires an identity: log in first", reason="no_identity")
         transport = request.transport

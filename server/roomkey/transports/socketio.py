@@ -36,7 +36,7 @@ from roomkey.errors import (
     SlowConsumer,
     Unauthorized,
 )
-from roomkey.http.context import client_address
+from roomkey.http.context import client_address, request_identity
 from roomkey.logs import DropMessages
 from roomkey.protocol import (
     ChannelEvent,
@@ -307,12 +307,7 @@ class SocketIOTransport:
         token = auth.get("token")
         if token is not None and not isinstance(token, str):
             raise BadRequest("auth.token must be a string")
-        identity = await rt.identify(
-            bearer=token or None,
-            cookie=rt.session_cookie(request.cookies),
-            origin=request.headers.get("Origin"),
-            host=request.host,
-        )
+        identity = await request_identity(rt, request, token or None, header=False)
         if app.require_identity and identity is None:
             raise Unauthorized(
                 "this app requires an identity: send auth.token or log in first",

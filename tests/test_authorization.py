@@ -1,0 +1,66 @@
+"""The pure authorize core: what it signs, and that the per-identity memo of presence
+``channel_data`` and sign-in ``user_data`` never carries one app's answer into another's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from roomkey.authorization import authorize_channel, authorize_user
+from roomkey.config import AppSettings, Limits, RuleSettings
+from roomkey.errors import PayloadTooLarge
+from roomkey.identity.base import Identity
+from roomkey.policy import RulePolicy
+from roomkey.signing import sign_channel, sign_user
+
+RULES = (RuleSettings("presence-*"), RuleSettings("private-*"))
+ROOMY = AppSettings(id="a", key="key-a", secret="secret-a", rules=RULES)
+TIGHT = AppSettings(
+    id="b", key="key-b", secret="secret-b", rules=RULES, limits=Limits(max_user_info_bytes=16)
+)
+POLICY = RulePolicy((ROOMY, TIGHT))
+
+
+def identity() -> Identity:
+    return Identity(user_id="7", user_info={"name": "Ada Lovelace, Countess"})
+
+
+async def test_presence_answer_signs_the_channel_data_it_returns() -> None:
+    ident = identity()
+    body = await authorize_channel(ROOMY, POLICY, ident, "1.2", "presence-room")
+    assert json.loads(body["channel_data"]) == {
+        "user_id": "7",
+        "user_info": {"name": "Ada Lovelace, Countess"},
+    }
+    assert body["auth"] == sign_channel(
+        "key-a", "secret-a", "1.2", "presence-room", body["channel_data"]
+    )
+    # Served again from the memo: the same text, signed for the new socket and channel.
+    again = await authorize_channel(ROOMY, POLICY, ident, "3.4", "presence-other")
+    assert again["channel_data"] == body["channel_data"]
+    assert again["auth"] == sign_channel(
+        "key-a", "secret-a", "3.4", "presence-other", body["channel_data"]
+    )
+
+
+async def test_memo_is_per_app_so_each_app_limit_still_applies() -> None:
+    ident = identity()
+    await authorize_channel(ROOMY, POLICY, ident, "1.2", "presence-room")
+    assert authorize_user(ROOMY, ident, "1.2")["user_data"]
+    # The same identity in an app whose user_info limit it exceeds: refused, not served the
+    # other app's memoized text.
+    with pytest.raises(PayloadTooLarge):
+        await authorize_channel(TIGHT, POLICY, ident, "1.2", "presence-room")
+    with pytest.raises(PayloadTooLarge):
+        authorize_user(TIGHT, ident, "1.2")
+
+
+async def test_user_data_is_memoized_and_signed_per_socket() -> None:
+    ident = identity()
+    first = authorize_user(ROOMY, ident, "1.2")
+    second = authorize_user(ROOMY, ident, "5.6")
+    assert first["user_data"] == second["user_data"]
+    assert json.loads(first["user_data"])["id"] == "7"
+    assert second["auth"] == sign_user("key-a", "secret-a", "5.6", first["user_data"])
+    assert identity() == ident  # the memo is not part of equality
