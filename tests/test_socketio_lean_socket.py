@@ -54,12 +54,17 @@ async def test_sockets_are_lean_and_use_few_tasks(start_server: StartServer) -> 
     try:
         assert all(isinstance(s, LeanSocket) for s in eio.sockets.values())
         assert len(eio.sockets) == 25
-        # aiohttp's two (connection and handler) and one Engine.IO writer; python-engineio's
-        # own socket kept six per connection (writer, its queue wait, a reader task per
-        # message, a ping task sleeping through every interval).
+        # aiohttp's two (connection and handler), and no Engine.IO writer while nothing is
+        # queued; python-engineio's own socket kept six per connection (writer, its queue
+        # wait, a reader task per message, a ping task sleeping through every interval).
+        await eventually(
+            lambda: all(s._writer is None for s in eio.sockets.values()), "writers idle"
+        )
         per_connection = (len(asyncio.all_tasks()) - before) / 20
-        assert per_connection <= 3, per_connection
+        assert per_connection <= 2, per_connection
         socks = list(eio.sockets.values())
+        # Idle queues hold no deque and no list of getters.
+        assert all(s.queue._queue == () and s.queue._getters == () for s in socks)
     finally:
         for c in clients:
             c.close()
@@ -136,3 +141,55 @@ def test_lean_sockets_is_read_from_the_performance_table(tmp_path: Path) -> None
         'secret = "0123456789abcdef"\n'
     )
     assert load_settings(path).performance.lean_sockets is False
+
+
+async def test_a_direct_websocket_is_served_by_roomkeys_handshake(
+    start_server: StartServer,
+) -> None:
+    """The OPEN packet is python-engineio's (same fields), the session keeps a small environ,
+    and the writer task comes and goes with what is queued: pings still flow and the socket
+    answers a subscribe after idling."""
+    server = await start_server(
+        make_settings(server={"ping_interval_seconds": 1.0, "ping_timeout_seconds": 0.5})
+    )
+    sio = server.app[SOCKETIO].sio
+    raw = await RawSocketIO.open(server.port)
+    try:
+        opened = json.loads((await raw.recv_until("0{"))[1:])
+        assert opened["upgrades"] == []
+        assert opened["pingInterval"] == 1000 and opened["pingTimeout"] == 500
+        assert opened["maxPayload"] == sio.eio.max_http_buffer_size
+        sock = sio.eio.sockets[opened["sid"]]
+        assert isinstance(sock, LeanSocket)
+        environ = sio.environ[opened["sid"]]
+        assert environ["aiohttp.request"].path == "/socket.io/"
+        assert environ["QUERY_STRING"] == "EIO=4&transport=websocket"
+        assert len(environ) <= 8, sorted(environ)  # not the WSGI translation of every header
+        raw.send("40" + json.dumps({"key": APP_KEY}))
+        await raw.recv_until('42["connection_established"')
+        await eventually(lambda: sock._writer is None, "writer gone once the queue is empty")
+        assert await raw.recv() == "2"  # the ping timer queued a PING: a writer sent it
+        raw.send("3")
+        raw.send('420["subscribe",{"channel":"news"}]')
+        assert await raw.recv_until("430") == '430[{"channel":"news"}]'
+    finally:
+        raw.close()
+    await eventually(lambda: not sio.eio.sockets, "the session ends with its socket")
+    assert sock.closed and sock._writer is None
+
+
+async def test_long_polling_still_goes_through_python_engineio(start_server: StartServer) -> None:
+    import aiohttp
+
+    server = await start_server()
+    sio = server.app[SOCKETIO].sio
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{server.url}/socket.io/?EIO=4&transport=polling") as resp,
+    ):
+        assert resp.status == 200
+        body = await resp.text()
+    opened = json.loads(body[1:])
+    assert opened["upgrades"] == ["websocket"]
+    # python-engineio's own environ: every header translated.
+    assert "HTTP_HOST" in sio.environ[opened["sid"]] and "wsgi.input" in sio.environ[opened["sid"]]

@@ -132,7 +132,7 @@ class Hub:
         limit = conn.app.limits.max_channels_per_connection
         if limit and len(conn.channels) + len(conn.pending) >= limit:
             raise LimitExceeded(f"over the limit of {limit} channels per connection")
-        conn.pending.add(channel)
+        conn.pending[channel] = None
         try:
             member = await self._authorize(conn, req)
             if conn.closed:
@@ -141,7 +141,7 @@ class Hub:
                 raise BadRequest("the connection closed during the subscribe")
             return await self._join(conn, channel, member)
         finally:
-            conn.pending.discard(channel)
+            conn.pending.pop(channel, None)
 
     async def _authorize(self, conn: Connection, req: SubscribeRequest) -> Member | None:
         """Check the signature (or the identity and policy); the presence member, if any."""

@@ -1,15 +1,16 @@
 """A leaner Engine.IO socket: fewer tasks per connection, same packets on the wire.
 
-python-engineio's ``AsyncSocket`` keeps, per WebSocket connection, besides aiohttp's own two
+python-engineio's ``AsyncSocket`` keeps, per WebSocket connection, besides aiohttp's own
 tasks: a writer task that waits on its queue through ``asyncio.wait_for`` (a second task per
 wait), a fresh task per received message (also under ``wait_for``), and a task that sleeps
 through every ping interval. Each is a task object, a coroutine frame and a timer: a few KB per
-idle connection. ``LeanSocket`` keeps the same protocol with one writer task:
+idle connection. ``LeanSocket`` keeps the same protocol with no task of its own while idle:
 
 - the ping is a timer (``loop.call_later``) that queues the PING packet, not a sleeping task;
-- on a WebSocket opened directly (not upgraded from long-polling), the reader loop runs in the
-  connection's own handler task and waits with aiohttp's receive timeout, and the writer
-  waits on the queue without ``wait_for``. A client silent for ``ping_interval +
+- on a WebSocket opened directly (not upgraded from long-polling; see ``engineio_direct``), the
+  reader loop runs in the connection's own handler task and waits with aiohttp's receive
+  timeout, and the writer is a task that exists only while packets are queued: a put starts
+  it, it sends everything queued, in order, and ends. A client silent for ``ping_interval +
   ping_timeout`` is still dropped: by the reader's timeout, and by the server's ping check.
 
 An upgrade from long-polling keeps python-engineio's own handler. ``LeanSocketTable`` is the
@@ -32,6 +33,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     connected: bool
     upgraded: bool
     _ping_timer: asyncio.TimerHandle | None = None
+    # A directly opened WebSocket (``serve_websocket``) and its writer, while one runs.
+    _ws: Any = None
+    _writer: asyncio.Task[None] | None = None
 
     def schedule_ping(self) -> None:
         # As python-engineio: only once the previous ping was answered (or at the start).
@@ -54,60 +58,88 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await super().close(wait=wait, abort=abort, reason=reason)
 
     async def _websocket_handler(self, ws: Any) -> None:
-        receive = getattr(ws, "receive_data", None)
-        if self.connected or receive is None:
-            # An upgrade from long-polling (or a driver without receive_data): as before.
+        if self.connected or getattr(ws, "response", None) is None:
+            # An upgrade from long-polling (or another driver): python-engineio's handler.
             await super()._websocket_handler(ws)
             return
+        await self.serve_websocket(ws)
+
+    async def serve_websocket(self, ws: Any) -> None:
+        """Serve a directly opened WebSocket ``ws`` (an ``engineio_websocket`` driver, already
+        prepared) until the client goes: read in the caller's task (here, with no coroutine
+        between this one and aiohttp's ``receive``: each would be a frame kept per idle
+        connection), write through a task started by each put when none is running
+        (``_kick_writer``)."""
         self.connected = True
         self.upgraded = True
-        writer = asyncio.ensure_future(self._write_loop(ws))
-        timeout = self.server.ping_interval + self.server.ping_timeout
+        self._ws = ws
+        queue = self.queue
+        queue.on_put = self._kick_writer
+        if not queue.empty():
+            self._kick_writer()  # the OPEN packet, queued before the socket was ready
+        receive = ws.response.receive
+        wait_seconds = self.server.ping_interval + self.server.ping_timeout
         limit = self.server.max_http_buffer_size
         try:
-            await self._read_loop(receive, timeout, limit)
+            while True:
+                try:
+                    data = (await receive(timeout=wait_seconds)).data
+                except (asyncio.CancelledError, Exception):
+                    # Timed out, or the handler was cancelled: clean up as engineio does.
+                    return
+                # Closing or closed (the data is then a close code, an error or None), or
+                # over the limit: the end.
+                if not isinstance(data, str | bytes) or len(data) > limit:
+                    return
+                try:
+                    await self.receive(packet.Packet(encoded_packet=data))
+                except exceptions.UnknownPacketError:
+                    pass
+                except exceptions.SocketIsClosedError:
+                    return
+                except Exception:
+                    self.server.logger.exception("Unknown receive error")
         finally:
-            await self.queue.put(None)  # lets the writer finish what is queued, then stop
-            await writer
+            queue.put_nowait(None)  # the writer sends what is queued, then closes the socket
+            writer = self._writer
+            if writer is not None:
+                await writer
+            queue.on_put = None  # nothing is sent after the end
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
-    async def _read_loop(self, receive: Any, wait_seconds: float, limit: int) -> None:
-        while True:
-            try:
-                data = await receive(wait_seconds)
-            except (asyncio.CancelledError, Exception):
-                # Closed, timed out, or the handler was cancelled: clean up as engineio does.
-                return
-            if data is None or len(data) > limit:
-                return
-            try:
-                await self.receive(packet.Packet(encoded_packet=data))
-            except exceptions.UnknownPacketError:
-                pass
-            except exceptions.SocketIsClosedError:
-                return
-            except Exception:
-                self.server.logger.exception("Unknown receive error")
-
-    async def _write_loop(self, ws: Any) -> None:
-        """Send what is queued, in order, until the ``None`` that ends the socket."""
+    def writer_idle(self) -> bool:
+        """True when nothing is queued and no packet is between the queue and the wire, so a
+        frame written straight to the transport cannot overtake one (``write_now``)."""
         queue = self.queue
-        stop = False
-        while not stop:
-            packets = [await queue.get()]
-            queue.task_done()
+        if self._ws is not None:
+            return self._writer is None and not queue._queue
+        # python-engineio's writer (an upgraded socket): idle while it waits on the queue.
+        return not queue._queue and bool(queue._getters)
+
+    def _kick_writer(self) -> None:
+        if self._writer is None and self._ws is not None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain(self._ws))
+
+    async def _drain(self, ws: Any) -> None:
+        """Send what is queued, in order, until the queue is empty (then end: the next put
+        starts a new writer) or until the ``None`` that ends the socket (then close it)."""
+        queue = self.queue
+        try:
             while not queue.empty():
-                packets.append(queue.get_nowait())
+                pkt = queue.get_nowait()
                 queue.task_done()
-            try:
-                for pkt in packets:
-                    if pkt is None:
-                        stop = True
-                        break
-                    await ws.send(pkt.encode())
-            except Exception:
-                break
-        await ws.close()
+                if pkt is None:
+                    await ws.close()
+                    return
+                await ws.send(pkt.encode())
+        except Exception:
+            # The socket is gone: what is queued can never be sent.
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
+            await ws.close()
+        finally:
+            self._writer = None
 
 
 class LeanSocketTable(dict[str, Any]):

@@ -28,18 +28,26 @@ def websocket_factory(compress: bool) -> type[Any]:
     class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         transport: asyncio.Transport | None = None
         compressed = True
+        # The prepared WebSocket (``open``): what ``LeanSocket.serve_websocket`` reads from.
+        response: web.WebSocketResponse | None = None
 
-        async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
-            request: web.Request = environ["aiohttp.request"]
+        async def open(self, request: web.Request) -> web.WebSocketResponse:
+            """Answer the upgrade: the WebSocket, with ``compress`` as configured."""
             sock = web.WebSocketResponse(
                 max_msg_size=self.server.max_http_buffer_size, compress=compress
             )
             self._sock = sock
             await sock.prepare(request)
-            self.environ = environ
+            self.response = sock
             transport = request.transport
             self.transport = transport if isinstance(transport, asyncio.Transport) else None
             self.compressed = bool(sock.compress)
+            return sock
+
+        async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
+            # python-engineio's way in (an upgrade from long-polling).
+            sock = await self.open(environ["aiohttp.request"])
+            self.environ = environ
             # The handler is the Engine.IO socket's bound method: let write_now find us.
             eio_socket = getattr(self.handler, "__self__", None)
             if eio_socket is not None:
@@ -50,14 +58,6 @@ def websocket_factory(compress: bool) -> type[Any]:
                 if eio_socket is not None:
                     setattr(eio_socket, SOCKET_ATTR, None)
             return sock
-
-        async def receive_data(self, wait_seconds: float) -> str | bytes | None:
-            """The next text or binary message, waiting at most ``wait_seconds`` (aiohttp's
-            own receive timeout: no extra task). ``OSError`` once the socket is closing."""
-            msg = await self._sock.receive(timeout=wait_seconds)
-            if not isinstance(msg.data, str | bytes):
-                raise OSError("websocket closed")
-            return msg.data
 
     return WebSocket
 
@@ -88,18 +88,24 @@ def write_now(eio_socket: Any, frame: bytes, max_buffered: int) -> bool:
     """Write ``frame`` straight to ``eio_socket``'s transport if that cannot reorder anything.
 
     That is when the socket is on a WebSocket opened by this module without compression, its
-    Engine.IO writer task is idle (blocked on an empty queue, so no packet is in flight between
-    the queue and the wire), and the transport holds at most ``max_buffered`` bytes. Returns
-    False otherwise: the caller queues the packet for the writer task instead, as before.
+    Engine.IO writer is idle (nothing queued, no packet in flight between the queue and the
+    wire), and the transport holds at most ``max_buffered`` bytes. Returns False otherwise:
+    the caller queues the packet for the writer instead, as before.
     """
     ws = getattr(eio_socket, SOCKET_ATTR, None)
     if ws is None or eio_socket.upgrading:
         return False
-    queue = eio_socket.queue
-    # asyncio.Queue keeps only pending getters in ``_getters`` (woken ones are popped,
-    # cancelled ones removed): one there means the writer waits with nothing in hand.
-    if queue._queue or not queue._getters:
-        return False
+    idle = getattr(eio_socket, "writer_idle", None)
+    if idle is not None:
+        if not idle():
+            return False
+    else:
+        # python-engineio's own socket: asyncio.Queue keeps only pending getters in
+        # ``_getters`` (woken ones are popped, cancelled ones removed): one there means the
+        # writer waits with nothing in hand.
+        queue = eio_socket.queue
+        if queue._queue or not queue._getters:
+            return False
     transport = ws.transport
     if transport is None or transport.is_closing() or ws.compressed:
         return False

@@ -49,7 +49,7 @@ from roomkey.protocol import (
     parse_trigger,
     parse_unsubscribe,
 )
-from roomkey.transports import engineio_websocket
+from roomkey.transports import engineio_direct, engineio_websocket
 from roomkey.transports.socketio_queue import SIZE_ATTR, MeteredQueue, MeteredSocketIOServer
 
 if TYPE_CHECKING:
@@ -204,6 +204,8 @@ class SocketIOTransport:
         )
         # permessage-deflate only when configured: see engineio_websocket.
         engineio_websocket.install(self.sio.eio, compress=compression)
+        # Direct WebSockets handshake in their own handler (with lean sockets).
+        engineio_direct.install(self.sio.eio, allow_origin)
         self.sio.eio.use_lean_sockets(lean_sockets)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import engineio
@@ -47,21 +48,27 @@ class MeteredQueue:
 
     It implements the part of ``asyncio.Queue`` that python-engineio uses (``put``,
     ``put_nowait``, ``get``, ``get_nowait``, ``task_done``, ``join``, ``empty``, ``qsize``),
-    with the same semantics, but costs one deque and a list per socket instead of
-    ``asyncio.Queue``'s three deques and an event (about 2 KB per idle connection); the join
-    event is made only when someone waits on it. ``_queue`` and ``_getters`` keep
+    with the same semantics, but costs almost nothing while idle instead of
+    ``asyncio.Queue``'s three deques and an event (about 2 KB per idle connection): its deque,
+    its list of getters and its join event are made only when used. ``_queue`` and ``_getters`` keep
     ``asyncio.Queue``'s meaning: a getter listed in ``_getters`` is waiting with nothing in
     hand (``engineio_websocket.write_now`` relies on that).
     """
 
-    __slots__ = ("_finished", "_getters", "_queue", "_unfinished", "bytes")
+    __slots__ = ("_finished", "_getters", "_queue", "_unfinished", "bytes", "on_put")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._queue: deque[Any] = deque()
-        self._getters: list[asyncio.Future[None]] = []
+        # Both made on first use (an empty deque alone is over 500 bytes, and most sockets
+        # have nothing queued nearly all the time); ``_queue`` goes back to ``()`` once
+        # drained.
+        self._queue: deque[Any] | tuple[()] = ()
+        self._getters: list[asyncio.Future[None]] | tuple[()] = ()
         self._unfinished = 0
         self._finished: asyncio.Event | None = None
         self.bytes = 0
+        # Called after each put: a socket whose writer runs only while there is something to
+        # send starts it here (``LeanSocket.serve_websocket``).
+        self.on_put: Callable[[], None] | None = None
 
     def qsize(self) -> int:
         return len(self._queue)
@@ -73,26 +80,37 @@ class MeteredQueue:
         return False
 
     def put_nowait(self, item: Any) -> None:
-        self._queue.append(item)
+        queue = self._queue
+        if not isinstance(queue, deque):
+            queue = self._queue = deque()
+        queue.append(item)
         self.bytes += packet_size(item)
         self._unfinished += 1
         if self._finished is not None:
             self._finished.clear()
         self._wakeup_next()
+        if self.on_put is not None:
+            self.on_put()
 
     async def put(self, item: Any) -> None:
         self.put_nowait(item)
 
     def get_nowait(self) -> Any:
-        if not self._queue:
+        queue = self._queue
+        if not queue:
             raise asyncio.QueueEmpty
-        item = self._queue.popleft()
+        assert isinstance(queue, deque)
+        item = queue.popleft()
+        if not queue:
+            self._queue = ()
         self.bytes -= packet_size(item)
         return item
 
     async def get(self) -> Any:
         while not self._queue:
             getter = asyncio.get_running_loop().create_future()
+            if not isinstance(self._getters, list):
+                self._getters = []
             self._getters.append(getter)
             try:
                 await getter
@@ -106,8 +124,10 @@ class MeteredQueue:
         return self.get_nowait()
 
     def _wakeup_next(self) -> None:
-        while self._getters:
-            getter = self._getters.pop(0)
+        getters = self._getters
+        while getters:
+            assert isinstance(getters, list)
+            getter = getters.pop(0)
             if not getter.done():
                 getter.set_result(None)
                 break

@@ -1,0 +1,140 @@
+"""Engine.IO WebSockets opened directly, served from the request's own handler.
+
+A client that opens a WebSocket straight away (``GET /socket.io/?EIO=4&transport=websocket``
+with ``Upgrade: websocket``, no ``sid``: what roomkey.js and socket.io-client with
+``transports: ["websocket"]`` do) would, through python-engineio's ``handle_request``, keep for
+the whole life of the connection a WSGI environ of some 30 keys, the parsed query string and
+five suspended coroutine frames with their locals (``handle_request``, ``_handle_connect``,
+``handle_get_request``, ``_upgrade_websocket`` and the driver's ``__call__``): several KB per
+idle connection. ``handle_get`` performs the same handshake itself, in one frame:
+
+- the same checks first (transport, protocol version, ``Upgrade`` header, origin); anything
+  else (long-polling, an upgrade from it, another version, a refused origin, OPTIONS, POST)
+  goes to python-engineio unchanged, which answers and logs as it always does;
+- the same session id (``generate_id``), OPEN packet (``sid``, no upgrades, ``pingTimeout``,
+  ``pingInterval``, ``maxPayload``), ``connect`` event, ping timer and service task;
+- the socket is a ``LeanSocket`` served by ``serve_websocket`` in this same task.
+
+The environ handed to the ``connect`` event (and kept by python-socketio for the session)
+carries only ``REQUEST_METHOD``, ``QUERY_STRING``, ``PATH_INFO``, ``wsgi.url_scheme``, the
+``Host``, ``Origin`` and ``X-Forwarded-For`` headers when sent, and ``aiohttp.request`` (where
+roomkey's own handlers read everything else). Used when ``performance.lean_sockets`` is on.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from engineio import packet
+
+from roomkey.transports.engineio_socket import LeanSocket
+from roomkey.transports.engineio_websocket import SOCKET_ATTR
+
+OriginCheck = Callable[[str | None, str | None], bool]
+
+
+def install(eio_server: Any, allow_origin: OriginCheck) -> None:
+    """Route ``GET`` on ``eio_server``'s path to ``handle_get`` (POST and OPTIONS stay with
+    python-engineio). Done on the server's own copy of the driver table."""
+
+    def create_route(app: web.Application, server: Any, endpoint: str) -> None:
+        # A partial, not a closure: no second coroutine frame kept per connection.
+        app.router.add_get(endpoint, functools.partial(handle_get, server, allow_origin))
+        app.router.add_post(endpoint, server.handle_request)
+        app.router.add_route("OPTIONS", endpoint, server.handle_request)
+
+    eio_server._async = {**eio_server._async, "create_route": create_route}
+
+
+def is_direct(eio_server: Any, request: web.Request, allow_origin: OriginCheck) -> bool:
+    """Whether ``request`` opens an Engine.IO 4 WebSocket directly and may be served here."""
+    if not getattr(eio_server, "lean_sockets", False) or "websocket" not in eio_server.transports:
+        return False
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return False
+    query = parse_qs(request.query_string)
+    if query.get("transport") != ["websocket"] or query.get("EIO") != ["4"]:
+        return False
+    if "sid" in query or "j" in query:
+        return False
+    origin = request.headers.get("Origin")
+    # A refused origin goes to python-engineio, which answers 400 and logs it once.
+    return not origin or allow_origin(origin, request.host)
+
+
+def session_environ(request: web.Request) -> dict[str, Any]:
+    """The few environ keys a direct session keeps (see the module's docstring)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": request.method,
+        "QUERY_STRING": request.query_string,
+        "PATH_INFO": request.path,
+        "wsgi.url_scheme": request.headers.get("X-Forwarded-Proto", "http"),
+        "aiohttp.request": request,
+    }
+    for header, key in (
+        ("Host", "HTTP_HOST"),
+        ("Origin", "HTTP_ORIGIN"),
+        ("X-Forwarded-For", "HTTP_X_FORWARDED_FOR"),
+    ):
+        value = request.headers.get(header)
+        if value is not None:
+            environ[key] = value
+    return environ
+
+
+async def handle_get(
+    eio: Any, allow_origin: OriginCheck, request: web.Request
+) -> web.StreamResponse:
+    """One ``GET`` on the Engine.IO path: a direct WebSocket served here, anything else by
+    python-engineio."""
+    if not is_direct(eio, request, allow_origin):
+        response: web.StreamResponse = await eio.handle_request(request)
+        return response
+    if eio.start_service_task:
+        # As python-engineio: its service task (ping checks) starts with the first client.
+        eio.start_service_task = False
+        eio.service_task_handle = eio.start_background_task(eio._service_task)
+    sid = eio.generate_id()
+    sock = LeanSocket(eio, sid)
+    eio.sockets[sid] = sock
+    await sock.send(
+        packet.Packet(
+            packet.OPEN,
+            {
+                "sid": sid,
+                "upgrades": [],
+                "pingTimeout": int(eio.ping_timeout * 1000),
+                "pingInterval": int(eio.ping_interval + eio.ping_interval_grace_period) * 1000,
+                "maxPayload": eio.max_http_buffer_size,
+            },
+        )
+    )
+    ret = await eio._trigger_event("connect", sid, session_environ(request), run_async=False)
+    if ret is not None and ret is not True:
+        del eio.sockets[sid]
+        eio.logger.warning("Application rejected connection")
+        environ = eio._async["translate_request"](request)
+        refused: web.StreamResponse = await eio._make_response(
+            eio._unauthorized(ret or None), environ
+        )
+        return refused
+    sock.schedule_ping()
+    ws = eio._async["websocket"](None, eio)
+    try:
+        response = await ws.open(request)
+    except BaseException:
+        await sock.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_ERROR)
+        eio.sockets.pop(sid, None)
+        raise
+    setattr(sock, SOCKET_ATTR, ws)
+    try:
+        await sock.serve_websocket(ws)
+    finally:
+        setattr(sock, SOCKET_ATTR, None)
+        if sock.closed and eio.sockets.get(sid) is sock:
+            del eio.sockets[sid]
+    return response
