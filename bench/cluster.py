@@ -9,6 +9,9 @@ started by PID.
   processes on one port, ``SO_REUSEPORT``, sharing channels through Redis), allowed on every
   CPU; the load generator stays on the load CPU, so with two CPUs the second worker shares a
   core with it. Both worker counts use Redis, so the ratio measures the extra process only.
+  Measured twice: by fan-out (the Python load generator, which one worker already saturates
+  on two cores) and by authorize requests/s (wrk, light enough to leave the second worker
+  most of its core).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from typing import Any
 
 from bench.processes import ALL_CPUS, SERVER_CPU, RedisProcess, ServerProcess, run_loadgen
+from bench.wrk import PRIVATE_BODY, run_wrk
 
 NODE = "bench.servers.roomkey_node"
 TWO_NODES = "roomkey, 2 nodes + Redis"
@@ -64,6 +68,27 @@ def workers(
         return run_loadgen(
             [server.port], "sio", subscribers, deflate=False, fanout=fanout, timeout=timeout
         )
+    finally:
+        if server is not None:
+            server.stop()
+        redis.stop()
+
+
+def workers_authorize_target(count: int) -> str:
+    return f"roomkey private, --workers {count} (Redis)"
+
+
+def workers_authorize(count: int, seconds: int, connections: int) -> dict[str, Any]:
+    """Private-channel authorize requests/s (wrk) against ``count`` worker processes."""
+    redis = RedisProcess(cpus=SERVER_CPU)
+    server: ServerProcess | None = None
+    try:
+        server = ServerProcess(
+            NODE, "--redis-url", redis.url, "--workers", str(count), cpus=ALL_CPUS
+        )
+        time.sleep(WORKER_START_SECONDS if count > 1 else 0.3)
+        url = f"http://127.0.0.1:{server.port}/pusher/auth"
+        return run_wrk(url, PRIVATE_BODY, seconds, connections)
     finally:
         if server is not None:
             server.stop()

@@ -12,6 +12,8 @@ SIO = "python-socketio room emit"
 TWO_NODES = "roomkey, 2 nodes + Redis"
 WORKERS_1 = "roomkey --workers 1 (Redis)"
 WORKERS_2 = "roomkey --workers 2 (Redis)"
+WORKERS_AUTH_1 = "roomkey private, --workers 1 (Redis)"
+WORKERS_AUTH_2 = "roomkey private, --workers 2 (Redis)"
 
 
 def _fanout(result: dict[str, Any], target: str, n: int, mode: str) -> dict[str, Any] | None:
@@ -82,6 +84,10 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
     for kind in ("private", "presence"):
         rk_auth = auth.get(f"roomkey {kind}", {}).get("requests_per_second", 0.0)
         out[f"authorize_{kind}_vs_bare"] = _ratio(rk_auth, bare)
+    one = auth.get(WORKERS_AUTH_1, {}).get("requests_per_second", 0.0)
+    two = auth.get(WORKERS_AUTH_2, {}).get("requests_per_second", 0.0)
+    if one and two:
+        out["authorize_workers_2_vs_1"] = _ratio(two, one)
     return out
 
 

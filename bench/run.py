@@ -24,19 +24,18 @@ import contextlib
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import cluster, report
-from bench.processes import LOAD_CPU, ROOT, SERVER_CPU, ServerProcess, pinned, run_loadgen
+from bench.processes import LOAD_CPU, ROOT, SERVER_CPU, ServerProcess, run_loadgen
+from bench.wrk import PRESENCE_BODY, PRIVATE_BODY, run_wrk
 
 
 @dataclass(frozen=True)
@@ -125,49 +124,6 @@ def run_session(
 
 # -- authorize (wrk) ---------------------------------------------------------------------
 
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body = "{body}"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Bearer {token}"
-"""
-
-
-def _jwt() -> str:
-    import jwt
-
-    from bench.servers.roomkey_node import JWT_SECRET
-
-    payload = {"sub": "bench-user", "name": "Bench", "exp": int(time.time()) + 3600}
-    return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
-
-
-def run_wrk(url: str, body: str, seconds: int, connections: int) -> dict[str, Any]:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise SystemExit("bench: wrk is required (Debian package wrk)")
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT.format(body=body, token=_jwt()))
-        script = f.name
-    try:
-        out = subprocess.run(
-            pinned(LOAD_CPU, wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, url),
-            capture_output=True,
-            text=True,
-            timeout=seconds + 30,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(script)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    return {
-        "requests_per_second": float(rps.group(1)) if rps else 0.0,
-        "non_2xx": int(bad.group(1)) if bad else 0,
-        "socket_errors": errors.group(0) if errors else "",
-    }
-
 
 def authorize_round(sizes: Sizes) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
@@ -177,13 +133,13 @@ def authorize_round(sizes: Sizes) -> dict[str, dict[str, Any]]:
             "roomkey private",
             ROOMKEY.module,
             "/pusher/auth",
-            "socket_id=1234.1234&channel_name=private-bench",
+            PRIVATE_BODY,
         ),
         (
             "roomkey presence",
             ROOMKEY.module,
             "/pusher/auth",
-            "socket_id=1234.1234&channel_name=presence-bench",
+            PRESENCE_BODY,
         ),
     ]
     for name, module, path, body in cases:
@@ -193,6 +149,10 @@ def authorize_round(sizes: Sizes) -> dict[str, dict[str, Any]]:
             out[name] = run_wrk(url, body, sizes.authorize_seconds, sizes.wrk_connections)
         finally:
             server.stop()
+    for count in (1, 2):
+        out[cluster.workers_authorize_target(count)] = cluster.workers_authorize(
+            count, sizes.authorize_seconds, sizes.wrk_connections
+        )
     return out
 
 

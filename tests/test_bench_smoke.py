@@ -52,12 +52,16 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         if row["target"] == "roomkey":
             # roomkey refuses permessage-deflate unless server.compression is set.
             assert row["deflate_accepted"] == 0, row
-    assert {"roomkey private", "roomkey presence", "bare aiohttp JSON handler"} <= set(
-        result["authorize"]
-    )
+    assert {
+        "roomkey private",
+        "roomkey presence",
+        "bare aiohttp JSON handler",
+        "roomkey private, --workers 1 (Redis)",
+        "roomkey private, --workers 2 (Redis)",
+    } <= set(result["authorize"])
     for row in result["authorize"].values():
         assert row["non_2xx"] == 0 and row["requests_per_second"] > 0
-    assert "authorize_private_vs_bare" in result["ratios"]
+    assert {"authorize_private_vs_bare", "authorize_workers_2_vs_1"} <= result["ratios"].keys()
     assert any(k.startswith("fanout_") for k in result["ratios"])
     assert {"fanout_20_pusher_deliveries_vs_aiohttp", "fanout_20_workers_2_vs_1"} <= set(
         result["ratios"]
