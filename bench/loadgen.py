@@ -1,7 +1,8 @@
 """The load generator: one process that opens many raw WebSocket clients against one server.
 
-    python -m bench.loadgen --port P[,P2...] --proto sio|sio-bare|ws|pusher --clients N
+    python -m bench.loadgen --port P[,P2...] --proto sio|sio-bare|ws|pusher|echo --clients N
         [--deflate] [--burst M] [--paced M --interval S] [--key KEY] [--publish-port P]
+        [--redis-url URL --redis-prefix PREFIX]
 
 It connects ``N`` clients (at most 200 handshakes in flight; spread round-robin over the
 ports given, e.g. two nodes of a cluster), joins each to the channel ``bench`` in the
@@ -10,13 +11,19 @@ for one line on stdin (the orchestrator measures the server's memory in between)
 asked, runs a burst and a paced fan-out: ``M`` signed REST publishes
 (``POST /apps/{id}/events``, ``bench/publisher.py``) to the first port (or
 ``--publish-port``), each carrying this process's monotonic clock at publish time as
-``@<ns>@`` in its data, and records every arrival. Last line: ``RESULT {json}``.
+``@<ns>@`` in its data, and records every arrival. With ``--redis-url`` it publishes
+through Redis instead, as a Laravel application feeds laravel-echo-server
+(``bench/redis_publisher.py``): same stamp, same counts, same pacing. Last line:
+``RESULT {json}``.
 
 Protocols:
 - ``sio``: roomkey over Engine.IO v4 / Socket.IO v5 (auth ``{"key"}``, ``subscribe`` with ack).
 - ``sio-bare``: a bare python-socketio server that puts every client in one room on connect.
 - ``ws``: a plain aiohttp WebSocket server that sends ``hello`` once a client is registered.
 - ``pusher``: Pusher protocol 7 at ``/app/{key}?protocol=7`` (``pusher:subscribe``).
+- ``echo``: laravel-echo-server over Engine.IO v3 / Socket.IO v2 (``bench/eio3.py``: client
+  pings, ``subscribe`` without an ack, a ping right after it whose pong marks the client
+  ready, and the server's own subscriber count checked after connecting).
 
 Every wait is bounded by ``--timeout``; only 127.0.0.1 is dialled.
 """
@@ -32,13 +39,19 @@ import sys
 import time
 from typing import Any
 
-from bench.publisher import Publisher
+import aiohttp
+
+from bench import eio3
+from bench.publisher import BasePublisher, Publisher
+from bench.redis_publisher import RedisPublisher
 from bench.wsclient import WsClient, open_ws
 
 HOST = "127.0.0.1"
 CHANNEL = "bench"
 STAMP = re.compile(r"@(\d+)@")
 IN_FLIGHT = 200
+ECHO_ARRIVAL = eio3.arrival_prefix(CHANNEL)
+ECHO_SUBSCRIBE = eio3.subscribe_frame(CHANNEL)
 
 
 class Fleet:
@@ -53,10 +66,14 @@ class Fleet:
         self.first_arrival = 0
         self.last_arrival = 0
         self.done: asyncio.Event = asyncio.Event()
+        self.keepalive = eio3.Keepalive()
+        self.ping_interval = 0.0
 
     def path(self) -> str:
         if self.proto in ("sio", "sio-bare"):
             return "/socket.io/?EIO=4&transport=websocket"
+        if self.proto == "echo":
+            return eio3.PATH
         if self.proto == "ws":
             return "/ws"
         return f"/app/{self.key}?protocol=7&client=bench&version=1.0"
@@ -106,6 +123,8 @@ class Fleet:
                 client.send_text("3")
             elif kind == "44":
                 self._refused(client, f"connect refused: {text[:200]}")
+        elif proto == "echo":
+            self._on_echo(client, text)
         elif proto == "ws":
             if text == "hello":
                 self._joined(client)
@@ -128,6 +147,21 @@ class Fleet:
                 self._refused(client, f"{event} {text[:200]}")
             else:
                 self._arrival(text)
+
+    def _on_echo(self, client: WsClient, text: str) -> None:
+        """Engine.IO v3 / Socket.IO v2 (``bench/eio3.py``)."""
+        if text.startswith(ECHO_ARRIVAL):
+            self._arrival(text)
+        elif text == eio3.PONG:
+            self._joined(client)  # the first pong answers the ping sent after the subscribe
+        elif text == "40":
+            client.send_text(ECHO_SUBSCRIBE)
+            client.send_text(eio3.PING)
+            self.keepalive.start(client, self.ping_interval)
+        elif text[:1] == "0":
+            self.ping_interval = eio3.ping_interval_seconds(text)
+        elif text.startswith('42["subscription_error"') or text[:2] in ("41", "44"):
+            self._refused(client, f"refused: {text[:200]}")
 
     async def open_one(self, port: int, deflate: bool, timeout: float) -> WsClient:
         """One client, upgraded and joined to the channel (or an exception)."""
@@ -187,13 +221,13 @@ def percentile(sorted_values: list[int], q: float) -> float:
 
 async def fanout(
     fleet: Fleet,
-    publisher: Publisher,
+    publisher: BasePublisher,
     subscribers: int,
     count: int,
     interval: float,
     timeout: float,
 ) -> dict[str, Any]:
-    """Publish ``count`` messages ``interval`` seconds apart through the REST API; wait for
+    """Publish ``count`` messages ``interval`` seconds apart (REST API or Redis); wait for
     their arrivals."""
     fleet.latencies_ns = []
     fleet.expected = subscribers * count
@@ -222,14 +256,49 @@ async def fanout(
     }
 
 
+async def confirm_subscribed(
+    args: argparse.Namespace, ports: list[int], connected: int, stats: dict[str, Any]
+) -> dict[str, Any]:
+    """laravel-echo-server acknowledges no subscribe: check its own count of the channel's
+    subscribers (``server_subscribed``) and count a shortfall as errors. Not part of the
+    connect time."""
+    bases = [f"http://{HOST}:{p}" for p in ports]
+    try:
+        subscribed = await eio3.wait_subscribed(
+            bases, args.app_id, args.key, CHANNEL, connected, args.timeout
+        )
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        subscribed = 0
+        stats["first_errors"] = [f"channel info: {type(exc).__name__}", *stats["first_errors"]]
+    stats = dict(stats, server_subscribed=subscribed)
+    if subscribed < connected:
+        stats["errors"] += connected - subscribed
+        stats["first_errors"] = [
+            f"server reports {subscribed} of {connected} subscribed",
+            *stats["first_errors"],
+        ][:3]
+    return stats
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     fleet = Fleet(args.proto, args.key)
     ports = [int(p) for p in args.port.split(",")]
     clients, stats = await connect_all(fleet, ports, args.clients, args.deflate, args.timeout)
     publish_port = args.publish_port or ports[0]
-    publisher = Publisher(
-        f"http://{HOST}:{publish_port}", args.app_id, args.key, args.secret, CHANNEL, args.timeout
-    )
+    publisher: BasePublisher
+    if args.redis_url:
+        publisher = RedisPublisher(args.redis_url, args.redis_prefix, CHANNEL, args.timeout)
+    else:
+        publisher = Publisher(
+            f"http://{HOST}:{publish_port}",
+            args.app_id,
+            args.key,
+            args.secret,
+            CHANNEL,
+            args.timeout,
+        )
+    if args.proto == "echo" and clients:
+        stats = await confirm_subscribed(args, ports, len(clients), stats)
     print("READY " + json.dumps(stats), flush=True)
     await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), args.timeout * 6)
     result: dict[str, Any] = {"connect": stats}
@@ -243,6 +312,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         result["paced"] = await fanout(
             fleet, publisher, len(clients), args.paced, args.interval, args.timeout
         )
+    fleet.keepalive.stop()
     for c in clients:
         c.close()
     await asyncio.sleep(0.1)
@@ -255,7 +325,7 @@ def main() -> None:
     p.add_argument("--publish-port", type=int, default=0, help="REST port (default: the first)")
     p.add_argument("--app-id", default="bench")
     p.add_argument("--secret", default="bench-secret-0123456789")
-    p.add_argument("--proto", choices=("sio", "sio-bare", "ws", "pusher"), required=True)
+    p.add_argument("--proto", choices=("sio", "sio-bare", "ws", "pusher", "echo"), required=True)
     p.add_argument("--key", default="bench-key")
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
@@ -263,6 +333,8 @@ def main() -> None:
     p.add_argument("--paced", type=int, default=0, help="messages published --interval apart")
     p.add_argument("--interval", type=float, default=0.2)
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--redis-url", default="", help="publish through this Redis (echo)")
+    p.add_argument("--redis-prefix", default="", help="the peer's Redis channel prefix")
     args = p.parse_args()
     result = asyncio.run(main_async(args))
     print("RESULT " + json.dumps(result), flush=True)

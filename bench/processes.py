@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -45,7 +45,7 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def _wait_listening(proc: subprocess.Popen[bytes], port: int, what: str) -> None:
+def wait_listening(proc: subprocess.Popen[bytes], port: int, what: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -59,7 +59,7 @@ def _wait_listening(proc: subprocess.Popen[bytes], port: int, what: str) -> None
     raise RuntimeError(f"{what} did not listen within 20 s")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -69,8 +69,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(5)
 
 
+class Server(Protocol):
+    """What a session needs of a server under test: its port, the arguments the load
+    generator needs to publish to it, its memory, and a way to stop it."""
+
+    port: int
+    loadgen_args: tuple[str, ...]
+
+    def rss(self) -> int: ...
+
+    def stop(self) -> None: ...
+
+
 class ServerProcess:
-    """One server under test (``python -m module --port P [args]``) pinned to ``cpus``."""
+    """One server under test (``python -m module --port P [args]``) pinned to ``cpus``.
+    The load generator publishes through its REST API (no extra arguments)."""
+
+    loadgen_args: tuple[str, ...] = ()
 
     def __init__(self, module: str, *args: str, cpus: str = SERVER_CPU) -> None:
         self.port = free_port()
@@ -81,7 +96,7 @@ class ServerProcess:
             stderr=subprocess.PIPE,
         )
         try:
-            _wait_listening(self.proc, self.port, module)
+            wait_listening(self.proc, self.port, module)
         except BaseException:
             self.stop()
             raise
@@ -90,7 +105,7 @@ class ServerProcess:
         return rss_bytes(self.proc.pid)
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
 
 class RedisProcess:
@@ -121,7 +136,7 @@ class RedisProcess:
             stderr=subprocess.PIPE,
         )
         try:
-            _wait_listening(self.proc, self.port, "redis-server")
+            wait_listening(self.proc, self.port, "redis-server")
         except BaseException:
             self.stop()
             raise
@@ -131,7 +146,7 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -160,10 +175,12 @@ def run_loadgen(
     timeout: float,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
     cpus: str = LOAD_CPU,
+    extra_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One ``bench.loadgen`` run: connect (spread over ``ports``), call ``on_ready`` with the
     connect figures (the caller measures memory then), then the fan-out (published through
-    the first port's REST API). The ``RESULT`` figures."""
+    the first port's REST API, or as ``extra_args`` say, e.g. through Redis). The ``RESULT``
+    figures."""
     argv = [
         PY,
         "-m",
@@ -176,6 +193,7 @@ def run_loadgen(
         str(clients),
         "--timeout",
         str(timeout),
+        *extra_args,
     ]
     if deflate:
         argv.append("--deflate")

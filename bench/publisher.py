@@ -14,8 +14,10 @@ measures publish-to-arrival latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
@@ -47,16 +49,49 @@ def signed_events_request(
     return f"{path}?{query}", body
 
 
-class Publisher:
+class BasePublisher:
+    """What the load generator needs of a publisher: ``run(count, interval)`` publishes
+    ``count`` stamped messages on the benchmark channel and ``failures`` lists what failed.
+    Burst and paced publishing are the same for every target (``run`` below); a subclass only
+    says how one message is sent (``_one``) and what it holds open meanwhile (``_open``)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.failures: list[str] = []
+
+    def _open(self) -> contextlib.AbstractAsyncContextManager[Callable[[], Awaitable[None]]]:
+        raise NotImplementedError
+
+    async def run(self, count: int, interval: float) -> None:
+        """``count`` messages: back to back (``interval`` 0, ``BURST_CONCURRENCY`` in flight)
+        or one every ``interval`` seconds."""
+        async with self._open() as send:
+            if interval <= 0:
+                remaining = count
+
+                async def worker() -> None:
+                    nonlocal remaining
+                    while remaining > 0:
+                        remaining -= 1
+                        await send()
+
+                await asyncio.gather(*(worker() for _ in range(min(count, BURST_CONCURRENCY))))
+                return
+            for i in range(count):
+                if i:
+                    await asyncio.sleep(interval)
+                await send()
+
+
+class Publisher(BasePublisher):
     """Publishes ``tick`` events on one channel through one server's REST API."""
 
     def __init__(
         self, base_url: str, app_id: str, key: str, secret: str, channel: str, timeout: float
     ) -> None:
+        super().__init__(timeout)
         self.base_url = base_url
         self.app_id, self.key, self.secret, self.channel = app_id, key, secret, channel
-        self.timeout = timeout
-        self.failures: list[str] = []
 
     async def _one(self, session: aiohttp.ClientSession) -> None:
         path, body = signed_events_request(
@@ -72,23 +107,8 @@ class Publisher:
             if resp.status != 200:
                 self.failures.append(f"HTTP {resp.status}")
 
-    async def run(self, count: int, interval: float) -> None:
-        """``count`` messages: back to back (``interval`` 0, a few requests in flight) or one
-        every ``interval`` seconds."""
+    @contextlib.asynccontextmanager
+    async def _open(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
         connector = aiohttp.TCPConnector(limit=BURST_CONCURRENCY)
         async with aiohttp.ClientSession(connector=connector) as session:
-            if interval <= 0:
-                remaining = count
-
-                async def worker() -> None:
-                    nonlocal remaining
-                    while remaining > 0:
-                        remaining -= 1
-                        await self._one(session)
-
-                await asyncio.gather(*(worker() for _ in range(min(count, BURST_CONCURRENCY))))
-                return
-            for i in range(count):
-                if i:
-                    await asyncio.sleep(interval)
-                await self._one(session)
+            yield lambda: self._one(session)

@@ -14,6 +14,7 @@ WORKERS_1 = "roomkey --workers 1 (Redis)"
 WORKERS_2 = "roomkey --workers 2 (Redis)"
 WORKERS_AUTH_1 = "roomkey private, --workers 1 (Redis)"
 WORKERS_AUTH_2 = "roomkey private, --workers 2 (Redis)"
+ECHO = "laravel-echo-server"
 
 
 def _fanout(result: dict[str, Any], target: str, n: int, mode: str) -> dict[str, Any] | None:
@@ -32,6 +33,25 @@ def _connect(result: dict[str, Any], target: str, n: int, deflate: bool) -> dict
 
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 2) if b else None
+
+
+def _vs_peer(result: dict[str, Any], n: int) -> dict[str, Any]:
+    """roomkey (both transports) over laravel-echo-server at ``n`` subscribers: burst
+    deliveries/s (higher is better for roomkey) and paced p99 (lower is better)."""
+    out: dict[str, Any] = {}
+    burst, paced = _fanout(result, ECHO, n, "burst"), _fanout(result, ECHO, n, "paced")
+    for target, infix in ((ROOMKEY, ""), (ROOMKEY_PUSHER, "pusher_")):
+        rk = _fanout(result, target, n, "burst")
+        if rk and burst:
+            out[f"fanout_{n}_{infix}deliveries_vs_laravel_echo_server"] = _ratio(
+                rk["deliveries_per_second"], burst["deliveries_per_second"]
+            )
+        rk = _fanout(result, target, n, "paced")
+        if rk and paced:
+            out[f"broadcast_{n}_{infix}p99_vs_laravel_echo_server"] = _ratio(
+                rk["p99_ms"], paced["p99_ms"]
+            )
+    return out
 
 
 def ratios(result: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +82,7 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
         base = _fanout(result, AIOHTTP, n, "paced")
         if pusher and base:
             out[f"broadcast_{n}_pusher_p99_vs_aiohttp"] = _ratio(pusher["p99_ms"], base["p99_ms"])
+        out.update(_vs_peer(result, n))
         nodes, single = _fanout(result, TWO_NODES, n, "burst"), _fanout(result, ROOMKEY, n, "burst")
         if nodes and single:
             out[f"fanout_{n}_two_nodes_vs_one_node"] = _ratio(
@@ -73,7 +94,11 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
                 two["deliveries_per_second"], one["deliveries_per_second"]
             )
     for row in result["connect"]:
-        prefix = {ROOMKEY: "roomkey", ROOMKEY_PUSHER: "roomkey_pusher"}.get(row["target"])
+        prefix = {
+            ROOMKEY: "roomkey",
+            ROOMKEY_PUSHER: "roomkey_pusher",
+            ECHO: "laravel_echo_server",
+        }.get(row["target"])
         if prefix is not None:
             key = "deflate_offered" if row["deflate_offered"] else "no_deflate"
             out[f"{prefix}_kb_per_connection_{row['clients']}_{key}"] = round(

@@ -23,6 +23,15 @@ if [ -f web/package.json ]; then
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The benchmark's peer (laravel-echo-server, run by the bench smoke test): npm ci only when its
+# node_modules is missing or was installed from another package-lock.json (a stamp in it).
+peer=bench/peers/laravel-echo-server
+peer_lock=$(sha256sum "$peer/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$peer/node_modules/.roomkey-lock.sha256" 2>/dev/null || true)" != "$peer_lock" ]; then
+  (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$peer_lock" >"$peer/node_modules/.roomkey-lock.sha256"
+fi
+
 .venv/bin/ruff check server tests bench
 .venv/bin/ruff format --check server tests bench
 .venv/bin/mypy

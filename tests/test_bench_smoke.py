@@ -1,6 +1,7 @@
 """The benchmark's own smoke run: ``python -m bench.run --smoke`` against real servers, so the
 benchmark cannot rot. Checks that the result files are written with the expected keys; it
-never asserts on speed."""
+never asserts on speed. The laravel-echo-server peer is part of it: a missing install fails the
+test (``npm ci`` in bench/peers/laravel-echo-server, as scripts/test.sh does), it never skips."""
 
 from __future__ import annotations
 
@@ -10,9 +11,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PEER_CLI = ROOT / "bench" / "peers" / "laravel-echo-server" / "node_modules" / "laravel-echo-server"
+PEER = "laravel-echo-server"
 
 
 def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
+    assert (PEER_CLI / "bin" / "server.js").is_file(), (
+        "the laravel-echo-server peer is not installed: run `npm ci` in "
+        "bench/peers/laravel-echo-server (scripts/test.sh does)"
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path)],
         cwd=ROOT,
@@ -42,7 +49,20 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         "roomkey, 2 nodes + Redis",
         "roomkey --workers 1 (Redis)",
         "roomkey --workers 2 (Redis)",
+        PEER,
     } <= targets
+    # The peer: burst and paced fan-out, and connects with and without a deflate offer.
+    assert {row["mode"] for row in result["fanout"] if row["target"] == PEER} == {
+        "burst",
+        "paced",
+    }
+    assert {row["deflate_offered"] for row in result["connect"] if row["target"] == PEER} == {
+        False,
+        True,
+    }
+    pinned = json.loads((PEER_CLI.parents[1] / "package.json").read_text())["dependencies"]
+    assert result["versions"][PEER] == pinned[PEER]
+    assert "laravel-echo-server (peer)" not in {row["scenario"] for row in result["not_measured"]}
     for row in result["fanout"]:
         # Every message went through the REST API (signed) and reached every subscriber.
         assert row["received"] == row["expected"] and row["publish_failures"] == 0, row
@@ -63,8 +83,16 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         assert row["non_2xx"] == 0 and row["requests_per_second"] > 0
     assert {"authorize_private_vs_bare", "authorize_workers_2_vs_1"} <= result["ratios"].keys()
     assert any(k.startswith("fanout_") for k in result["ratios"])
-    assert {"fanout_20_pusher_deliveries_vs_aiohttp", "fanout_20_workers_2_vs_1"} <= set(
-        result["ratios"]
-    )
-    assert (tmp_path / "results.md").read_text().startswith("# roomkey benchmark")
+    assert {
+        "fanout_20_pusher_deliveries_vs_aiohttp",
+        "fanout_20_workers_2_vs_1",
+        "fanout_20_deliveries_vs_laravel_echo_server",
+        "fanout_20_pusher_deliveries_vs_laravel_echo_server",
+        "broadcast_20_p99_vs_laravel_echo_server",
+        "broadcast_20_pusher_p99_vs_laravel_echo_server",
+        "laravel_echo_server_kb_per_connection_20_no_deflate",
+    } <= set(result["ratios"])
+    markdown = (tmp_path / "results.md").read_text()
+    assert markdown.startswith("# roomkey benchmark")
+    assert f"| {PEER} | 20 | burst |" in markdown
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
