@@ -45,6 +45,12 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_listening(proc: subprocess.Popen[bytes], port: int, what: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -78,6 +84,8 @@ class Server(Protocol):
 
     def rss(self) -> int: ...
 
+    def cpu(self) -> float: ...
+
     def stop(self) -> None: ...
 
 
@@ -103,6 +111,9 @@ class ServerProcess:
 
     def rss(self) -> int:
         return rss_bytes(self.proc.pid)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         stop_process(self.proc)

@@ -46,6 +46,9 @@ def _vs_peer(result: dict[str, Any], n: int) -> dict[str, Any]:
             out[f"fanout_{n}_{infix}deliveries_vs_laravel_echo_server"] = _ratio(
                 rk["deliveries_per_second"], burst["deliveries_per_second"]
             )
+            out[f"fanout_{n}_{infix}deliveries_per_cpu_second_vs_laravel_echo_server"] = _ratio(
+                rk.get("deliveries_per_cpu_second", 0), burst.get("deliveries_per_cpu_second", 0)
+            )
         rk = _fanout(result, target, n, "paced")
         if rk and paced:
             out[f"broadcast_{n}_{infix}p99_vs_laravel_echo_server"] = _ratio(
@@ -64,6 +67,9 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
             out[f"fanout_{n}_deliveries_vs_aiohttp"] = _ratio(
                 rk["deliveries_per_second"], base["deliveries_per_second"]
             )
+            out[f"fanout_{n}_deliveries_per_cpu_second_vs_aiohttp"] = _ratio(
+                rk.get("deliveries_per_cpu_second", 0), base.get("deliveries_per_cpu_second", 0)
+            )
         sio = _fanout(result, SIO, n, "burst")
         if rk and sio:
             out[f"fanout_{n}_deliveries_vs_python_socketio"] = _ratio(
@@ -77,6 +83,10 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
         if pusher and base:
             out[f"fanout_{n}_pusher_deliveries_vs_aiohttp"] = _ratio(
                 pusher["deliveries_per_second"], base["deliveries_per_second"]
+            )
+            out[f"fanout_{n}_pusher_deliveries_per_cpu_second_vs_aiohttp"] = _ratio(
+                pusher.get("deliveries_per_cpu_second", 0),
+                base.get("deliveries_per_cpu_second", 0),
             )
         pusher = _fanout(result, ROOMKEY_PUSHER, n, "paced")
         base = _fanout(result, AIOHTTP, n, "paced")
@@ -139,13 +149,15 @@ def markdown(result: dict[str, Any]) -> str:
         "## Fan-out (one channel)",
         "",
         "| target | subscribers | mode | messages | received/expected | deliveries/s "
-        "| p50 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| deliveries per server CPU-second | p50 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["fanout"]:
+        per_cpu = r.get("deliveries_per_cpu_second") or 0
         lines.append(
             f"| {r['target']} | {r['subscribers']} | {r['mode']} | {r['messages']} "
             f"| {r['received']}/{r['expected']} | {r['deliveries_per_second']:.0f} "
+            f"| {f'{per_cpu:.0f}' if per_cpu else '-'} "
             f"| {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} |"
         )
     lines += [

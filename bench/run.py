@@ -116,12 +116,14 @@ def run_session(
         rss0 = server.rss()
         rss1 = rss0
         connected = 1
+        cpu0 = 0.0
 
         def measure(ready: dict[str, Any]) -> None:
-            nonlocal rss1, connected
+            nonlocal rss1, connected, cpu0
             time.sleep(0.5)
             rss1 = server.rss()
             connected = max(1, ready["connected"])
+            cpu0 = server.cpu()
 
         result = run_loadgen(
             [server.port],
@@ -138,6 +140,16 @@ def run_session(
             "rss_connected_mb": round(rss1 / 2**20, 1),
             "bytes_per_connection": round((rss1 - rss0) / connected),
         }
+        if fanout is not None:
+            # The server's own CPU per delivery over the whole fan-out (burst and paced,
+            # publishing included): what one core can deliver whatever the load generator's
+            # pace.
+            delivered = sum(int(result[m]["received"]) for m in ("burst", "paced"))
+            used = server.cpu() - cpu0
+            result["cpu"] = {
+                "server_cpu_seconds": round(used, 3),
+                "deliveries_per_cpu_second": round(delivered / used) if used > 0 else 0,
+            }
         return result
     finally:
         server.stop()
@@ -308,6 +320,9 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
                         "max_ms": median_of(runs, mode, "max_ms"),
                         "publish_failures": max(
                             int(r[mode].get("publish_failures", 0)) for r in runs
+                        ),
+                        "deliveries_per_cpu_second": median_of(
+                            runs, "cpu", "deliveries_per_cpu_second"
                         ),
                     }
                 )

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from bench.processes import (
     SERVER_CPU,
     RedisProcess,
+    cpu_seconds,
     free_port,
     pinned,
     rss_bytes,
@@ -163,6 +164,10 @@ class EchoServerPeer:
     def rss(self) -> int:
         assert self.proc is not None
         return rss_bytes(self.proc.pid)
+
+    def cpu(self) -> float:
+        assert self.proc is not None
+        return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None:
