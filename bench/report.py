@@ -119,6 +119,9 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
     for kind in ("private", "presence"):
         rk_auth = auth.get(f"roomkey {kind}", {}).get("requests_per_second", 0.0)
         out[f"authorize_{kind}_vs_bare"] = _ratio(rk_auth, bare)
+    minimal = auth.get("aiohttp form + HMAC handler", {}).get("requests_per_second", 0.0)
+    if minimal and bare:
+        out["authorize_form_hmac_handler_vs_bare"] = _ratio(minimal, bare)
     one = auth.get(WORKERS_AUTH_1, {}).get("requests_per_second", 0.0)
     two = auth.get(WORKERS_AUTH_2, {}).get("requests_per_second", 0.0)
     if one and two:

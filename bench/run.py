@@ -162,6 +162,7 @@ def authorize_round(sizes: Sizes) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     cases = [
         ("bare aiohttp JSON handler", AIOHTTP.module, "/auth", "socket_id=1234.1234"),
+        ("aiohttp form + HMAC handler", AIOHTTP.module, "/auth-hmac", PRIVATE_BODY),
         (
             "roomkey private",
             ROOMKEY.module,

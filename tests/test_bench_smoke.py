@@ -76,6 +76,7 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         "roomkey private",
         "roomkey presence",
         "bare aiohttp JSON handler",
+        "aiohttp form + HMAC handler",
         "roomkey private, --workers 1 (Redis)",
         "roomkey private, --workers 2 (Redis)",
     } <= set(result["authorize"])

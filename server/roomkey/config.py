@@ -200,9 +200,11 @@ class PerformanceSettings:
     same order); false queues every delivery on the Engine.IO socket.
     ``jwt_cache_size``: verified bearer tokens kept (LRU) so that repeated authorize calls
     with one token skip the signature check until the token's ``exp``; 0 turns it off.
-    ``lean_sockets``: Socket.IO connections use roomkey's lighter Engine.IO socket (one
-    writer task, the reader in the connection's own task, the ping a timer) instead of
-    python-engineio's (six tasks per connection); same packets on the wire.
+    ``lean_sockets``: Socket.IO connections use roomkey's lighter Engine.IO socket (a
+    direct WebSocket handshaken in its own handler, ``transports/engineio_direct.py``; the
+    reader in the connection's own task, a writer task only while packets are queued, the
+    ping a timer) instead of python-engineio's request handling and socket (six tasks per
+    connection); same packets on the wire.
     """
 
     gc_freeze: bool = True

@@ -42,7 +42,7 @@ from roomkey.members import (
     member_from_user_data,
     presence_payload,
 )
-from roomkey.policy import ChannelPolicy
+from roomkey.policy import ChannelPolicy, allowed
 from roomkey.presence.base import Departure, PresenceStore
 from roomkey.protocol import (
     ChannelEvent,
@@ -168,7 +168,7 @@ class Hub:
             return None
         if conn.identity is None:
             raise Unauthorized(f"auth is required to join {channel}")
-        if not await self.policy.allows(app, conn.identity, channel):
+        if not await allowed(self.policy, app, conn.identity, channel):
             raise Forbidden(f"not allowed to join {channel}")
         return identity_member(conn.identity, app) if kind is ChannelKind.PRESENCE else None
 

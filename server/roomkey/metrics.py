@@ -36,8 +36,12 @@ class _LiveState(Collector):
         self.source: Callable[[], Iterable[Connection]] | None = None
         self.limiter_failures: Callable[[], int] = lambda: 0
         self.broker_stats: Callable[[], BrokerStats] = BrokerStats
+        # Run first at every collection (this collector is registered first): hot-path counts
+        # kept as plain integers reach their counters before anything is read.
+        self.before_collect: Callable[[], None] = lambda: None
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        self.before_collect()
         conns = GaugeMetricFamily(
             "roomkey_connections", "Open connections", labels=["app", "transport"]
         )
@@ -84,7 +88,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self._children: dict[tuple[object, ...], Any] = {}
+        self._pending: dict[tuple[Counter, tuple[str, ...]], int] = {}
         self._live = _LiveState()
+        self._live.before_collect = self._flush
         r.register(self._live)
         self.connections_opened = Counter(
             "roomkey_connections_opened", "Connections accepted", ["app", "transport"], registry=r
@@ -180,14 +186,21 @@ class Metrics:
         self._live.limiter_failures = failures
 
     def count(self, metric: Counter, *labels: str) -> None:
-        """``metric.labels(*labels).inc()`` for hot paths: prometheus-client checks and
-        joins the label values on every ``labels`` call, so each child is looked up once and
-        kept (label values here come from small fixed sets: transports, reasons, kinds)."""
-        key = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        child.inc()
+        """``metric.labels(*labels).inc()`` for hot paths: a plain integer per label set,
+        added to the counter when the metrics are collected (no label parsing, no lock per
+        call; label values here come from small fixed sets: transports, reasons, kinds)."""
+        key = (metric, labels)
+        pending = self._pending
+        pending[key] = pending.get(key, 0) + 1
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for (metric, labels), n in pending.items():
+            child_key = (id(metric), *labels)
+            child = self._children.get(child_key)
+            if child is None:
+                child = self._children[child_key] = metric.labels(*labels)
+            child.inc(n)
 
     def timed_delivery(
         self, deliver: DeliveryHandler, recipients: Callable[[str, str, str | None], int]

@@ -28,7 +28,19 @@ PolicyCallable = Callable[[AppSettings, Identity, str], "bool | Awaitable[bool]"
 
 
 class ChannelPolicy(Protocol):
-    async def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool: ...
+    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool | Awaitable[bool]:
+        """True to admit; a bool when decided at once (the configured rules), else an
+        awaitable of one (an application's async callable). See ``allowed``."""
+
+
+async def allowed(
+    policy: ChannelPolicy, app: AppSettings, identity: Identity, channel: str
+) -> bool:
+    """``policy.allows``, awaited if it must be."""
+    result = policy.allows(app, identity, channel)
+    if not isinstance(result, bool):
+        result = await result
+    return result is True
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class RulePolicy:
     def __init__(self, apps: tuple[AppSettings, ...]) -> None:
         self._rules = {a.id: tuple(compile_rule(r) for r in a.rules) for a in apps}
 
-    async def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
         for rule in self._rules.get(app.id, ()):
             if rule.matches(identity, channel):
                 return rule.allow
@@ -99,8 +111,12 @@ class CallablePolicy:
     def __init__(self, fn: PolicyCallable) -> None:
         self._fn = fn
 
-    async def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool | Awaitable[bool]:
         result = self._fn(app, identity, channel)
         if inspect.isawaitable(result):
-            result = await result
+            return self._settled(result)
         return result is True
+
+    @staticmethod
+    async def _settled(pending: Awaitable[bool]) -> bool:
+        return (await pending) is True

@@ -24,6 +24,7 @@ from roomkey.errors import (
     Unauthorized,
 )
 from roomkey.http.context import (
+    buffered_body,
     client_address,
     error_response,
     json_text_response,
@@ -33,6 +34,7 @@ from roomkey.http.context import (
     runtime,
 )
 from roomkey.identity.base import Identity
+from roomkey.identity.resolver import bearer_from_header
 from roomkey.protocol import dumps_strings
 from roomkey.runtime import Runtime
 
@@ -65,39 +67,6 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
-async def _identified(
-    rt: Runtime, request: web.Request, seen: dict[str, Any]
-) -> tuple[dict[str, Any], App, Identity]:
-    """Origin, rate per address, body, identity, rate per user: in that order, so a refused
-    request costs as little as possible. Returns the fields, the app they name and the
-    identity; ``seen`` gets the parsed fields (for the log).
-
-    The body names the app (``app_key``), so it is read up to the largest
-    ``max_authorize_body_bytes`` of any app, then held to the chosen app's own limit."""
-    origin = request.headers.get("Origin")
-    if not rt.origins.allows(origin, request.host):
-        raise Forbidden("origin is not allowed", reason="origin")
-    if rt.throttle.rates.authorize_per_minute_per_address:  # no address work when off
-        await rt.throttle.authorize_address(rt.apps.default, client_address(rt, request))
-    body = await read_body(request, rt.apps.max_authorize_body_bytes)
-    fields = parse_fields(request, body)
-    seen.update(fields)
-    app = _app_of(rt, fields)
-    limit = app.limits.max_authorize_body_bytes
-    if len(body) > limit:
-        raise PayloadTooLarge(
-            f"request body is larger than limits.max_authorize_body_bytes ({limit} bytes)"
-        )
-    identity = await request_identity(rt, request)
-    if identity is None:
-        raise Unauthorized(
-            "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"
-        )
-    if rt.throttle.rates.authorize_per_minute_per_user:
-        await rt.throttle.authorize_user(app, identity.user_id)
-    return fields, app, identity
-
-
 def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
     # Through by_key even for the default, so that a disabled app never signs.
     key = fields.get("app_key")
@@ -115,39 +84,79 @@ def _log_ids(rt: Runtime, fields: dict[str, Any]) -> tuple[str, str | None]:
 
 
 # Signs what the request asks for, once the app, the identity and the socket id are known;
-# reads any further field it needs from ``fields``.
-Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Awaitable[dict[str, str]]]
+# reads any further field it needs from ``fields``. The answer, or (an application's async
+# policy) an awaitable of it.
+Answer = dict[str, str] | Awaitable[dict[str, str]]
+Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Answer]
 
 
-async def _sign_channel(
+def _sign_channel(
     rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
-) -> dict[str, str]:
+) -> Answer:
     channel = validate_channel_name(fields.get("channel_name"), "channel_name")
-    return await authorize_channel(app, rt.policy, identity, socket_id, channel)
+    return authorize_channel(app, rt.policy, identity, socket_id, channel)
 
 
-async def _sign_user(
+def _sign_user(
     rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
-) -> dict[str, str]:
+) -> Answer:
     return authorize_user(app, identity, socket_id)
 
 
 async def _answer(request: web.Request, kind: str, action: str, sign: Signer) -> web.StreamResponse:
     """One authorize request, start to end: preflight, or identify and sign; a refusal is
-    logged as ``action`` and counted under ``kind`` with its reason, as is every success."""
+    logged as ``action`` and counted under ``kind`` with its reason, as is every success.
+
+    Origin, rate per address, body, identity, rate per user: in that order, so a refused
+    request costs as little as possible. The body names the app (``app_key``), so it is read
+    up to the largest ``max_authorize_body_bytes`` of any app, then held to the chosen app's
+    own limit. Written flat, awaiting only what may wait (a body still arriving, a session
+    lookup, a Redis rate limit, an async policy): this endpoint is on every page load's
+    critical path, and each coroutine layer costs measurably here (docs/benchmarks.md)."""
     rt = runtime(request)
-    if request.method == "OPTIONS":
+    method = request.method
+    if method == "OPTIONS":
         return preflight(rt, request)
     cors = cors_headers(rt, request)
-    seen: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
     try:
-        if request.method != "POST":
+        if method != "POST":
             raise MethodNotAllowed("use POST")
-        fields, app, identity = await _identified(rt, request, seen)
+        headers = request.headers
+        origin = headers.get("Origin")
+        if origin is not None and not rt.origins.allows(origin, request.host):
+            raise Forbidden("origin is not allowed", reason="origin")
+        throttle = rt.throttle
+        if throttle.rates.authorize_per_minute_per_address:  # no address work when off
+            await throttle.authorize_address(rt.apps.default, client_address(rt, request))
+        most = rt.apps.max_authorize_body_bytes
+        body = buffered_body(request, most)
+        if body is None:
+            body = await read_body(request, most)
+        fields = parse_fields(request, body)
+        app = _app_of(rt, fields)
+        limit = app.limits.max_authorize_body_bytes
+        if len(body) > limit:
+            raise PayloadTooLarge(
+                f"request body is larger than limits.max_authorize_body_bytes ({limit} bytes)"
+            )
+        bearer = bearer_from_header(headers.get("Authorization"))
+        if bearer is not None:
+            identity: Identity | None = rt.identity.from_bearer(bearer)
+        else:
+            identity = await request_identity(rt, request, header=False)
+        if identity is None:
+            raise Unauthorized(
+                "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"
+            )
+        if throttle.rates.authorize_per_minute_per_user:
+            await throttle.authorize_user(app, identity.user_id)
         socket_id = validate_socket_id(fields.get("socket_id"))
-        body = await sign(rt, app, identity, socket_id, fields)
+        answer = sign(rt, app, identity, socket_id, fields)
+        if not isinstance(answer, dict):
+            answer = await answer
     except RoomkeyError as exc:
-        log_app, log_socket = _log_ids(rt, seen)
+        log_app, log_socket = _log_ids(rt, fields)
         rt.log_refusal(
             action,
             exc,
@@ -160,7 +169,7 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
             cors["Allow"] = "POST, OPTIONS"
         return error_response(exc, cors)
     rt.metrics.count(rt.metrics.authorize_results, kind, "ok")
-    return json_text_response(dumps_strings(body), cors)
+    return json_text_response(dumps_strings(answer), cors)
 
 
 async def handle_channel_auth(request: web.Request) -> web.StreamResponse:

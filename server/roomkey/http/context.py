@@ -85,6 +85,25 @@ def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) 
     return json_response({"error": exc.as_dict()}, h, status=exc.status)
 
 
+def buffered_body(request: web.Request, limit: int) -> bytes | None:
+    """The body when it has all arrived already, as it usually has for a small form (taken
+    without a wait); None when ``read_body`` must read it (not all here yet, no declared
+    length, compressed, or over ``limit``: it then answers as it should)."""
+    length = request.content_length
+    if length is None or length > limit or "Content-Encoding" in request.headers:
+        return None
+    content = request.content
+    if not content.is_eof():  # aiohttp marks the end once the declared length arrived
+        return None
+    try:
+        body = content.read_nowait(length) if length else b""
+    except ConnectionResetError:
+        body = b""
+    if len(body) != length:
+        raise BadRequest("request body is shorter than its Content-Length")
+    return body
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that."""
     length = request.content_length

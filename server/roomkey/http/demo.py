@@ -41,6 +41,7 @@ from roomkey.http.context import (
 )
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
+from roomkey.policy import allowed
 from roomkey.protocol import dumps
 from roomkey.runtime import Runtime
 
@@ -200,7 +201,7 @@ async def _chat(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> we
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT_CHARS:
         raise BadRequest(f"text must be 1 to {MAX_TEXT_CHARS} characters")
     app = rt.apps.default
-    if not await rt.policy.allows(app, identity, channel):
+    if not await allowed(rt.policy, app, identity, channel):
         raise Forbidden(f"not allowed to post to {channel}")
     message = {**_who(identity), "text": text.strip(), "sent_at": int(time.time() * 1000)}
     await rt.hub.publish(app, [channel], "chat-message", dumps(message))
