@@ -128,3 +128,30 @@ async def test_a_client_that_stops_reading_is_closed_with_4100(start_server: Sta
         assert 'roomkey_slow_consumer_disconnects_total{transport="pusher"} 1.0' in text
     finally:
         sock.close()
+
+
+async def test_an_idle_socket_keeps_no_writer_task_and_no_buffer(
+    start_server: StartServer, raw_pusher: RawPusherFactory
+) -> None:
+    """The writer is started by what is queued and ends once it is sent: an idle socket holds
+    no task and no buffer, and queued frames (here with direct writes off) still arrive in
+    order, the close frame last."""
+    server = await start_server(_settings(False))
+    rt = server.runtime
+    client = await raw_pusher.established(server)
+    await client.subscribe("news")
+    conns = [c for c in rt.hub.connections.values() if isinstance(c, PusherConnection)]
+    assert len(conns) == 1
+    conn = conns[0]
+    await eventually(lambda: conn.writer is None, "the writer ends once the buffer is sent")
+    assert conn._buffer is None
+    app = rt.apps.by_key(APP_KEY)
+    for i in range(5):
+        await rt.hub.publish(app, ["news"], "tick", f"payload {i}")
+    assert [json.loads((await client.ws.receive(timeout=3)).data)["data"] for _ in range(5)] == [
+        f"payload {i}" for i in range(5)
+    ]
+    await eventually(lambda: conn.writer is None and conn._buffer is None, "idle again")
+    conn.close(4009, "bye")
+    assert (await client.next_event("pusher:error"))["data"]["code"] == 4009
+    assert await client.closed_with() == 4009

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -60,7 +61,7 @@ HARD_FRAME_FACTOR = 4
 
 
 class PusherTransport:
-    """Owns every Pusher-protocol socket and its writer task. ``bind`` at start-up,
+    """Owns every Pusher-protocol socket and its writer tasks. ``bind`` at start-up,
     ``shutdown`` (close every socket with 4200) when the server stops, ``close`` last."""
 
     def __init__(self) -> None:
@@ -85,6 +86,13 @@ class PusherTransport:
             await asyncio.wait_for(self._idle.wait(), seconds)
         except TimeoutError:
             log.warning("pusher sockets still open at shutdown: %d", len(self._conns))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Start a socket's writer, owned here (cancelled by ``close``)."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -126,9 +134,6 @@ class PusherTransport:
             return ws
         self._conns.add(conn)
         self._idle.clear()
-        writer = asyncio.ensure_future(conn.write_loop())
-        self._tasks.add(writer)
-        writer.add_done_callback(self._tasks.discard)
         try:
             conn.send(connection_established(conn.socket_id, server.activity_timeout))
             rt.connection_opened(conn)
@@ -138,9 +143,10 @@ class PusherTransport:
                 await rt.hub.disconnect(conn)
             finally:
                 rt.connection_closed(conn)
-                if conn.closing is None:
+                writer = conn.writer
+                if writer is not None and conn.closing is None:
                     writer.cancel()
-                else:
+                elif writer is not None:
                     # Let the writer flush the close frame, within bounds.
                     _, pending = await asyncio.wait(
                         {writer}, timeout=server.pusher_pong_timeout_seconds * 3
@@ -191,6 +197,7 @@ class PusherTransport:
                 and isinstance(transport, asyncio.Transport)
                 else None
             ),
+            spawn=self._spawn,
         )
         await rt.hub.connect(conn)
         return conn

@@ -1,18 +1,20 @@
-"""One Pusher-protocol socket as the hub sees it: a bounded outbound buffer and one writer.
+"""One Pusher-protocol socket as the hub sees it: a bounded outbound buffer and its writer.
 
 ``deliver`` and ``send`` never block: they append the (already encoded) frame to a buffer
-bounded in bytes (``limits.max_outbound_buffer_bytes``); a single writer task per socket sends
-the buffer in order, each send bounded by a timeout. A client that cannot keep up is closed
-with 4100 (Pusher's "over capacity": clients back off and reconnect), its buffer dropped,
-and reported once through ``on_overflow`` (the runtime counts and logs it).
+bounded in bytes (``limits.max_outbound_buffer_bytes``) and start the socket's writer if none
+runs: one task at a time per socket, which sends the buffer in order, each send bounded by a
+timeout, and ends once the buffer is empty (an idle socket has no task, no buffer and no wake
+event: about 2 KB less per connection than a writer waiting for work). A client that cannot
+keep up is closed with 4100 (Pusher's "over capacity": clients back off and reconnect), its
+buffer dropped, and reported once through ``on_overflow`` (the runtime counts and logs it).
 ``close`` is asynchronous: what is queued goes out first, then ``pusher:error`` and the close
 frame with the code.
 
 With ``performance.direct_writes`` a delivery is framed once per message (WebSocket bytes,
 cached on the message) and written straight to the socket's transport when that cannot change
-what the client sees: the writer task is idle with nothing queued, the WebSocket has no
+what the client sees: no writer runs (so nothing is queued or in flight), the WebSocket has no
 compression, and the transport buffers at most the outbound limit. Otherwise it is queued as
-above. That saves a task wake-up and a ``send_str`` per recipient per message.
+above. That saves a task and a ``send_str`` per recipient per message.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -54,22 +57,24 @@ class PusherConnection(Connection):
         abort: Callable[[], None],
         on_overflow: Callable[[Connection, RoomkeyError], None] | None = None,
         tcp: asyncio.Transport | None = None,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None,
     ) -> None:
-        """``tcp``: the socket's transport, for direct writes (None: always queue)."""
+        """``tcp``: the socket's transport, for direct writes (None: always queue).
+        ``spawn``: starts a writer task (the transport's, which owns and cancels them)."""
         super().__init__(app, socket_id, identity, address)
         self._ws = ws
         self._write_timeout = write_timeout
         self._abort = abort
         self._on_overflow = on_overflow
-        self._buffer: deque[str] = deque()
+        self._buffer: deque[str] | None = None  # made when something is queued
         self._buffered_bytes = 0
         self._max_buffer_bytes = app.limits.max_outbound_buffer_bytes
-        self._wake = asyncio.Event()
         self.closing: tuple[int, str] | None = None
         self._tcp = tcp
-        # True only while the writer waits for work with nothing in hand: a direct write
-        # then cannot overtake a frame between the buffer and the wire.
-        self._writer_idle = False
+        self._spawn = spawn or asyncio.ensure_future
+        # The writer while one runs: none means nothing is queued or in flight, so a direct
+        # write cannot overtake a frame between the buffer and the wire.
+        self.writer: asyncio.Task[None] | None = None
 
     # -- the hub's side ----------------------------------------------------------------
 
@@ -77,7 +82,7 @@ class PusherConnection(Connection):
         tcp = self._tcp
         if (
             tcp is not None
-            and self._writer_idle
+            and self.writer is None
             and self.closing is None
             and not self._ws.compress
             and not tcp.is_closing()
@@ -91,12 +96,14 @@ class PusherConnection(Connection):
         self.send(encode_outbound(message))
 
     def send(self, text: str) -> None:
-        """Queue one frame for the writer. Never blocks, never raises."""
-        if self.closing is not None:
+        """Queue one frame for the writer. Never blocks, never raises. Nothing is queued
+        once the socket is closing or gone (a failed write, the hub's disconnect)."""
+        if self.closing is not None or self.closed:
             return
         size = len(text)
         if self._buffered_bytes + size > self._max_buffer_bytes:
-            self._buffer.clear()
+            if self._buffer is not None:
+                self._buffer.clear()
             self._buffered_bytes = 0
             exc = SlowConsumer(
                 f"outbound buffer over limits.max_outbound_buffer_bytes "
@@ -106,44 +113,42 @@ class PusherConnection(Connection):
             if self._on_overflow is not None:
                 self._on_overflow(self, exc)
             return
-        self._buffer.append(text)
+        self._queue(text)
         self._buffered_bytes += size
-        self._writer_idle = False
-        self._wake.set()
 
     def close(self, code: int, reason: str) -> None:
         if self.closing is not None:
             return
-        self._buffer.append(error_frame(code, reason))
         self.closing = (code, reason)
         self.closed = True
-        self._writer_idle = False
-        self._wake.set()
+        self._queue(error_frame(code, reason))
+
+    def _queue(self, text: str) -> None:
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = deque()
+        buffer.append(text)
+        if self.writer is None:
+            self.writer = self._spawn(self._write())
 
     # -- the writer --------------------------------------------------------------------
 
-    async def write_loop(self) -> None:
-        """Send queued frames in order until closed; then the close frame. Run as one task."""
+    async def _write(self) -> None:
+        """Send queued frames in order until none is left (then end: the next one queued
+        starts a new writer); after ``close``, the close frame last."""
         ws = self._ws
+        buffer = self._buffer
         try:
-            while True:
-                while self._buffer:
-                    text = self._buffer.popleft()
-                    self._buffered_bytes -= len(text)
-                    await asyncio.wait_for(ws.send_str(text), self._write_timeout)
-                if self.closing is not None:
-                    code, reason = self.closing
-                    message = reason.encode()[:MAX_REASON_BYTES]
-                    await asyncio.wait_for(
-                        ws.close(code=code, message=message), self._write_timeout * 2
-                    )
-                    return
-                self._wake.clear()
-                self._writer_idle = True
-                try:
-                    await self._wake.wait()
-                finally:
-                    self._writer_idle = False
+            while buffer:
+                text = buffer.popleft()
+                self._buffered_bytes -= len(text)
+                await asyncio.wait_for(ws.send_str(text), self._write_timeout)
+            if self.closing is not None:
+                code, reason = self.closing
+                message = reason.encode()[:MAX_REASON_BYTES]
+                await asyncio.wait_for(
+                    ws.close(code=code, message=message), self._write_timeout * 2
+                )
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             # The peer is gone or not reading: drop the TCP connection; the reader ends.
             log_event(
@@ -156,3 +161,7 @@ class PusherConnection(Connection):
             )
             self.closed = True
             self._abort()
+        finally:
+            self.writer = None
+            if not buffer:
+                self._buffer = None  # an idle socket keeps no buffer
