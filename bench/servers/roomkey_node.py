@@ -65,8 +65,11 @@ def main() -> None:
     p.add_argument("--redis-url", default="", help="redis.url: a node of a cluster")
     p.add_argument("--workers", type=int, default=1, help="server.workers (needs --redis-url)")
     p.add_argument("--no-gc-tuning", action="store_true", help="no gc.freeze, Python's thresholds")
+    p.add_argument("--no-peek-body", action="store_true", help="performance.peek_body off")
     args = p.parse_args()
-    perf = PerformanceSettings(direct_writes=not args.no_direct_writes)
+    perf = PerformanceSettings(
+        direct_writes=not args.no_direct_writes, peek_body=not args.no_peek_body
+    )
     if args.no_gc_tuning:
         perf = replace(perf, gc_freeze=False, gc_threshold0=700, gc_threshold1=10, gc_threshold2=10)
     settings = bench_settings(args.port, perf, redis_url=args.redis_url, workers=args.workers)

@@ -205,6 +205,10 @@ class PerformanceSettings:
     reader in the connection's own task, a writer task only while packets are queued, the
     ping a timer) instead of python-engineio's request handling and socket (six tasks per
     connection); same packets on the wire.
+    ``peek_body``: a small request body that has all arrived (the usual authorize or REST
+    call) is looked at where aiohttp's stream reader holds it instead of being taken out
+    through the reader, which wakes aiohttp's parser for nothing; anything else is read as
+    usual (``http/context.py``).
     """
 
     gc_freeze: bool = True
@@ -214,6 +218,7 @@ class PerformanceSettings:
     gc_threshold1: int = 20
     gc_threshold2: int = 100
     lean_sockets: bool = True
+    peek_body: bool = True
 
 
 @dataclass(frozen=True)

@@ -295,6 +295,7 @@ def read_performance(r: TableReader) -> PerformanceSettings:
         gc_threshold1=r.integer("gc_threshold1", d.gc_threshold1, minimum=1),
         gc_threshold2=r.integer("gc_threshold2", d.gc_threshold2, minimum=1),
         lean_sockets=r.flag("lean_sockets", d.lean_sockets),
+        peek_body=r.flag("peek_body", d.peek_body),
     )
     r.finish()
     return s

@@ -130,7 +130,7 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
         if throttle.rates.authorize_per_minute_per_address:  # no address work when off
             await throttle.authorize_address(rt.apps.default, client_address(rt, request))
         most = rt.apps.max_authorize_body_bytes
-        body = buffered_body(request, most)
+        body = buffered_body(request, most, peek=rt.settings.performance.peek_body)
         if body is None:
             body = await read_body(request, most)
         fields = parse_fields(request, body)
