@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pusher
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roomkey.signing import (
     body_md5,
+    hmac_hex,
     shared_secret,
     sign_channel,
     sign_rest,
@@ -107,3 +113,14 @@ def test_shared_secret_is_sha256_of_channel_then_master_key() -> None:
     master = bytes(range(32))
     expected = base64.b64encode(hashlib.sha256(b"private-encrypted-x" + master).digest())
     assert shared_secret(master, "private-encrypted-x") == expected.decode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.text(min_size=1, max_size=200), message=st.text(max_size=300))
+def test_keyed_signatures_match_a_fresh_hmac_for_any_secret(secret: str, message: str) -> None:
+    """Each secret's HMAC is keyed once and copied per signature: the copy must sign exactly
+    as a fresh HMAC-SHA256 does, for long secrets (hashed first) and repeated calls alike."""
+    fresh = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    assert hmac_hex(secret, message) == fresh
+    assert hmac_hex(secret, message) == fresh  # the keyed original is left untouched
+    assert webhook_signature(secret, message.encode()) == fresh

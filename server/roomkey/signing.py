@@ -10,11 +10,21 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+from functools import lru_cache
+
+
+@lru_cache(maxsize=64)
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 already keyed with ``secret`` (app secrets only, never client input),
+    copied per signature: the key schedule is done once per secret, not per call (about a
+    third of a short signature's cost with OpenSSL 3)."""
+    return hmac.new(secret.encode(), digestmod="sha256")
 
 
 def hmac_hex(secret: str, message: str) -> str:
-    # hmac.digest is the one-shot C path: no HMAC object per signature.
-    return hmac.digest(secret.encode(), message.encode(), "sha256").hex()
+    mac = _keyed(secret).copy()
+    mac.update(message.encode())
+    return mac.hexdigest()
 
 
 def macs_equal(a: str, b: str) -> bool:
@@ -75,7 +85,9 @@ def body_md5(body: bytes) -> str:
 
 def webhook_signature(secret: str, body: bytes) -> str:
     """``X-Pusher-Signature``: HMAC-SHA256 of the exact body bytes sent."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    mac = _keyed(secret).copy()
+    mac.update(body)
+    return mac.hexdigest()
 
 
 def shared_secret(master_key: bytes, channel: str) -> str:
