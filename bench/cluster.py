@@ -19,7 +19,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.processes import ALL_CPUS, SERVER_CPU, RedisProcess, ServerProcess, run_loadgen
+from bench.processes import (
+    ALL_CPUS,
+    SERVER_CPU,
+    RedisProcess,
+    ServerProcess,
+    add_cpu_figures,
+    run_loadgen,
+)
 from bench.wrk import PRIVATE_BODY, run_wrk
 
 NODE = "bench.servers.roomkey_node"
@@ -32,6 +39,33 @@ def workers_target(count: int) -> str:
     return f"roomkey --workers {count} (Redis)"
 
 
+def measured_fanout(
+    servers: list[ServerProcess],
+    subscribers: int,
+    fanout: tuple[int, int, float],
+    timeout: float,
+) -> dict[str, Any]:
+    """Socket.IO subscribers spread over ``servers``, a fan-out, and the CPU all of them (with
+    every worker process below them; not redis-server) used for it."""
+    cpu0 = 0.0
+
+    def ready(_: dict[str, Any]) -> None:
+        nonlocal cpu0
+        cpu0 = sum(s.cpu() for s in servers)
+
+    result = run_loadgen(
+        [s.port for s in servers],
+        "sio",
+        subscribers,
+        deflate=False,
+        fanout=fanout,
+        timeout=timeout,
+        on_ready=ready,
+    )
+    add_cpu_figures(result, sum(s.cpu() for s in servers) - cpu0)
+    return result
+
+
 def two_nodes(subscribers: int, fanout: tuple[int, int, float], timeout: float) -> dict[str, Any]:
     """Fan-out over two nodes sharing one redis-server, Socket.IO subscribers split evenly."""
     redis = RedisProcess(cpus=SERVER_CPU)
@@ -40,14 +74,7 @@ def two_nodes(subscribers: int, fanout: tuple[int, int, float], timeout: float) 
         for _ in range(2):
             nodes.append(ServerProcess(NODE, "--redis-url", redis.url))
         time.sleep(0.3)
-        return run_loadgen(
-            [n.port for n in nodes],
-            "sio",
-            subscribers,
-            deflate=False,
-            fanout=fanout,
-            timeout=timeout,
-        )
+        return measured_fanout(nodes, subscribers, fanout, timeout)
     finally:
         for node in nodes:
             node.stop()
@@ -65,9 +92,7 @@ def workers(
             NODE, "--redis-url", redis.url, "--workers", str(count), cpus=ALL_CPUS
         )
         time.sleep(WORKER_START_SECONDS if count > 1 else 0.3)
-        return run_loadgen(
-            [server.port], "sio", subscribers, deflate=False, fanout=fanout, timeout=timeout
-        )
+        return measured_fanout([server], subscribers, fanout, timeout)
     finally:
         if server is not None:
             server.stop()

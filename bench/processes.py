@@ -51,6 +51,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid``'s living child processes, their children and so on (``/proc/.../children``)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo and len(found) < 1000:  # bounded: a server under test has a handful
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in task.read_text().split()]
+            except OSError:  # the task ended meanwhile
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by ``pid`` and every living process below it (``--workers``
+    spawns its workers as children; a process that has ended no longer counts)."""
+    total = 0.0
+    for p in [pid, *descendants(pid)]:
+        try:
+            total += cpu_seconds(p)
+        except OSError:  # ended meanwhile
+            continue
+    return total
+
+
+def add_cpu_figures(result: dict[str, Any], used: float) -> None:
+    """``result["cpu"]``: the server CPU seconds ``used`` over a fan-out (burst and paced,
+    publishing included) and the deliveries per CPU-second that makes: what one core can
+    deliver whatever the load generator's pace."""
+    delivered = sum(int(result[m]["received"]) for m in ("burst", "paced") if m in result)
+    result["cpu"] = {
+        "server_cpu_seconds": round(used, 3),
+        "deliveries_per_cpu_second": round(delivered / used) if used > 0 else 0,
+    }
+
+
 def wait_listening(proc: subprocess.Popen[bytes], port: int, what: str) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -113,7 +152,7 @@ class ServerProcess:
         return rss_bytes(self.proc.pid)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
+        return tree_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         stop_process(self.proc)

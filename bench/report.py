@@ -98,10 +98,19 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
             out[f"fanout_{n}_two_nodes_vs_one_node"] = _ratio(
                 nodes["deliveries_per_second"], single["deliveries_per_second"]
             )
+            out[f"fanout_{n}_two_nodes_vs_one_node_per_cpu_second"] = _ratio(
+                nodes.get("deliveries_per_cpu_second", 0), single["deliveries_per_cpu_second"]
+            )
         one, two = _fanout(result, WORKERS_1, n, "burst"), _fanout(result, WORKERS_2, n, "burst")
         if one and two:
             out[f"fanout_{n}_workers_2_vs_1"] = _ratio(
                 two["deliveries_per_second"], one["deliveries_per_second"]
+            )
+            # What each CPU-second of the two workers delivers against one worker's: with a
+            # core per worker (not possible beside the load generator on 2 CPUs), two workers
+            # deliver twice this ratio.
+            out[f"fanout_{n}_workers_2_vs_1_per_cpu_second"] = _ratio(
+                two.get("deliveries_per_cpu_second", 0), one.get("deliveries_per_cpu_second", 0)
             )
     for row in result["connect"]:
         prefix = {

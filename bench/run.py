@@ -44,6 +44,7 @@ from bench.processes import (
     SERVER_CPU,
     Server,
     ServerProcess,
+    add_cpu_figures,
     run_loadgen,
 )
 from bench.wrk import PRESENCE_BODY, PRIVATE_BODY, run_wrk
@@ -141,15 +142,7 @@ def run_session(
             "bytes_per_connection": round((rss1 - rss0) / connected),
         }
         if fanout is not None:
-            # The server's own CPU per delivery over the whole fan-out (burst and paced,
-            # publishing included): what one core can deliver whatever the load generator's
-            # pace.
-            delivered = sum(int(result[m]["received"]) for m in ("burst", "paced"))
-            used = server.cpu() - cpu0
-            result["cpu"] = {
-                "server_cpu_seconds": round(used, 3),
-                "deliveries_per_cpu_second": round(delivered / used) if used > 0 else 0,
-            }
+            add_cpu_figures(result, server.cpu() - cpu0)
         return result
     finally:
         server.stop()

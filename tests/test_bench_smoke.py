@@ -87,12 +87,18 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     assert {
         "fanout_20_pusher_deliveries_vs_aiohttp",
         "fanout_20_workers_2_vs_1",
+        "fanout_20_workers_2_vs_1_per_cpu_second",
+        "fanout_20_two_nodes_vs_one_node_per_cpu_second",
         "fanout_20_deliveries_vs_laravel_echo_server",
         "fanout_20_pusher_deliveries_vs_laravel_echo_server",
         "broadcast_20_p99_vs_laravel_echo_server",
         "broadcast_20_pusher_p99_vs_laravel_echo_server",
         "laravel_echo_server_kb_per_connection_20_no_deflate",
     } <= set(result["ratios"])
+    # Server CPU per delivery is measured for every fan-out, the Redis scenarios included
+    # (all nodes, and every worker process below a --workers parent).
+    for row in result["fanout"]:
+        assert row["deliveries_per_cpu_second"] > 0, row
     markdown = (tmp_path / "results.md").read_text()
     assert markdown.startswith("# roomkey benchmark")
     assert f"| {PEER} | 20 | burst |" in markdown

@@ -33,11 +33,11 @@ from urllib.parse import urlsplit
 from bench.processes import (
     SERVER_CPU,
     RedisProcess,
-    cpu_seconds,
     free_port,
     pinned,
     rss_bytes,
     stop_process,
+    tree_cpu_seconds,
     wait_listening,
 )
 
@@ -167,7 +167,7 @@ class EchoServerPeer:
 
     def cpu(self) -> float:
         assert self.proc is not None
-        return cpu_seconds(self.proc.pid)
+        return tree_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None:
