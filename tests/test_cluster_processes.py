@@ -212,6 +212,55 @@ async def test_workers_share_one_port_and_their_channels(
     assert node.process.wait(15) == 0
 
 
+def child_pids(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found |= {int(k) for k in task.read_text().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for a parent that no longer reaps it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_workers_stop_gracefully_when_their_parent_is_killed(
+    start_node: StartNode, connect: ConnectClient
+) -> None:
+    """SIGKILL of the --workers parent: the kernel sends each worker SIGTERM (PDEATHSIG), so
+    no orphan keeps the port; clients are told to reconnect as on a graceful stop."""
+    node = await start_node(prefix(), workers=2)
+    workers: set[int] = set()
+    for _ in range(100):  # both workers spawned (the second may still be importing)
+        workers = {p for p in child_pids(node.process.pid) if "spawn_main" in _cmdline(p)}
+        if len(workers) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(workers) == 2, workers
+    client = await connect(node, token=make_token("1"))  # type: ignore[arg-type]
+    node.process.send_signal(signal.SIGKILL)
+    node.process.wait(10)
+    assert (await client.next("error", timeout=10))["code"] == 4200
+    for _ in range(200):  # at most 20 s: the graceful stop's deadline and more
+        if not any(alive(p) for p in workers):
+            break
+        await asyncio.sleep(0.1)
+    assert not any(alive(p) for p in workers), "a worker outlived its killed parent"
+    with pytest.raises((aiohttp.ClientError, TimeoutError)):
+        await readyz(node.url)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_workers_without_redis_are_refused() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "roomkey.cli", "serve", "--workers", "2", "--port", "0"],

@@ -5,15 +5,19 @@ inherited), each binds the same address with ``SO_REUSEPORT`` so that the kernel
 connections between them, and they share channels and presence through Redis. The parent
 forwards SIGTERM/SIGINT to the workers and waits for their graceful stop; a worker that dies
 is replaced, unless it dies right after starting (a configuration or bind error), which stops
-everything.
+everything. A worker whose parent dies without stopping it (SIGKILL, a crash) is sent SIGTERM
+by the kernel (Linux ``PR_SET_PDEATHSIG``) and stops gracefully as on any SIGTERM, so no
+orphaned worker keeps the port; elsewhere it keeps running until signalled.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -48,11 +52,31 @@ def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
     )
 
 
-def _worker_main(settings: Settings) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def stop_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel to send this process SIGTERM when its parent dies (Linux only); if
+    the parent is already gone (it died before this ran), SIGTERM now. True when armed."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if armed and os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return armed
+
+
+def _worker_main(settings: Settings, parent_pid: int) -> None:
     # Its own process group: a terminal's Ctrl-C reaches only the parent, which forwards one
     # SIGTERM; a second signal during the graceful stop would cut it short.
     os.setpgrp()
     configure_logging(settings.server.log_format, settings.server.log_level)
+    if not stop_with_parent(parent_pid):
+        log.warning("this worker keeps running if its parent is killed (no PR_SET_PDEATHSIG)")
     run_server(settings, reuse_port=True)
 
 
@@ -67,7 +91,7 @@ def run_workers(settings: Settings) -> int:
         stopping = True
 
     def start() -> tuple[BaseProcess, float]:
-        proc = ctx.Process(target=_worker_main, args=(settings,), name="roomkey-worker")
+        proc = ctx.Process(target=_worker_main, args=(settings, os.getpid()), name="roomkey-worker")
         proc.start()
         return proc, time.monotonic()
 
