@@ -62,7 +62,7 @@ def stop_with_parent(parent_pid: int) -> bool:
         return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        armed = libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0
+        armed = bool(libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
     if armed and os.getppid() != parent_pid:
