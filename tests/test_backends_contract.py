@@ -286,3 +286,41 @@ async def test_redis_flush_is_repaired_from_live_connections(redis_server: Redis
         assert seen == []  # silent repair: nobody saw these users leave
     finally:
         await a.close()
+
+
+async def test_a_store_alone_counts_no_other_connections(store: PresenceStore) -> None:
+    store.set_connection_counter(lambda: {"1": 5})
+    if isinstance(store, RedisPresenceStore):
+        await store.beat()  # its own counts are not "other" connections
+    assert store.other_connections("1") == 0
+    assert store.other_connections("unknown") == 0
+
+
+async def test_redis_nodes_share_connection_counts_until_one_stops_or_dies(
+    redis_server: RedisServer,
+) -> None:
+    """Counts of apps with a quota go through Redis each heartbeat: a node sees the others'
+    total; a node that stops takes its count with it, one that goes silent loses it once
+    swept (or once its key expires, node_timeout after its last beat)."""
+    settings = redis_settings(redis_server.url)
+    a, b, c = (RedisPresenceStore(settings, f"node-{n}") for n in "abc")
+    counts = {"a": {"1": 3, "2": 1}, "b": {"1": 2}, "c": {"1": 4}}
+    for name, store in zip("abc", (a, b, c), strict=True):
+        store.set_connection_counter(lambda name=name: counts[name])  # type: ignore[misc]
+        await store.start()
+    try:
+        await wait_until(lambda: a.other_connections("1") == 6 and b.other_connections("1") == 7)
+        assert a.other_connections("2") == 0 and b.other_connections("2") == 1
+        counts["b"] = {"1": 0}  # b's connections closed
+        await wait_until(lambda: a.other_connections("1") == 4)
+        await c.close()  # a graceful stop removes c's count at once
+        await wait_until(lambda: a.other_connections("1") == 0)
+        counts["b"] = {"1": 9}
+        await wait_until(lambda: a.other_connections("1") == 9)
+        assert b._task is not None
+        b._task.cancel()  # b goes silent, as in kill -9: swept, its count gone with it
+        await wait_until(lambda: a.other_connections("1") == 0, within=5)
+        assert redis_server.cli("EXISTS", f"{settings.prefix}:node:node-b:conns") == "0"
+    finally:
+        for store in (a, b, c):
+            await store.close()

@@ -10,8 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from roomkey.config import Limits
 from roomkey.errors import ServiceUnavailable
 from tests.conftest import (
+    APP_ID,
+    APP_KEY,
+    OTHER_APP,
     ConnectClient,
     RedisServer,
     Server,
@@ -21,6 +25,7 @@ from tests.conftest import (
     start_redis,
     stop_redis,
 )
+from tests.handshake_client import refused
 from tests.test_backends_contract import redis_settings, wait_until
 
 
@@ -202,3 +207,35 @@ async def test_leave_while_redis_is_down_is_announced_when_it_returns(
     }
     await observer.nothing("member_removed", within=0.5)
     assert await a.runtime.hub.presence.members(app_id, "presence-q") == {"1": {}}
+
+
+async def test_connection_quota_holds_across_nodes(
+    start_server: StartServer, connect: ConnectClient, redis_server: RedisServer
+) -> None:
+    """An app's max_connections counts its connections on every node (as last heard, one
+    heartbeat old at most): full on a and b together means refused on either."""
+    settings = replace(
+        make_settings(limits=Limits(max_connections=3)), redis=redis_settings(redis_server.url)
+    )
+    a, b = [await start_server(settings) for _ in range(2)]
+    await wait_until(lambda: all(n.runtime.hub.broker.ready for n in (a, b)))
+    on_a = [await connect(a), await connect(a)]
+    await connect(b)
+    # Once b has heard a's two connections (and a has heard b's one), both are full.
+    await wait_until(
+        lambda: (
+            b.runtime.hub.presence.other_connections(APP_ID) == 2
+            and a.runtime.hub.presence.other_connections(APP_ID) == 1
+        )
+    )
+    for node in (a, b):
+        assert (await refused(node, {"key": APP_KEY}))["code"] == 4004
+    # The other app has no quota: not counted, not limited.
+    assert b.runtime.hub.presence.other_connections(OTHER_APP.id) == 0
+    await connect(b, key=OTHER_APP.key)
+    # A place freed on a can be taken on b, once b has heard of it.
+    await on_a[0].client.disconnect()
+    await wait_until(lambda: b.runtime.hub.presence.other_connections(APP_ID) == 1)
+    await connect(b)
+    await wait_until(lambda: a.runtime.hub.presence.other_connections(APP_ID) == 2)
+    assert (await refused(a, {"key": APP_KEY}))["code"] == 4004

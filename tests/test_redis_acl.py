@@ -36,6 +36,7 @@ async def test_documented_acl_suffices(acl_redis: RedisServer) -> None:
     broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
     rec = Recorder()
     other.set_handler(rec.deliver)
+    store.set_connection_counter(lambda: {"1": 2})  # shared on each beat
     for part in (store, broker, other):
         await part.start()
     try:

@@ -96,16 +96,26 @@ class Hub:
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
+        presence.set_connection_counter(self._quota_counts)
 
     # -- connections -------------------------------------------------------------------
 
     def connection_count(self, app_id: str) -> int:
         return self._per_app.get(app_id, 0)
 
+    def _quota_counts(self) -> dict[str, int]:
+        """This node's connections per app with a connection quota (shared with the other
+        nodes through the presence store)."""
+        return {a.id: self.connection_count(a.id) for a in self.apps if a.limits.max_connections}
+
     async def connect(self, conn: Connection) -> None:
-        """Register a new connection; ``OverQuota`` (4004) when the app is full."""
+        """Register a new connection; ``OverQuota`` (4004) when the app is full: its
+        connections on this node and, as last heard, on the other nodes, reach the quota."""
         limit = conn.app.limits.max_connections
-        if limit and self.connection_count(conn.app.id) >= limit:
+        if limit and (
+            self.connection_count(conn.app.id) + self.presence.other_connections(conn.app.id)
+            >= limit
+        ):
             raise OverQuota(f"app is over its connection quota ({limit})")
         self.connections[conn.socket_id] = conn
         self._per_app[conn.app.id] = self.connection_count(conn.app.id) + 1

@@ -4,7 +4,7 @@ saying so reach the departure handler as ``Departure``s."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +33,8 @@ class Departure:
 
 # Announces departures (member_removed, webhooks): the hub's ``announce_departures``.
 DepartureHandler = Callable[[list[Departure]], Awaitable[None]]
+# This node's open connections per app, for the apps that have a connection quota (the hub's).
+ConnectionCounter = Callable[[], Mapping[str, int]]
 
 
 class PresenceStore(Protocol):
@@ -74,3 +76,11 @@ class PresenceStore(Protocol):
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         """Where departures found by sweeps and reconciliation go. A store that only ever
         hears departures from the hub's own ``leave`` calls never calls it."""
+
+    def set_connection_counter(self, counter: ConnectionCounter) -> None:
+        """Where this node's connection counts come from; a store shared by several nodes
+        tells the others (``other_connections``)."""
+
+    def other_connections(self, app_id: str) -> int:
+        """Connections to ``app_id`` on the other live nodes, as last heard (at most about
+        one heartbeat old); 0 for a store only one node uses."""

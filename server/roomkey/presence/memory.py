@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roomkey.errors import LimitExceeded
-from roomkey.presence.base import DepartureHandler, JoinResult
+from roomkey.presence.base import ConnectionCounter, DepartureHandler, JoinResult
 
 
 class _PresenceChannel:
@@ -99,3 +99,9 @@ class MemoryPresenceStore:
 
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         """One node: every departure goes through the hub's ``leave``; nothing to sweep."""
+
+    def set_connection_counter(self, counter: ConnectionCounter) -> None:
+        """One node: the hub's own count is the whole count."""
+
+    def other_connections(self, app_id: str) -> int:
+        return 0

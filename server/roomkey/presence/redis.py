@@ -11,7 +11,12 @@ connection) and registers every entry in Redis under its node id, so that:
   swept while unreachable) or an earlier call failed, the node reconciles: entries in Redis
   that it no longer holds are removed and announced (their leave never reached Redis), and
   entries it holds that Redis lost are restored silently (nobody was told they left, so
-  nothing is announced twice).
+  nothing is announced twice);
+- every heartbeat the node also writes its open connections per app (apps with a connection
+  quota only) to ``{p}:node:{id}:conns``, which expires after ``node_timeout_seconds`` unless
+  renewed, and reads the other registered nodes' counts: ``other_connections`` is at most
+  about one heartbeat old, so a connection quota holds across the cluster (a burst of
+  connects spread over nodes within one heartbeat can pass it by that burst).
 
 Calls raise ``ServiceUnavailable`` when Redis cannot answer; a failed leave is still
 forgotten here and reaches Redis at the next reconciliation.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -31,7 +37,7 @@ from roomkey.config import RedisSettings
 from roomkey.errors import LimitExceeded, ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
-from roomkey.presence.base import Departure, DepartureHandler, JoinResult
+from roomkey.presence.base import ConnectionCounter, Departure, DepartureHandler, JoinResult
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
 from roomkey.protocol import dumps
 from roomkey.redis_client import bounded, open_redis, text
@@ -56,6 +62,9 @@ class RedisPresenceStore:
         self._handler: DepartureHandler | None = None
         self._task: asyncio.Task[None] | None = None
         self._scripts: dict[str, Any] = {}
+        self._counter: ConnectionCounter | None = None
+        self._others: dict[str, int] = {}  # app id -> connections on the other nodes
+        self._shared_counts = False  # this node's counts key may exist in Redis
 
     # -- keys --------------------------------------------------------------------------
 
@@ -72,6 +81,9 @@ class RedisPresenceStore:
     def _node(self, node_id: str) -> str:
         return f"{self._p}:node:{node_id}:entries"
 
+    def _conns(self, node_id: str) -> str:
+        return f"{self._p}:node:{node_id}:conns"
+
     @property
     def _nodes(self) -> str:
         return f"{self._p}:nodes"
@@ -80,6 +92,12 @@ class RedisPresenceStore:
 
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         self._handler = handler
+
+    def set_connection_counter(self, counter: ConnectionCounter) -> None:
+        self._counter = counter
+
+    def other_connections(self, app_id: str) -> int:
+        return self._others.get(app_id, 0)
 
     async def start(self) -> None:
         self._redis = open_redis(self._settings, name="roomkey-presence")
@@ -106,6 +124,8 @@ class RedisPresenceStore:
         if self._redis is None:
             return
         try:
+            if self._shared_counts:
+                await self._call(self._redis.delete(self._conns(self.node_id)), "close")
             if not await self._call(self._redis.scard(self._node(self.node_id)), "close"):
                 await self._call(self._redis.zrem(self._nodes, self.node_id), "unregister")
         except ServiceUnavailable:
@@ -218,9 +238,44 @@ class RedisPresenceStore:
                 await self._announce(await self._reconcile())
             if healthy_for >= self._settings.node_timeout_seconds:
                 await self._sweep()
+            await self._share_counts()
         except ServiceUnavailable:
             self._dirty, self._healthy_since = True, None
             raise
+
+    async def _share_counts(self) -> None:
+        """Write this node's connection counts (apps with a quota), read the other nodes'.
+        Nothing at all when no app has a quota."""
+        counts: dict[Any, int] = dict(self._counter()) if self._counter is not None else {}
+        if not counts and not self._shared_counts:
+            return
+        key = self._conns(self.node_id)
+        ttl_ms = max(1, int(self._settings.node_timeout_seconds * 1000))
+        # Every app with a quota is written, zeros included, so the hash never holds a stale
+        # count and needs no DEL first (no MULTI either: the documented ACL has no
+        # @transaction, and each command here is atomic on its own).
+        pipe = self._r.pipeline(transaction=False)
+        if counts:
+            pipe.hset(key, mapping=counts)
+            pipe.pexpire(key, ttl_ms)
+        else:
+            pipe.delete(key)
+        pipe.zrange(self._nodes, 0, -1)
+        replies = await self._call(pipe.execute(), "connection counts")
+        self._shared_counts = bool(counts)
+        others = [text(n) for n in replies[-1] if text(n) != self.node_id]
+        totals: Counter[str] = Counter()
+        if others:
+            pipe = self._r.pipeline(transaction=False)
+            for node_id in others:
+                pipe.hgetall(self._conns(node_id))
+            for held in await self._call(pipe.execute(), "connection counts"):
+                for app_id, n in held.items():
+                    try:
+                        totals[text(app_id)] += int(n)
+                    except ValueError:  # not written by roomkey: not a count
+                        continue
+        self._others = dict(totals)
 
     async def _run(self) -> None:
         healthy = True
@@ -315,7 +370,7 @@ class RedisPresenceStore:
             node_id = text(raw_id)
             raw = await self._call(self._r.smembers(self._node(node_id)), "sweep")
             departures = await self._remove_entries(node_id, [text(r) for r in raw])
-            await self._call(self._r.delete(self._node(node_id)), "sweep")
+            await self._call(self._r.delete(self._node(node_id), self._conns(node_id)), "sweep")
             await self._call(self._r.zrem(self._nodes, node_id), "sweep")
             log_event(
                 log,
