@@ -13,12 +13,12 @@ from roomkey.broker.base import Broker
 from roomkey.broker.memory import MemoryBroker
 from roomkey.broker.redis import RedisBroker
 from roomkey.config import RedisSettings
-from roomkey.errors import LimitExceeded
+from roomkey.errors import LimitExceeded, ServiceUnavailable
 from roomkey.presence.base import Departure, PresenceStore
 from roomkey.presence.memory import MemoryPresenceStore
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, start_redis, stop_redis
 
 
 def redis_settings(url: str, **overrides: Any) -> RedisSettings:
@@ -324,3 +324,40 @@ async def test_redis_nodes_share_connection_counts_until_one_stops_or_dies(
     finally:
         for store in (a, b, c):
             await store.close()
+
+
+async def test_other_nodes_counts_are_forgotten_while_redis_is_away() -> None:
+    """A heartbeat Redis does not answer leaves the other nodes' counts unknown: quotas
+    count this node's own connections until Redis answers again, then the shared counts
+    are back."""
+    server = start_redis()
+    settings = redis_settings(server.url)
+    a, b = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
+    a.set_connection_counter(lambda: {"1": 1})
+    b.set_connection_counter(lambda: {"1": 4})
+    for store in (a, b):
+        await store.start()
+    try:
+        await wait_until(lambda: a.other_connections("1") == 4)
+        for store in (a, b):  # their own heartbeats aside, beats are driven here
+            assert store._task is not None
+            store._task.cancel()
+        server.process.terminate()
+        server.process.wait(5)
+        with pytest.raises(ServiceUnavailable):
+            await a.beat()
+        assert a.other_connections("1") == 0
+        restarted = start_redis(port=server.port, workdir=server.workdir)
+        server = restarted
+        for _ in range(50):  # a pooled connection from before the restart may fail once
+            try:
+                await b.beat()
+                await a.beat()
+                break
+            except ServiceUnavailable:
+                await asyncio.sleep(0.1)
+        assert a.other_connections("1") == 4
+    finally:
+        for store in (a, b):
+            await store.close()
+        stop_redis(server)

@@ -225,7 +225,7 @@ class RedisPresenceStore:
         try:
             unregistered = await self._run_script("HEARTBEAT", [self._nodes], [self.node_id])
         except ServiceUnavailable:
-            self._dirty, self._healthy_since = True, None
+            self._unreachable()
             raise
         now = time.monotonic()
         if self._healthy_since is None:
@@ -240,8 +240,15 @@ class RedisPresenceStore:
                 await self._sweep()
             await self._share_counts()
         except ServiceUnavailable:
-            self._dirty, self._healthy_since = True, None
+            self._unreachable()
             raise
+
+    def _unreachable(self) -> None:
+        """Redis did not answer a heartbeat: reconcile once it does; meanwhile the other
+        nodes' connection counts are unknown, so quotas count this node's alone (a stale
+        count could otherwise refuse every connection for as long as Redis is away)."""
+        self._dirty, self._healthy_since = True, None
+        self._others = {}
 
     async def _share_counts(self) -> None:
         """Write this node's connection counts (apps with a quota), read the other nodes'.
