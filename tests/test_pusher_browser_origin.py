@@ -55,10 +55,13 @@ async def test_a_page_on_a_foreign_origin_is_refused_and_does_not_retry(
     await page.wait_for_function(
         "() => window.events.some((e) => e.state === 'disconnected')", timeout=10_000
     )
-    # 4009 is in Pusher's "do not reconnect" range: no second attempt comes.
+    # 4009 is in Pusher's "do not reconnect" range: no second attempt comes. pusher-js may
+    # switch to "connecting" inside its constructor, before the page binds state_change (when
+    # the document is ready before the page's script runs), so the first "connecting" may not
+    # be seen; the server's refusal count below proves there was exactly one attempt.
     await asyncio.sleep(1.5)
     states = [e["state"] for e in await page.evaluate("window.events") if "state" in e]
-    assert states.count("connecting") == 1, states
+    assert states.count("connecting") <= 1, states
     assert states[-1] == "disconnected", states
     rt = server.runtime
     assert rt.hub.connections == {}
