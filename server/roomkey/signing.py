@@ -21,10 +21,14 @@ def _keyed(secret: str) -> hmac.HMAC:
     return hmac.new(secret.encode(), digestmod="sha256")
 
 
-def hmac_hex(secret: str, message: str) -> str:
+def _mac_hex(secret: str, data: bytes) -> str:
     mac = _keyed(secret).copy()
-    mac.update(message.encode())
+    mac.update(data)
     return mac.hexdigest()
+
+
+def hmac_hex(secret: str, message: str) -> str:
+    return _mac_hex(secret, message.encode())
 
 
 def macs_equal(a: str, b: str) -> bool:
@@ -85,9 +89,7 @@ def body_md5(body: bytes) -> str:
 
 def webhook_signature(secret: str, body: bytes) -> str:
     """``X-Pusher-Signature``: HMAC-SHA256 of the exact body bytes sent."""
-    mac = _keyed(secret).copy()
-    mac.update(body)
-    return mac.hexdigest()
+    return _mac_hex(secret, body)
 
 
 def shared_secret(master_key: bytes, channel: str) -> str:

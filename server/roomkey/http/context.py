@@ -137,8 +137,12 @@ def peek_body(content: object, length: int) -> bytes | None:
     return chunk if type(chunk) is bytes and len(chunk) == length else None
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that."""
+async def read_body(request: web.Request, limit: int, *, peek: bool = False) -> bytes:
+    """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that. A
+    body that has all arrived is taken as ``buffered_body`` takes it (``peek`` as there)."""
+    held = buffered_body(request, limit, peek=peek)
+    if held is not None:
+        return held
     length = request.content_length
     if length is not None and length > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")

@@ -22,13 +22,7 @@ from aiohttp import web
 from roomkey import rest_api
 from roomkey.apps import App
 from roomkey.errors import BadRequest, MethodNotAllowed, RoomkeyError
-from roomkey.http.context import (
-    buffered_body,
-    client_address,
-    error_response,
-    read_body,
-    runtime,
-)
+from roomkey.http.context import client_address, error_response, read_body, runtime
 from roomkey.rest_auth import verify_rest_request
 from roomkey.runtime import Runtime
 
@@ -78,10 +72,7 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
         try:
             if request.method != method:
                 raise MethodNotAllowed(f"use {method}")
-            limit = body_limit(rt)
-            body = buffered_body(request, limit, peek=rt.settings.performance.peek_body)
-            if body is None:
-                body = await read_body(request, limit)
+            body = await read_body(request, body_limit(rt), peek=rt.settings.performance.peek_body)
             url = request.rel_url
             paths = [url.raw_path] if url.raw_path == url.path else [url.raw_path, url.path]
             app = verify_rest_request(

@@ -64,7 +64,6 @@ class RedisPresenceStore:
         self._scripts: dict[str, Any] = {}
         self._counter: ConnectionCounter | None = None
         self._others: dict[str, int] = {}  # app id -> connections on the other nodes
-        self._shared_counts = False  # this node's counts key may exist in Redis
 
     # -- keys --------------------------------------------------------------------------
 
@@ -124,8 +123,7 @@ class RedisPresenceStore:
         if self._redis is None:
             return
         try:
-            if self._shared_counts:
-                await self._call(self._redis.delete(self._conns(self.node_id)), "close")
+            await self._call(self._redis.delete(self._conns(self.node_id)), "close")
             if not await self._call(self._redis.scard(self._node(self.node_id)), "close"):
                 await self._call(self._redis.zrem(self._nodes, self.node_id), "unregister")
         except ServiceUnavailable:
@@ -252,9 +250,9 @@ class RedisPresenceStore:
 
     async def _share_counts(self) -> None:
         """Write this node's connection counts (apps with a quota), read the other nodes'.
-        Nothing at all when no app has a quota."""
+        Nothing at all when no app has a quota (the apps are fixed at start)."""
         counts: dict[Any, int] = dict(self._counter()) if self._counter is not None else {}
-        if not counts and not self._shared_counts:
+        if not counts:
             return
         key = self._conns(self.node_id)
         ttl_ms = max(1, int(self._settings.node_timeout_seconds * 1000))
@@ -262,14 +260,10 @@ class RedisPresenceStore:
         # count and needs no DEL first (no MULTI either: the documented ACL has no
         # @transaction, and each command here is atomic on its own).
         pipe = self._r.pipeline(transaction=False)
-        if counts:
-            pipe.hset(key, mapping=counts)
-            pipe.pexpire(key, ttl_ms)
-        else:
-            pipe.delete(key)
+        pipe.hset(key, mapping=counts)
+        pipe.pexpire(key, ttl_ms)
         pipe.zrange(self._nodes, 0, -1)
         replies = await self._call(pipe.execute(), "connection counts")
-        self._shared_counts = bool(counts)
         others = [text(n) for n in replies[-1] if text(n) != self.node_id]
         totals: Counter[str] = Counter()
         if others:
