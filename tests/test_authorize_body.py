@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from roomkey.config import PerformanceSettings, load_settings
+from roomkey.config import PerformanceSettings
 from roomkey.http.context import buffered_body, peek_body
 from roomkey.signing import sign_channel
 from tests.authorize_client import post_auth
@@ -155,13 +154,3 @@ async def test_roomkey_answers_the_same_with_and_without_peek(
         server, f"/apps/{APP_ID}/events", {"name": "e", "channel": "c", "data": "{}"}
     )
     assert answer.status == 200, answer
-
-
-def test_peek_body_is_read_from_the_performance_table(tmp_path: Path) -> None:
-    path = tmp_path / "roomkey.toml"
-    path.write_text(
-        '[performance]\npeek_body = false\n[[apps]]\nid = "1"\nkey = "k"\n'
-        'secret = "s-0123456789abcdef"\n'
-    )
-    assert load_settings(path).performance.peek_body is False
-    assert PerformanceSettings().peek_body is True

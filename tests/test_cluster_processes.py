@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from bench.processes import descendants
 
 from tests.conftest import (
     APP_ID,
@@ -212,13 +213,6 @@ async def test_workers_share_one_port_and_their_channels(
     assert node.process.wait(15) == 0
 
 
-def child_pids(pid: int) -> set[int]:
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found |= {int(k) for k in task.read_text().split()}
-    return found
-
-
 def alive(pid: int) -> bool:
     """Running (not gone, not a zombie waiting for a parent that no longer reaps it)."""
     try:
@@ -236,7 +230,7 @@ async def test_workers_stop_gracefully_when_their_parent_is_killed(
     node = await start_node(prefix(), workers=2)
     workers: set[int] = set()
     for _ in range(100):  # both workers spawned (the second may still be importing)
-        workers = {p for p in child_pids(node.process.pid) if "spawn_main" in _cmdline(p)}
+        workers = {p for p in descendants(node.process.pid) if "spawn_main" in _cmdline(p)}
         if len(workers) == 2:
             break
         await asyncio.sleep(0.1)

@@ -91,10 +91,13 @@ def _toml_settings(performance: dict[str, Any]) -> Any:
 
 
 def test_performance_table_is_read() -> None:
-    s = _toml_settings({"gc_freeze": False, "gc_threshold0": 1000, "gc_threshold2": 5})
-    assert s.performance == PerformanceSettings(
-        gc_freeze=False, gc_threshold0=1000, gc_threshold1=20, gc_threshold2=5
+    s = _toml_settings(
+        {"gc_freeze": False, "gc_threshold0": 1000, "gc_threshold2": 5, "peek_body": False}
     )
+    assert s.performance == PerformanceSettings(
+        gc_freeze=False, gc_threshold0=1000, gc_threshold1=20, gc_threshold2=5, peek_body=False
+    )
+    assert PerformanceSettings().peek_body is True
     assert _toml_settings({}).performance == PerformanceSettings()
 
 
