@@ -8,7 +8,6 @@ Everything with a lifetime (backends, the hub, sessions, tasks) is opened and cl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 
@@ -33,6 +32,7 @@ from roomkey.presence.factory import create_presence_store
 from roomkey.ratelimit.factory import create_rate_limiter
 from roomkey.ratelimit.throttle import Throttle
 from roomkey.runtime import Runtime
+from roomkey.tasks import cancel_and_wait
 from roomkey.transports.pusher import PusherTransport
 from roomkey.transports.socketio import SocketIOTransport
 from roomkey.webhooks import WebhookDispatcher
@@ -137,9 +137,7 @@ def _lifetime(
             yield
         finally:
             restore_gc()
-            loop_lag.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop_lag
+            await cancel_and_wait([loop_lag])
             rt.deadlines.close()
             await hub.close_all(4200, "server is shutting down, reconnect")
             await transport.close()

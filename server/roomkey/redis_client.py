@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from roomkey.config import RedisSettings
 from roomkey.errors import ServiceUnavailable
+from roomkey.tasks import within
 
 T = TypeVar("T")
 
@@ -62,6 +63,6 @@ async def bounded(call: Awaitable[T], limit_seconds: float, what: str) -> T:
     """Await a Redis call within ``limit_seconds``; ``ServiceUnavailable`` naming ``what``
     when Redis cannot answer."""
     try:
-        return await asyncio.wait_for(call, limit_seconds)
+        return await within(call, limit_seconds)
     except REDIS_FAILURES:
         raise ServiceUnavailable(f"redis is unavailable ({what})") from None

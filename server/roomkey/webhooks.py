@@ -40,6 +40,7 @@ from roomkey.logs import log_event
 from roomkey.metrics import Metrics
 from roomkey.protocol import dumps
 from roomkey.signing import webhook_signature
+from roomkey.tasks import cancel_and_wait
 
 log = logging.getLogger("roomkey.webhooks")
 
@@ -69,7 +70,7 @@ class WebhookDispatcher:
         self._queue: asyncio.Queue[tuple[App, dict[str, Any]]] = asyncio.Queue(settings.queue_size)
         self._metrics = metrics
         if metrics is not None:
-            metrics.webhook_queue_depth.set_function(self._queue.qsize)
+            metrics.webhook_queue_depth.set_function(lambda: self.queued)
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._collector: asyncio.Task[None] | None = None
         self._senders: set[asyncio.Task[None]] = set()
@@ -91,14 +92,16 @@ class WebhookDispatcher:
         self._collector = asyncio.create_task(self._collect(), name="roomkey-webhooks")
 
     async def close(self) -> None:
-        tasks = [*self._senders, *([self._collector] if self._collector else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([*self._senders, *([self._collector] if self._collector else [])])
         self._collector = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def queued(self) -> int:
+        """Events waiting to be batched (``roomkey_webhook_queue_depth``)."""
+        return self._queue.qsize()
 
     # -- the hot path ------------------------------------------------------------------
 

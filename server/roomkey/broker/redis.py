@@ -36,6 +36,7 @@ from roomkey.errors import ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
 from roomkey.redis_client import REDIS_FAILURES, bounded, open_redis
+from roomkey.tasks import cancel_and_wait, within
 
 log = logging.getLogger("roomkey.broker")
 
@@ -100,8 +101,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
             self._task = None
         self._ready = False
         if self._redis is not None:
@@ -139,8 +139,8 @@ class RedisBroker:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirm.setdefault(name, []).append(waiter)
         try:
-            await asyncio.wait_for(pubsub.subscribe(name), self._timeout)
-            await asyncio.wait_for(waiter, self._timeout)
+            await within(pubsub.subscribe(name), self._timeout)
+            await within(waiter, self._timeout)
         except REDIS_FAILURES as exc:
             log.warning("subscribe to a redis channel not confirmed: %s", type(exc).__name__)
         finally:
@@ -158,7 +158,7 @@ class RedisBroker:
         if pubsub is None:
             return
         try:
-            await asyncio.wait_for(pubsub.unsubscribe(name), self._timeout)
+            await within(pubsub.unsubscribe(name), self._timeout)
         except REDIS_FAILURES as exc:
             # The next reconnection subscribes only to what is still listened to.
             log.warning("unsubscribe from a redis channel failed: %s", type(exc).__name__)
@@ -198,7 +198,7 @@ class RedisBroker:
                     waiter.set_exception(ConnectionError("listener reconnecting"))
         if pubsub is not None:
             try:
-                await asyncio.wait_for(pubsub.aclose(), self._timeout)
+                await within(pubsub.aclose(), self._timeout)
             except CLOSE_FAILURES:
                 pass
 
@@ -207,20 +207,20 @@ class RedisBroker:
         pubsub: Any = self._redis.pubsub()
         names = [self.control_name, self.ping_name, *self._names]
         try:
-            await asyncio.wait_for(pubsub.subscribe(*names), self._timeout)
+            await within(pubsub.subscribe(*names), self._timeout)
         except BaseException:
             # Not yet ours to drop: close it here, or each failed attempt leaks a connection.
             with contextlib.suppress(*CLOSE_FAILURES):
-                await asyncio.wait_for(pubsub.aclose(), self._timeout)
+                await within(pubsub.aclose(), self._timeout)
             raise
         self._pubsub = pubsub
         # listen()/unlisten() calls made while this was connecting did not reach Redis.
         added = [n for n in self._names if n not in names]
         removed = [n for n in names[2:] if n not in self._names]
         if added:
-            await asyncio.wait_for(pubsub.subscribe(*added), self._timeout)
+            await within(pubsub.subscribe(*added), self._timeout)
         if removed:
-            await asyncio.wait_for(pubsub.unsubscribe(*removed), self._timeout)
+            await within(pubsub.unsubscribe(*removed), self._timeout)
         await self._ping()
         self._last_heard = time.monotonic()
         next_ping = time.monotonic() + self._heartbeat
@@ -240,7 +240,7 @@ class RedisBroker:
         assert self._redis is not None
         # The payload is the send time, so hearing it back measures the broker's delay.
         stamp = repr(time.monotonic()).encode()
-        await asyncio.wait_for(self._redis.publish(self.ping_name, stamp), self._timeout)
+        await within(self._redis.publish(self.ping_name, stamp), self._timeout)
 
     def _on_message(self, message: dict[str, Any]) -> None:
         kind, name = message.get("type"), message.get("channel")

@@ -41,6 +41,7 @@ from roomkey.presence.base import ConnectionCounter, Departure, DepartureHandler
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
 from roomkey.protocol import dumps
 from roomkey.redis_client import bounded, open_redis, text
+from roomkey.tasks import cancel_and_wait
 
 log = logging.getLogger("roomkey.presence")
 
@@ -117,8 +118,7 @@ class RedisPresenceStore:
         Redis), the node stays registered, so that another node sweeps and announces them
         after ``node_timeout_seconds``."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_and_wait([self._task])
             self._task = None
         if self._redis is None:
             return
