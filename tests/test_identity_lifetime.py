@@ -6,6 +6,7 @@ of the session's deletion (logout), on both transports and with the Redis sessio
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import replace
@@ -114,6 +115,7 @@ async def test_refresh_refusals_change_nothing(
     conn = server.runtime.hub.connections[client.socket_id]
     assert conn.identity is not None and conn.identity.user_id == "7"
     assert await client.subscribe("private-user-7") == {"channel": "private-user-7"}
+    assert "refused refresh" in caplog.text  # the refusals were logged, without the tokens
     assert other not in caplog.text
 
 
@@ -193,6 +195,27 @@ async def test_a_live_session_is_reread_and_keeps_authorizing(
     for channel in ("private-user-77", "private-encrypted-user-77", "presence-lobby"):
         answer = await client.subscribe(channel)
         assert answer["channel"] == channel, answer
+
+
+async def test_a_session_that_now_names_another_user_no_longer_identifies(
+    start_server: StartServer, connect: ConnectClient, redis_server: RedisServer
+) -> None:
+    settings = with_sessions(
+        make_settings(), store="redis", redis_url=redis_server.url, recheck_seconds=0
+    )
+    server = await start_server(settings)
+    sessions = server.runtime.sessions
+    assert sessions is not None
+    session_id = await sessions.save({"user_id": "77"})
+    client = await connect(server, headers={"Cookie": f"AIOHTTP_SESSION={session_id}"})
+    # The application logs another user in under the same session id.
+    record = json.dumps({"created": int(time.time()), "session": {"user_id": "78"}})
+    redis_server.cli("SET", f"AIOHTTP_SESSION_{session_id}", record)
+    for channel in ("private-user-77", "private-user-78"):
+        answer = await client.subscribe(channel)
+        assert answer["error"]["code"] == 4009
+        assert "another user" in answer["error"]["message"]
+    assert server.runtime.hub.connections[client.socket_id].identity.user_id == "77"
 
 
 async def test_the_pusher_transport_applies_the_session_rule(
