@@ -41,9 +41,9 @@ async def wait_until_past(unix_seconds: float, within: float = 10.0) -> None:
 
 
 def expires_soon() -> int:
-    """An ``exp`` 3 seconds ahead: enough to connect and subscribe on a busy machine, short
-    enough to wait for."""
-    return int(time.time()) + 3
+    """An ``exp`` 3 to 4 seconds ahead: enough to connect and subscribe on a busy machine,
+    short enough to wait for."""
+    return int(time.time()) + 4
 
 
 def with_sessions(base: Settings, **session: Any) -> Settings:
