@@ -4,9 +4,8 @@ token pays for one signature check instead of one per request.
 Only tokens that verified are cached, keyed by the exact token string (its signature was
 checked over exactly those bytes); each entry keeps the identity, whose ``expires_at`` is the
 token's ``int(exp) + leeway``, and a hit is served only while ``now < expires_at``, the same
-rule PyJWT applies (``Identity.expired``). Rejections are
-never cached. Least recently used entries go first once ``size`` is reached
-(``performance.jwt_cache_size``).
+rule PyJWT applies (``Identity.expired``). Rejections are never cached. Least recently used
+entries go first once ``size`` is reached (``performance.jwt_cache_size``).
 """
 
 from __future__ import annotations

@@ -89,8 +89,8 @@ class IdentityResolver:
           store ``ServiceUnavailable``.
 
         Returns None when ``identity`` holds as it is, or the identity just read from the
-        session (same user; its values may have changed), which the caller keeps, confirmed
-        at the ``now()`` it took before calling."""
+        session (same user; its values may have changed), which the caller keeps with
+        ``now()`` as its new confirmation time."""
         if identity.expired(self._clock()):
             raise Unauthorized(
                 "the connection's token has expired: send refresh with a new token",
