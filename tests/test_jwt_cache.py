@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 import aiohttp
+import jwt as pyjwt
 import pytest
 
 from roomkey.config import JwtSettings, PerformanceSettings
@@ -43,6 +44,24 @@ def test_a_cached_token_still_expires() -> None:
         cache.authenticate(token)
     assert info.value.reason == "expired_token"
     assert len(cache) == 0
+
+
+def test_a_cached_token_ends_where_pyjwt_ends_it() -> None:
+    # PyJWT reads ``exp`` as ``int(exp)``: a fractional exp ends at its whole second, and the
+    # leeway extends it alike; a cache hit must never outlive what a fresh check accepts.
+    clock = Clock()
+    exp = int(clock.now) + 30.75
+    token = pyjwt.encode({"sub": "7", "exp": exp}, JWT_SECRET, algorithm="HS256")
+    for leeway in (0.0, 5.0):
+        cache = CachedJwtAuthenticator(
+            JwtSettings(secret=JWT_SECRET, leeway_seconds=leeway), size=10, clock=clock
+        )
+        clock.now = time.time()
+        assert cache.authenticate(token).expires_at == int(exp) + leeway
+        clock.now = int(exp) + leeway + 0.25  # past int(exp) + leeway, before exp + leeway
+        with pytest.raises(Unauthorized) as info:
+            cache.authenticate(token)
+        assert info.value.reason == "expired_token"
 
 
 def test_the_cache_is_bounded_and_rejections_are_not_kept() -> None:

@@ -6,7 +6,7 @@
 //   ch.bind("message", (data, meta) => console.log(data, meta.user_id));
 //   await ch.ready;
 //
-// The wire protocol is roomkey's Socket.IO transport (PROTOCOL.md section 3). The API follows
+// The wire protocol is roomkey's Socket.IO transport (docs/protocol.md). The API follows
 // pusher-js: channels with bind/unbind/trigger, presence members, connection states, and the
 // authorize round trip (socket_id + channel_name, form-encoded, to authEndpoint) done for you.
 // socket.io-client is imported from the copy roomkey serves next to this file (no build step).
@@ -338,6 +338,27 @@ export class RoomKey {
     this.socket.disconnect();
     this._onLost();
     this.connection._to("disconnected");
+  }
+
+  /** Present a new JWT for this connection's handshake identity (the same user) without
+   * reconnecting: roomkey's `refresh`. `token` defaults to the `token` option (called when it
+   * is a function). Once roomkey accepts a token given here, it also replaces a string
+   * `token` option, for the next handshake and authorize calls. Resolves with `{}`; rejects
+   * with a RoomKeyError (4009: a bad or expired token, another user's, or a connection that
+   * was not identified by a token; `code` null when not connected). */
+  async refresh(token) {
+    const fresh = token === undefined ? await this._token() : token;
+    if (typeof fresh !== "string" || !fresh) {
+      throw new RoomKeyError("refresh needs a token (a JWT string)");
+    }
+    const answer = await this._call("refresh", { token: fresh });
+    if (answer && answer.error) {
+      throw new RoomKeyError(answer.error.message, { code: answer.error.code });
+    }
+    if (token !== undefined && typeof this.options.token !== "function") {
+      this.options.token = token;
+    }
+    return answer;
   }
 
   /** The channel object for `name`, subscribing (authorizing first for private and presence

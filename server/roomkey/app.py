@@ -100,7 +100,7 @@ def _lifetime(
         presence = create_presence_store(settings, node_id)
         metrics = Metrics()
         webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
-        hub = Hub(apps, broker, presence, policy, webhooks=webhooks)
+        hub = Hub(apps, broker, presence, policy, webhooks=webhooks, identities=identity)
         await broker.start()
         await presence.start()
         await webhooks.start()

@@ -140,6 +140,9 @@ class SessionSettings:
     user_id_key: str = "user_id"
     user_info_keys: tuple[str, ...] = ("name",)
     max_age_seconds: int = 0  # 0: no expiry beyond what the store keeps
+    # A socket identified by a session re-reads it when its last read is this old (seconds):
+    # a deleted session (logout) stops authorizing the socket within this bound. 0: always.
+    recheck_seconds: float = 5.0
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,9 @@ def read_jwt(r: TableReader) -> JwtSettings:
     return s
 
 
+MAX_SESSION_RECHECK_SECONDS = 300.0
+
+
 def read_session(r: TableReader) -> SessionSettings:
     d = SessionSettings()
     s = SessionSettings(
@@ -165,7 +168,11 @@ def read_session(r: TableReader) -> SessionSettings:
         user_id_key=r.text("user_id_key", d.user_id_key),
         user_info_keys=r.str_list("user_info_keys", d.user_info_keys),
         max_age_seconds=r.integer("max_age_seconds", d.max_age_seconds),
+        recheck_seconds=r.number("recheck_seconds", d.recheck_seconds),
     )
+    if s.recheck_seconds > MAX_SESSION_RECHECK_SECONDS:
+        # The bound is how long a logged-out user's socket keeps its identity: keep it short.
+        r.error("recheck_seconds", f"must be at most {MAX_SESSION_RECHECK_SECONDS:g}")
     r.finish()
     return s
 

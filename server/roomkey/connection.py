@@ -31,7 +31,12 @@ class Connection(abc.ABC):
     ) -> None:
         self.app = app
         self.socket_id = socket_id
+        # Who the handshake identified (a JWT or a session cookie), for the socket's whole
+        # life: ``refresh`` and session re-reads replace it, always with the same user. The
+        # hub checks that it still holds before relying on it (``IdentityResolver.confirm``);
+        # ``identity_checked`` is when it was last confirmed (the resolver's clock).
         self.identity = identity
+        self.identity_checked = 0.0
         self.address = address
         # channel -> presence member (None for non-presence channels)
         self.channels: dict[str, Member | None] = {}

@@ -5,7 +5,9 @@ Transport-agnostic: both transports call it with typed requests and a ``Connecti
 fan-out, and cluster-wide commands such as terminating a user's connections) and the presence
 store (cluster-wide counts and members, and the departures it sweeps from dead nodes); it tells
 a ``WebhookSink`` about channel life events; it never knows which wire protocol a connection
-speaks. Members come from ``members``; signed-in connections are kept in ``users``.
+speaks. Members come from ``members``; connections that carry a user's identity (handshake or
+sign-in) are kept in ``users``; whether a handshake identity still holds is the identity
+resolver's to say.
 
 Errors are raised as ``RoomkeyError``s; a refused request changes nothing.
 """
@@ -36,6 +38,8 @@ from roomkey.errors import (
     RoomkeyError,
     Unauthorized,
 )
+from roomkey.identity.base import Identity
+from roomkey.identity.resolver import IdentityResolver
 from roomkey.members import (
     identity_member,
     member_from_channel_data,
@@ -49,13 +53,14 @@ from roomkey.protocol import (
     MemberAdded,
     MemberRemoved,
     Outbound,
+    RefreshRequest,
     SigninRequest,
     SubscribeRequest,
     TriggerRequest,
     data_as_text,
 )
 from roomkey.signing import channel_string, user_string, verify_auth
-from roomkey.users import SignedInUsers
+from roomkey.users import UserConnections
 
 log = logging.getLogger("roomkey.hub")
 
@@ -81,7 +86,11 @@ class Hub:
         policy: ChannelPolicy,
         webhooks: WebhookSink | None = None,
         clock: Callable[[], float] = time.monotonic,
+        identities: IdentityResolver | None = None,
     ) -> None:
+        """``identities`` confirms handshake identities when a subscribe relies on one and
+        takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
+        identity's ``exp`` is checked)."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
@@ -92,7 +101,8 @@ class Hub:
         self._per_app: dict[str, int] = {}
         # (app_id, channel) -> socket_id -> connection, this node only
         self._local: dict[tuple[str, str], dict[str, Connection]] = {}
-        self._users = SignedInUsers()
+        self.identities = identities or IdentityResolver(None, None)
+        self._users = UserConnections()
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
@@ -119,6 +129,10 @@ class Hub:
             raise OverQuota(f"app is over its connection quota ({limit})")
         self.connections[conn.socket_id] = conn
         self._per_app[conn.app.id] = self.connection_count(conn.app.id) + 1
+        if conn.identity is not None:
+            # Resolved for this handshake just before: that is its first confirmation.
+            conn.identity_checked = self.identities.now()
+            self._users.add(conn, conn.identity.user_id)
 
     async def disconnect(self, conn: Connection) -> None:
         """Forget a connection and leave every channel it joined. Idempotent."""
@@ -176,11 +190,31 @@ class Hub:
                 assert req.channel_data is not None
                 return member_from_channel_data(req.channel_data, app)
             return None
-        if conn.identity is None:
-            raise Unauthorized(f"auth is required to join {channel}")
-        if not await allowed(self.policy, app, conn.identity, channel):
+        identity = await self._handshake_identity(conn, channel)
+        if not await allowed(self.policy, app, identity, channel):
             raise Forbidden(f"not allowed to join {channel}")
-        return identity_member(conn.identity, app) if kind is ChannelKind.PRESENCE else None
+        return identity_member(identity, app) if kind is ChannelKind.PRESENCE else None
+
+    async def _handshake_identity(self, conn: Connection, channel: str) -> Identity:
+        """The connection's handshake identity, if it still holds: its token has not
+        expired, and its session (read again once the last read is older than
+        ``session.recheck_seconds``) still names the same user. ``Unauthorized`` otherwise."""
+        identity = conn.identity
+        if identity is None:
+            raise Unauthorized(f"auth is required to join {channel}")
+        fresh = await self.identities.confirm(identity, conn.identity_checked)
+        if fresh is None:
+            return identity
+        if conn.identity is identity:  # not replaced while the session was read
+            conn.identity, conn.identity_checked = fresh, self.identities.now()
+        return fresh
+
+    def refresh(self, conn: Connection, req: RefreshRequest) -> dict[str, Any]:
+        """``refresh``: the connection's handshake token identity is replaced by the one
+        ``req.token`` proves, for the same user (``IdentityResolver.refreshed`` says what is
+        refused, with 4009). Subscriptions already held are unchanged. Answers ``{}``."""
+        conn.identity = self.identities.refreshed(conn.identity, req.token)
+        return {}
 
     async def _join(self, conn: Connection, channel: str, member: Member | None) -> dict[str, Any]:
         app = conn.app
@@ -312,8 +346,13 @@ class Hub:
         return {"user_data": req.user_data}
 
     async def terminate_user(self, app: App, user_id: str) -> None:
-        """Close every signed-in connection of ``user_id`` on every node (4009)."""
+        """Close every connection that carries ``user_id``'s identity (from the handshake,
+        a JWT or a session cookie, or from a sign-in), on every node, with 4009."""
         await self.broker.publish_control(app.id, {"op": "terminate_user", "user_id": user_id})
+
+    def user_connections(self, app_id: str, user_id: str) -> list[Connection]:
+        """This node's connections that carry ``user_id``'s identity (a snapshot)."""
+        return self._users.connections(app_id, user_id)
 
     def _on_control(self, app_id: str, command: dict[str, Any]) -> None:
         if command.get("op") == "terminate_user":

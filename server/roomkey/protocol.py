@@ -58,6 +58,11 @@ class SigninRequest:
     user_data: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    token: str = field(repr=False)  # a bearer token: never in a repr or a log line
+
+
 def _object(payload: object, what: str) -> Mapping[str, Any]:
     if not isinstance(payload, Mapping):
         raise BadRequest(f"{what} payload must be an object")
@@ -107,6 +112,14 @@ def parse_signin(payload: object) -> SigninRequest:
     if not user_data:
         raise BadRequest("user_data is required")
     return SigninRequest(auth=auth, user_data=user_data)
+
+
+def parse_refresh(payload: object) -> RefreshRequest:
+    obj = _object(payload, "refresh")
+    token = _optional_str(obj, "token")
+    if not token:
+        raise BadRequest("token is required (a JWT, as auth.token at the handshake)")
+    return RefreshRequest(token=token)
 
 
 @dataclass(slots=True, eq=False)

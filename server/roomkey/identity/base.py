@@ -17,10 +17,21 @@ class Identity:
     user_info: Mapping[str, Any] = field(default_factory=dict)
     claims: Mapping[str, Any] = field(default_factory=dict)
     source: str = "jwt"  # "jwt" or "session"
+    # When the credential stops proving this identity: a token's ``exp`` plus the configured
+    # leeway, in Unix seconds (None: a session, which is read again instead; see
+    # ``IdentityResolver.confirm``). Not part of equality.
+    expires_at: float | None = field(default=None, compare=False)
+    # The session id a cookie named (a secret: never in a repr or a log line).
+    session_id: str | None = field(default=None, compare=False, repr=False)
     # Values derived from this identity and computed once (presence ``channel_data`` and
     # sign-in ``user_data`` per app): the JWT cache serves one identity to many requests.
     # Not part of equality or repr.
     memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def expired(self, now: float) -> bool:
+        """Whether the token behind this identity has expired at ``now`` (Unix seconds): the
+        rule PyJWT applies at verification, so a token is never good longer here."""
+        return self.expires_at is not None and now >= self.expires_at
 
     def value(self, name: str) -> str | None:
         """A placeholder value: ``user_id`` or a scalar claim, as a string; None if absent."""

@@ -27,4 +27,7 @@ def create_identity(settings: Settings) -> tuple[IdentityResolver, SessionStore 
             settings.session, settings.redis.url, settings.redis.operation_timeout_seconds
         )
         session = SessionAuthenticator(settings.session, store)
-    return IdentityResolver(jwt, session), store
+    resolver = IdentityResolver(
+        jwt, session, session_recheck_seconds=settings.session.recheck_seconds
+    )
+    return resolver, store

@@ -50,4 +50,9 @@ class JwtAuthenticator:
         if user_id is None:
             raise Unauthorized(f"token has no {s.user_id_claim} claim", reason="invalid_token")
         info = {k: claims[k] for k in s.user_info_claims if k in claims}
-        return Identity(user_id=user_id, user_info=info, claims=claims, source="jwt")
+        # PyJWT required ``exp`` and read it as ``int(exp)``; the identity ends where PyJWT
+        # would refuse the token: at ``int(exp) + leeway``.
+        expires_at = int(claims["exp"]) + s.leeway_seconds
+        return Identity(
+            user_id=user_id, user_info=info, claims=claims, source="jwt", expires_at=expires_at
+        )

@@ -2,10 +2,10 @@
 token pays for one signature check instead of one per request.
 
 Only tokens that verified are cached, keyed by the exact token string (its signature was
-checked over exactly those bytes); each entry keeps the identity and the token's ``exp``, and
-a hit is served only while ``now < exp + leeway``, the same rule PyJWT applies. Rejections are
-never cached. Least recently used entries go first once ``size`` is reached
-(``performance.jwt_cache_size``).
+checked over exactly those bytes); each entry keeps the identity, whose ``expires_at`` is the
+token's ``int(exp) + leeway``, and a hit is served only while ``now < expires_at``, the same
+rule PyJWT applies (``Identity.expired``). Rejections are never cached. Least recently used
+entries go first once ``size`` is reached (``performance.jwt_cache_size``).
 """
 
 from __future__ import annotations
@@ -27,23 +27,20 @@ class CachedJwtAuthenticator(JwtAuthenticator):
         super().__init__(settings)
         self._size = size
         self._clock = clock
-        self._leeway = settings.leeway_seconds
-        self._entries: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._entries: OrderedDict[str, Identity] = OrderedDict()
 
     def authenticate(self, token: str) -> Identity:
         """As ``JwtAuthenticator.authenticate``; a cached identity while the token lives."""
-        entry = self._entries.get(token)
-        if entry is not None:
-            identity, expires = entry
-            if self._clock() < expires:
+        identity = self._entries.get(token)
+        if identity is not None:
+            if not identity.expired(self._clock()):
                 self._entries.move_to_end(token)
                 return identity
             del self._entries[token]
             raise Unauthorized("token has expired", reason="expired_token")
         identity = super().authenticate(token)
-        exp = identity.claims.get("exp")
-        if isinstance(exp, int | float) and not isinstance(exp, bool):
-            self._entries[token] = (identity, float(exp) + self._leeway)
+        if identity.expires_at is not None:
+            self._entries[token] = identity
             if len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         return identity

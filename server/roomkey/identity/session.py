@@ -133,4 +133,10 @@ class SessionAuthenticator:
         if user_id is None:
             raise Unauthorized("session is not logged in", reason="unknown_session")
         info = {k: data[k] for k in s.user_info_keys if k in data}
-        return Identity(user_id=user_id, user_info=info, claims=dict(data), source="session")
+        return Identity(
+            user_id=user_id,
+            user_info=info,
+            claims=dict(data),
+            source="session",
+            session_id=cookie,
+        )

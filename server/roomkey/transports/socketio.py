@@ -44,6 +44,7 @@ from roomkey.protocol import (
     MemberRemoved,
     Outbound,
     dumps,
+    parse_refresh,
     parse_signin,
     parse_subscribe,
     parse_trigger,
@@ -213,6 +214,7 @@ class SocketIOTransport:
         self.sio.on("unsubscribe", self._on_unsubscribe)
         self.sio.on("trigger", self._on_trigger)
         self.sio.on("signin", self._on_signin)
+        self.sio.on("refresh", self._on_refresh)
         self.sio.on("*", self._on_unknown)
 
     def _origin_check(
@@ -408,9 +410,20 @@ class SocketIOTransport:
 
         return await self._answer(sid, "signin", act, payload)
 
+    async def _on_refresh(self, sid: str, *args: Any) -> Any:
+        payload = args[0] if args else None
+
+        async def act(conn: SocketIOConnection) -> Any:
+            assert self.runtime is not None
+            return self.runtime.hub.refresh(conn, parse_refresh(payload))
+
+        return await self._answer(sid, "refresh", act, payload)
+
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> Any:
         async def act(conn: SocketIOConnection) -> Any:
-            raise BadRequest("unknown event; expected subscribe, unsubscribe, trigger or signin")
+            raise BadRequest(
+                "unknown event; expected subscribe, unsubscribe, trigger, signin or refresh"
+            )
 
         return await self._answer(sid, "unknown event", act, list(args))
 
