@@ -145,9 +145,10 @@ class SlowConsumer(RoomkeyError):
 
 
 class RequestTimeout(RoomkeyError):
-    """An HTTP request whose body did not all arrive within ``server.request_body_timeout_seconds``
-    (HTTP 408, Pusher 4100: a time limit, so back off). The edge answers and closes the
-    connection: the rest of the body is never waited for."""
+    """An HTTP request whose body did not all arrive within
+    ``server.request_body_timeout_seconds`` (HTTP 408, Pusher 4100: a time limit, so back
+    off). The edge answers and closes the connection: the rest of the body is never waited
+    for."""
 
     code = 4100
     status = 408

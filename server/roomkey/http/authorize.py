@@ -114,9 +114,10 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
     up to the largest ``max_authorize_body_bytes`` of any app, then held to the chosen app's
     own limit. A body still arriving must all arrive within
     ``server.request_body_timeout_seconds`` (408, and the connection is closed); one that has
-    arrived is taken without a timer. Written flat, awaiting only what may wait (a body still arriving, a session
-    lookup, a Redis rate limit, an async policy): this endpoint is on every page load's
-    critical path, and each coroutine layer costs measurably here (docs/benchmarks.md)."""
+    arrived is taken without a timer. Written flat, awaiting only what may wait (a body still
+    arriving, a session lookup, a Redis rate limit, an async policy): this endpoint is on
+    every page load's critical path, and each coroutine layer costs measurably here
+    (docs/benchmarks.md)."""
     rt = runtime(request)
     method = request.method
     if method == "OPTIONS":
