@@ -80,7 +80,7 @@ class SlowRequest:
     declared body then trickles, one byte every ``TRICKLE_EVERY`` seconds, never completing,
     until the server answers or closes (or ``ANSWER_WITHIN`` passes)."""
 
-    def __init__(self, server: Server, method: str, target: str, headers: dict[str, str]):
+    def __init__(self, server: Server, method: str, target: str, headers: dict[str, str]) -> None:
         self.server = server
         self.method = method
         self.target = target
@@ -112,7 +112,8 @@ class SlowRequest:
 
     async def answer(self) -> Answer:
         assert self.reader is not None
-        return await asyncio.wait_for(read_answer(self.reader), ANSWER_WITHIN)
+        async with asyncio.timeout(ANSWER_WITHIN):
+            return await read_answer(self.reader)
 
     async def closed(self) -> bool:
         assert self.reader is not None
