@@ -1,4 +1,4 @@
-"""The REST signature check against Pusher's published known answer (PROTOCOL.md section 2)."""
+"""The REST signature check against Pusher's published known answer (docs/publishing.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from roomkey.apps import AppRegistry
 from roomkey.config import AppSettings
 from roomkey.errors import Unauthorized
-from roomkey.rest_auth import verify_rest_request
+from roomkey.rest_auth import SignedQuery, verify_rest_body, verify_rest_query, verify_rest_request
 
 KEY = "278d425bdf160c739803"
 SECRET = "7ad3773142a6692b25b8"
@@ -75,3 +75,35 @@ def test_either_the_raw_or_the_decoded_path_may_be_the_signed_one() -> None:
     assert check(paths=["/apps/%33/events", "/apps/3/events"]).id == "3"
     with pytest.raises(Unauthorized):
         check(paths=["/apps/%33/events"])
+
+
+def query_check(**overrides: object) -> SignedQuery:
+    args: dict[str, object] = {
+        "method": "POST",
+        "paths": ["/apps/3/events"],
+        "query": QUERY,
+        "now": STAMP + 5,
+        "app_id": "3",
+        **overrides,
+    }
+    return verify_rest_query(APPS, **args)  # type: ignore[arg-type]
+
+
+def test_the_signature_is_checked_from_the_query_alone() -> None:
+    # No body needed: the HMAC covers body_md5 as a query parameter, never the body.
+    signed = query_check(body_length=len(BODY))
+    assert signed.app.id == "3"
+    verify_rest_body(signed, BODY)
+    with pytest.raises(Unauthorized, match="body_md5 does not match"):
+        verify_rest_body(signed, BODY + b" ")
+    with pytest.raises(Unauthorized, match="invalid signature"):
+        query_check(query=[(k, "0" * 64 if k == "auth_signature" else v) for k, v in QUERY])
+
+
+def test_a_declared_body_without_body_md5_is_refused_before_it_is_read() -> None:
+    no_md5 = [(k, v) for k, v in QUERY if k != "body_md5"]
+    with pytest.raises(Unauthorized, match="body_md5 is required"):
+        query_check(query=no_md5, body_length=10)
+    # With no declared length (or 0), the body decides once read.
+    with pytest.raises(Unauthorized, match="invalid signature"):
+        query_check(query=no_md5, body_length=0)

@@ -178,6 +178,9 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...] = ()
     activity_timeout: int = 120
     shutdown_timeout_seconds: float = 10.0
+    # Authorize endpoints and REST API: the whole body must arrive within this many seconds of
+    # roomkey starting to read it, else 408 and the connection is closed (slow-body clients).
+    request_body_timeout_seconds: float = 5.0
     compression: bool = False
     pusher_pong_timeout_seconds: float = 30.0  # Pusher sockets: wait for a pong, then 4201
     # Engine.IO heartbeat: a Socket.IO connection that does not answer a ping sent every

@@ -47,6 +47,9 @@ def read_server(r: TableReader) -> ServerSettings:
         trusted_proxies=r.str_list("trusted_proxies", d.trusted_proxies),
         activity_timeout=r.integer("activity_timeout", d.activity_timeout, minimum=1, maximum=3600),
         shutdown_timeout_seconds=r.number("shutdown_timeout_seconds", d.shutdown_timeout_seconds),
+        request_body_timeout_seconds=r.number(
+            "request_body_timeout_seconds", d.request_body_timeout_seconds, minimum=0.05
+        ),
         compression=r.flag("compression", d.compression),
         pusher_pong_timeout_seconds=r.number(
             "pusher_pong_timeout_seconds", d.pusher_pong_timeout_seconds, minimum=0.05

@@ -142,3 +142,14 @@ class SlowConsumer(RoomkeyError):
     code = 4100
     status = 503
     reason = "slow_consumer"
+
+
+class RequestTimeout(RoomkeyError):
+    """An HTTP request whose body did not all arrive within
+    ``server.request_body_timeout_seconds`` (HTTP 408, Pusher 4100: a time limit, so back
+    off). The edge answers and closes the connection: the rest of the body is never waited
+    for."""
+
+    code = 4100
+    status = 408
+    reason = "request_timeout"

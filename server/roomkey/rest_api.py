@@ -87,12 +87,20 @@ def _channels(app: App, obj: Mapping[str, Any], *, single_only: bool) -> tuple[s
         raise BadRequest("channels must name at least one channel")
     if limit and len(names) > limit:
         raise LimitExceeded(f"an event may be published to at most {limit} channels")
+    if len(names) > 1 and any(channel_kind(n) is ChannelKind.ENCRYPTED for n in names):
+        # As Pusher: the data of an encrypted channel is encrypted with that channel's own
+        # key, so the same data cannot be meant for any other channel.
+        raise BadRequest(
+            "an event to a private-encrypted- channel must name that channel alone"
+            " (send one request per encrypted channel)"
+        )
     return names
 
 
 def parse_event(app: App, value: object, *, batch: bool = False) -> PublishRequest:
     """One event of ``POST /events`` (``channel`` or ``channels``) or of a batch
-    (``channel`` only). ``data`` must be a string of at most the app's event data limit."""
+    (``channel`` only). ``data`` must be a string of at most the app's event data limit.
+    A ``private-encrypted-`` channel must be the event's only channel (``BadRequest``)."""
     obj = _object(value, "a batch event" if batch else "the request body")
     name = validate_published_event_name(obj.get("name"), "name")
     channels = _channels(app, obj, single_only=batch)

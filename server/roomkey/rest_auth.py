@@ -1,15 +1,24 @@
-"""The signature check of Pusher's REST API (PROTOCOL.md section 2), knowing nothing of HTTP.
+"""The signature check of Pusher's REST API (docs/publishing.md), knowing nothing of HTTP.
 
 A request is signed with ``auth_key``, ``auth_timestamp``, ``auth_version`` and, when it has a
 body, ``body_md5`` in its query, and ``auth_signature = HMAC-SHA256(secret,
 "METHOD\\npath\\nquery")`` where the query is every other parameter, keys lower-cased, sorted,
 ``k=v`` joined by ``&``, not URL-escaped. Every problem is an ``Unauthorized`` (HTTP 401); the
 messages name what was wrong but never echo a signature.
+
+The check is in two steps so that the HTTP edge reads no body for a request that is not
+signed: ``verify_rest_query`` (everything in the query, the HMAC included), then
+``verify_rest_body`` (the body against ``body_md5``).
+
+As with Pusher, nothing remembers a signature: the same signed request may be sent again, and
+is accepted again, while its ``auth_timestamp`` is within ``MAX_CLOCK_SKEW_SECONDS`` of the
+server's clock (docs/publishing.md says what that means for publishers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from roomkey.apps import App, AppRegistry
 from roomkey.errors import Unauthorized, UnknownApp
@@ -37,23 +46,38 @@ def _timestamp(value: str | None, now: float) -> None:
         )
 
 
-def verify_rest_request(
+@dataclass(frozen=True, slots=True)
+class SignedQuery:
+    """A request whose query is signed by ``app``; its body is still to be checked against
+    ``body_md5`` (None when the query carries none) with ``verify_rest_body``."""
+
+    app: App
+    body_md5: str | None
+
+
+def verify_rest_query(
     apps: AppRegistry,
     *,
     method: str,
     paths: Sequence[str],
     query: Sequence[tuple[str, str]],
-    body: bytes,
     now: float,
     app_id: str | None,
-) -> App:
-    """The app that signed this request, or ``Unauthorized``.
+    body_length: int | None = None,
+) -> SignedQuery:
+    """Everything that can be checked before the body is read, or ``Unauthorized``.
+
+    The signature covers ``METHOD\\npath\\nquery`` and so ``body_md5`` as a query parameter,
+    never the body itself: the HMAC is checked here, and a request that is not signed with an
+    app's secret never has its body read. ``verify_rest_body`` then holds the body to
+    ``body_md5``.
 
     ``paths``: the request path as received and, if different, its percent-decoded form (SDKs
     sign the path they build; an HTTP library may have escaped it on the way). ``query``: the
     decoded query pairs, in order; a repeated key is refused. ``app_id``: the id in the path,
     which must belong to the app of ``auth_key`` (None for routes without an app id).
-    ``now``: seconds since the epoch.
+    ``now``: seconds since the epoch. ``body_length``: the declared length of the body
+    (``Content-Length``), when known: a body declared non-empty needs ``body_md5``.
     """
     params: dict[str, str] = {}
     for key, value in query:
@@ -74,11 +98,8 @@ def verify_rest_request(
         raise _unauthorized(f"auth_version must be {AUTH_VERSION}")
     _timestamp(params.get("auth_timestamp"), now)
     md5 = params.get("body_md5")
-    if md5 is not None:
-        if not macs_equal(md5, body_md5(body)):
-            raise _unauthorized("body_md5 does not match the body")
-    elif body:
-        raise _unauthorized("body_md5 is required for a request with a body")
+    if md5 is None and body_length:
+        raise _body_md5_required()
     ok = False
     for path in paths:
         expected = sign_rest(app.secret, method, path, params)
@@ -86,4 +107,37 @@ def verify_rest_request(
         ok = macs_equal(given, expected) or ok
     if not ok:
         raise _unauthorized("invalid signature: sign METHOD\\npath\\nsorted query")
-    return app
+    return SignedQuery(app, md5)
+
+
+def verify_rest_body(signed: SignedQuery, body: bytes) -> None:
+    """``Unauthorized`` unless ``body`` is the one the signed query names: its MD5 is
+    ``body_md5``, or the query has none and the body is empty."""
+    if signed.body_md5 is not None:
+        if not macs_equal(signed.body_md5, body_md5(body)):
+            raise _unauthorized("body_md5 does not match the body")
+    elif body:
+        raise _body_md5_required()
+
+
+def _body_md5_required() -> Unauthorized:
+    return _unauthorized("body_md5 is required for a request with a body")
+
+
+def verify_rest_request(
+    apps: AppRegistry,
+    *,
+    method: str,
+    paths: Sequence[str],
+    query: Sequence[tuple[str, str]],
+    body: bytes,
+    now: float,
+    app_id: str | None,
+) -> App:
+    """The app that signed this request, or ``Unauthorized``: ``verify_rest_query`` then
+    ``verify_rest_body``, for a caller that holds the whole request (arguments as there)."""
+    signed = verify_rest_query(
+        apps, method=method, paths=paths, query=query, now=now, app_id=app_id
+    )
+    verify_rest_body(signed, body)
+    return signed.app

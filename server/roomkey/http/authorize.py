@@ -20,12 +20,14 @@ from roomkey.errors import (
     Forbidden,
     MethodNotAllowed,
     PayloadTooLarge,
+    RequestTimeout,
     RoomkeyError,
     Unauthorized,
 )
 from roomkey.http.context import (
     buffered_body,
     client_address,
+    closing_response,
     error_response,
     json_text_response,
     parse_fields,
@@ -110,9 +112,12 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
     Origin, rate per address, body, identity, rate per user: in that order, so a refused
     request costs as little as possible. The body names the app (``app_key``), so it is read
     up to the largest ``max_authorize_body_bytes`` of any app, then held to the chosen app's
-    own limit. Written flat, awaiting only what may wait (a body still arriving, a session
-    lookup, a Redis rate limit, an async policy): this endpoint is on every page load's
-    critical path, and each coroutine layer costs measurably here (docs/benchmarks.md)."""
+    own limit. A body still arriving must all arrive within
+    ``server.request_body_timeout_seconds`` (408, and the connection is closed); one that has
+    arrived is taken without a timer. Written flat, awaiting only what may wait (a body still
+    arriving, a session lookup, a Redis rate limit, an async policy): this endpoint is on
+    every page load's critical path, and each coroutine layer costs measurably here
+    (docs/benchmarks.md)."""
     rt = runtime(request)
     method = request.method
     if method == "OPTIONS":
@@ -131,8 +136,10 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
             await throttle.authorize_address(rt.apps.default, client_address(rt, request))
         most = rt.apps.max_authorize_body_bytes
         body = buffered_body(request, most, peek=rt.settings.performance.peek_body)
-        if body is None:
-            body = await read_body(request, most)
+        if body is None:  # still arriving (or unusual): awaited, within the deadline
+            body = await read_body(
+                request, most, timeout=rt.settings.server.request_body_timeout_seconds
+            )
         fields = parse_fields(request, body)
         app = _app_of(rt, fields)
         limit = app.limits.max_authorize_body_bytes
@@ -167,6 +174,8 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
         rt.metrics.count(rt.metrics.authorize_results, kind, exc.reason)
         if isinstance(exc, MethodNotAllowed):
             cors["Allow"] = "POST, OPTIONS"
+        if isinstance(exc, RequestTimeout):
+            return await closing_response(request, error_response(exc, cors))
         return error_response(exc, cors)
     rt.metrics.count(rt.metrics.authorize_results, kind, "ok")
     return json_text_response(dumps_strings(answer), cors)

@@ -13,7 +13,13 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import CIMultiDict
 
-from roomkey.errors import BadRequest, PayloadTooLarge, RateLimited, RoomkeyError
+from roomkey.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RateLimited,
+    RequestTimeout,
+    RoomkeyError,
+)
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import bearer_from_header
 from roomkey.protocol import dumps
@@ -137,9 +143,21 @@ def peek_body(content: object, length: int) -> bytes | None:
     return chunk if type(chunk) is bytes and len(chunk) == length else None
 
 
-async def read_body(request: web.Request, limit: int, *, peek: bool = False) -> bytes:
+async def read_body(
+    request: web.Request,
+    limit: int,
+    *,
+    peek: bool = False,
+    # Not the caller's asyncio.timeout: the timer is armed only for a body still arriving.
+    timeout: float | None = None,  # noqa: ASYNC109
+) -> bytes:
     """The (decompressed) body, at most ``limit`` bytes; ``PayloadTooLarge`` past that. A
-    body that has all arrived is taken as ``buffered_body`` takes it (``peek`` as there)."""
+    body that has all arrived is taken as ``buffered_body`` takes it (``peek`` as there), with
+    no timer at all: the usual small authorize or REST body costs nothing more.
+
+    ``timeout``: seconds, from this call, for the rest of the body to arrive (the whole of it,
+    not per read: a client trickling a byte at a time gets no more); past it,
+    ``RequestTimeout``, and the caller answers with ``closing_response``. None: no limit."""
     held = buffered_body(request, limit, peek=peek)
     if held is not None:
         return held
@@ -148,6 +166,20 @@ async def read_body(request: web.Request, limit: int, *, peek: bool = False) -> 
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     if length == 0:
         return b""
+    if timeout is None:
+        return await _receive(request, limit, length)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _receive(request, limit, length)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"request body did not arrive within server.request_body_timeout_seconds"
+            f" ({timeout:g} s)"
+        ) from None
+
+
+async def _receive(request: web.Request, limit: int, length: int | None) -> bytes:
+    """The body that ``read_body`` could not take at once: awaited, at most ``limit`` bytes."""
     if length is not None and "Content-Encoding" not in request.headers:
         # The common case: the declared length is the body (nothing to decompress). What has
         # arrived is taken without a wait (usually all of it); only a rest is awaited.
@@ -172,6 +204,25 @@ async def read_body(request: web.Request, limit: int, *, peek: bool = False) -> 
     if size > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     return b"".join(chunks)
+
+
+async def closing_response(
+    request: web.Request, response: web.StreamResponse
+) -> web.StreamResponse:
+    """Send ``response`` with ``Connection: close`` now, then close the connection at once.
+
+    Why: once a handler returns before the body has all arrived, aiohttp keeps reading (and
+    discarding) the rest for up to its lingering time (10 s) before closing, which is exactly
+    what a client trickling its body wants. Closing here, after the answer is written, ends
+    the connection when the deadline says so. A client already gone is no error."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    request.protocol.force_close()
+    return response
 
 
 MAX_FORM_FIELDS = 64

@@ -1,9 +1,12 @@
-"""Pusher's HTTP API (``/apps/{id}/...``): read the body, check the signature, call
-``rest_api``, answer JSON.
+"""Pusher's HTTP API (``/apps/{id}/...``): check the signed query, read the body (within
+``server.request_body_timeout_seconds``), hold it to ``body_md5``, call ``rest_api``, answer
+JSON. A request that is not signed with an app's secret, or is over its app's rate, is
+refused before a byte of its body is read.
 
 Statuses as Pusher: 200 with the answer, 400 bad input (including malformed JSON and a POST
 that is not ``application/json``), 401 any signature problem, 405 wrong method, 413 data or
-body too large, 503 the broker cannot take a publish (nothing is ever dropped with a 200).
+body too large, 503 the broker cannot take a publish (nothing is ever dropped with a 200);
+and roomkey's own 408, the body did not arrive in time (the connection is then closed).
 Errors are ``{"error": {"code", "message"}}``. Once the signature names the app, each request
 counts against ``rate_limits.rest_per_second_per_app`` (429 with ``Retry-After``): unsigned
 requests cannot spend an app's budget. Every answer, errors included, is counted in
@@ -21,9 +24,15 @@ from aiohttp import web
 
 from roomkey import rest_api
 from roomkey.apps import App
-from roomkey.errors import BadRequest, MethodNotAllowed, RoomkeyError
-from roomkey.http.context import client_address, error_response, read_body, runtime
-from roomkey.rest_auth import verify_rest_request
+from roomkey.errors import BadRequest, MethodNotAllowed, RequestTimeout, RoomkeyError
+from roomkey.http.context import (
+    client_address,
+    closing_response,
+    error_response,
+    read_body,
+    runtime,
+)
+from roomkey.rest_auth import verify_rest_body, verify_rest_query
 from roomkey.runtime import Runtime
 
 # Room for JSON escaping (up to 6 bytes per character) and 100 channel names per event.
@@ -35,13 +44,12 @@ Action = Callable[[Runtime, App, web.Request, bytes], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def body_limit(rt: Runtime) -> int:
-    """The largest REST body any app may need: a full batch of full events, escaped (an
+def body_limit(app: App) -> int:
+    """The largest REST body ``app`` may need: a full batch of full events, escaped (an
     unlimited batch, ``max_batch_events = 0``, is read as up to ``_UNLIMITED_BATCH`` events)."""
-    return max(
-        (a.limits.max_batch_events or _UNLIMITED_BATCH)
-        * (a.limits.max_event_data_bytes * _ESCAPE_FACTOR + _ENVELOPE_BYTES)
-        for a in rt.apps
+    limits = app.limits
+    return (limits.max_batch_events or _UNLIMITED_BATCH) * (
+        limits.max_event_data_bytes * _ESCAPE_FACTOR + _ENVELOPE_BYTES
     )
 
 
@@ -50,7 +58,7 @@ def json_body(request: web.Request, body: bytes) -> object:
         raise BadRequest("content type must be application/json")
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: [[[[... nesting
         raise BadRequest("request body is not valid JSON") from None
 
 
@@ -72,19 +80,27 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
         try:
             if request.method != method:
                 raise MethodNotAllowed(f"use {method}")
-            body = await read_body(request, body_limit(rt), peek=rt.settings.performance.peek_body)
+            # Everything the query can tell (the signature included) before any body is read.
             url = request.rel_url
             paths = [url.raw_path] if url.raw_path == url.path else [url.raw_path, url.path]
-            app = verify_rest_request(
+            signed = verify_rest_query(
                 rt.apps,
                 method=request.method,
                 paths=paths,
                 query=list(url.query.items()),
-                body=body,
                 now=time.time(),
                 app_id=request.match_info["app_id"] if app_in_path else None,
+                body_length=request.content_length,
             )
+            app = signed.app
             await rt.throttle.rest(app)
+            body = await read_body(
+                request,
+                body_limit(app),
+                peek=rt.settings.performance.peek_body,
+                timeout=rt.settings.server.request_body_timeout_seconds,
+            )
+            verify_rest_body(signed, body)
             result = await action(rt, app, request, body)
         except RoomkeyError as exc:
             rt.log_refusal(
@@ -94,6 +110,8 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
                 app_id=app.id if app is not None else None,
             )
             headers = {"Allow": method} if isinstance(exc, MethodNotAllowed) else None
+            if isinstance(exc, RequestTimeout):
+                return await closing_response(request, error_response(exc, headers))
             return error_response(exc, headers)
         return web.json_response(result)
 
