@@ -25,11 +25,13 @@ STOP_TIMEOUT_S = 15.0
 
 @dataclass
 class RoomkeyProcess:
-    """``roomkey serve`` (development preset) on 127.0.0.1:``port``, output in ``log_path``."""
+    """``roomkey serve`` (development preset) on 127.0.0.1:``port``, output in ``log_path``,
+    its metrics listener on 127.0.0.1:``metrics_port``."""
 
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    metrics_port: int
 
     @property
     def url(self) -> str:
@@ -44,8 +46,13 @@ class RoomkeyProcess:
                 return int(line.split()[1]) * 1024
         raise AssertionError("no VmRSS")
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
     def metrics(self) -> str:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as resp:
+        """``GET /metrics`` from the process's metrics listener."""
+        with urllib.request.urlopen(f"{self.metrics_url}/metrics", timeout=5) as resp:
             return str(resp.read().decode())
 
     def stop(self, *, kill: bool = False) -> None:
@@ -60,10 +67,12 @@ class RoomkeyProcess:
 
 
 def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> RoomkeyProcess:
-    """Start ``roomkey serve --port port`` (with ``--config config`` if given) and wait until
-    ``/healthz`` answers."""
+    """Start ``roomkey serve --port port`` (with ``--config config`` if given, its metrics
+    listener on another free port) and wait until ``/healthz`` answers."""
+    metrics_port = free_port()
     with log_path.open("ab") as log:
         args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--metrics-port", str(metrics_port)]
         if config is not None:
             args += ["--config", str(config)]
         process = subprocess.Popen(
@@ -71,7 +80,7 @@ def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> Room
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = RoomkeyProcess(port, process, log_path)
+    server = RoomkeyProcess(port, process, log_path, metrics_port)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

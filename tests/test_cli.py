@@ -21,8 +21,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*ROOMKEY, *args], capture_output=True, text=True, timeout=30)
 
 
-def test_check_config_accepts_the_example() -> None:
-    out = run("check-config", str(EXAMPLE))
+def test_check_config_accepts_the_example_with_a_secret_of_ones_own(tmp_path: Path) -> None:
+    # As shipped, its placeholder secret is refused (tests/test_unsafe_defaults.py).
+    path = tmp_path / "roomkey.toml"
+    path.write_text(EXAMPLE.read_text().replace("change-me-secret-0123456789", "x7" * 16))
+    out = run("check-config", str(path))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "OK (1 app(s))" in out.stdout
 
@@ -31,7 +34,7 @@ def test_check_config_lists_every_error_with_its_path(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(
         '[server]\nport = "x"\n[[apps]]\nid = "1"\nkey = "a:b"\nsecret = "short"\n'
-        '[[apps]]\nkey = "k2"\nsecret = "0123456789abcdef"\n'
+        '[[apps]]\nkey = "k2"\nsecret = "k2-secret-0123456789"\n'
     )
     out = run("check-config", str(path))
     assert out.returncode == 1

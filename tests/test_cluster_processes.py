@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,7 @@ from tests.conftest import (
     free_port,
     make_token,
 )
+from tests.metrics_helpers import sample, scrape_url
 
 ROOT = Path(__file__).resolve().parent.parent
 HEARTBEAT = 0.3
@@ -85,6 +87,7 @@ class Node:
 
 
 async def readyz(url: str) -> tuple[int, str]:
+    """``GET /readyz``: the status and the node id (which only the metrics listener names)."""
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http,
         http.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as resp,
@@ -93,9 +96,14 @@ async def readyz(url: str) -> tuple[int, str]:
         return resp.status, str(body.get("node"))
 
 
-def spawn_roomkey(config: str, port: int) -> subprocess.Popen[bytes]:
+def spawn_roomkey(config: str, port: int, metrics_port: int = 0) -> subprocess.Popen[bytes]:
+    """``roomkey serve``; its metrics listener on ``metrics_port`` (0: any free port, so that
+    nodes side by side never compete for one)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "roomkey.cli", "serve", "--config", config, "--port", str(port)],
+        [
+            *[sys.executable, "-m", "roomkey.cli", "serve", "--config", config],
+            *["--port", str(port), "--metrics-port", str(metrics_port)],
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -107,16 +115,18 @@ StartNode = Callable[..., Awaitable[Node]]
 
 @pytest.fixture
 async def start_node(redis_server: RedisServer) -> AsyncIterator[StartNode]:
-    """``await start_node(prefix, workers=1, node_timeout=NODE_TIMEOUT)``: a ready roomkey
-    process (stopped by PID)."""
+    """``await start_node(prefix, workers=1, node_timeout=NODE_TIMEOUT, metrics_port=0)``: a
+    ready roomkey process (stopped by PID)."""
     nodes: list[Node] = []
     configs: list[str] = []
 
-    async def start(prefix: str, workers: int = 1, node_timeout: float = NODE_TIMEOUT) -> Node:
+    async def start(
+        prefix: str, workers: int = 1, node_timeout: float = NODE_TIMEOUT, metrics_port: int = 0
+    ) -> Node:
         config = write_config(redis_server.url, prefix, workers, node_timeout)
         configs.append(config)
         port = free_port()
-        proc = spawn_roomkey(config, port)
+        proc = spawn_roomkey(config, port, metrics_port)
         node = Node(proc, port)
         nodes.append(node)
         deadline = time.monotonic() + 20
@@ -188,19 +198,55 @@ async def test_sigterm_tells_clients_to_reconnect_and_leaves_presence_at_once(
     await observer.nothing("member_removed", within=3 * HEARTBEAT)
 
 
+def free_port_pair() -> int:
+    """A port P such that P and P + 1 are both free (two workers' metrics listeners)."""
+    for _ in range(100):
+        port = free_port()
+        if port < 65535:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    pytest.fail("no two consecutive free ports")
+
+
+async def socketio_connections(metrics_url: str) -> float:
+    text = await scrape_url(metrics_url)
+    return sample(text, "roomkey_connections", transport="socketio") or 0.0
+
+
 async def test_workers_share_one_port_and_their_channels(
     start_node: StartNode, connect: ConnectClient
 ) -> None:
-    node = await start_node(prefix(), workers=2)
-    nodes_seen: set[str] = set()
-    # The second worker may still be starting when the first answers: ask for a while.
+    base = free_port_pair()
+    node = await start_node(prefix(), workers=2, metrics_port=base)
+    # Worker i serves its own metrics on metrics.port + i. The second worker may still be
+    # starting when the first answers: ask for a while.
+    listeners = [f"http://127.0.0.1:{base + i}" for i in range(2)]
+    nodes_seen: dict[str, str] = {}
     for _ in range(300):
-        nodes_seen.add((await readyz(node.url))[1])
+        for url in listeners:
+            try:
+                status, node_id = await readyz(url)
+            except (TimeoutError, aiohttp.ClientError):
+                continue
+            if status == 200:
+                nodes_seen[url] = node_id
         if len(nodes_seen) == 2:
             break
         await asyncio.sleep(0.05)
-    assert len(nodes_seen) == 2, "connections were not spread over two workers"
-    clients = [await connect(node, token=make_token(str(i))) for i in range(8)]  # type: ignore[arg-type]
+    assert len(set(nodes_seen.values())) == 2, f"two workers' listeners: {nodes_seen}"
+    # The kernel spreads connections to the shared port over both workers.
+    clients = []
+    for i in range(64):
+        clients.append(await connect(node, token=make_token(str(i))))  # type: ignore[arg-type]
+        if len(clients) >= 8 and all([await socketio_connections(u) > 0 for u in listeners]):
+            break
+    assert all([await socketio_connections(u) > 0 for u in listeners]), (
+        "connections were not spread over two workers"
+    )
     for c in clients:
         await c.subscribe("private-w")
     ack = await clients[0].call("trigger", {"channel": "private-w", "event": "client-a", "data": 1})

@@ -186,8 +186,8 @@ user_info_claims = ["name", "email"]
 [[apps]]
 id = "7"
 key = "k7"
-secret = "0123456789abcdef"
-encryption_master_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+secret = "k7-secret-0123456789"
+encryption_master_key = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 [apps.limits]
 max_presence_members = 5
 [[apps.rules]]
@@ -200,7 +200,7 @@ allow = false
     )
     s = load_settings(path)
     app = s.apps[0]
-    assert app.encryption_master_key == bytes(range(32))
+    assert app.encryption_master_key == bytes(range(32, 64))
     assert app.limits == Limits(max_presence_members=5)
     assert app.rules == (
         RuleSettings("private-admin-*", claims=(("role", "admin"), ("staff", "true"))),
@@ -279,7 +279,10 @@ def test_example_documents_every_setting() -> None:
 
 
 def test_example_values_are_the_defaults() -> None:
-    s = load_settings(EXAMPLE)
+    # Its placeholder secret is refused as it is (tests/test_unsafe_defaults.py).
+    s = parse_settings(
+        tomllib.loads(EXAMPLE.read_text().replace("change-me-secret-0123456789", "x7" * 16))
+    )
     assert s.server == ServerSettings()
     assert s.redis == RedisSettings()
     assert s.jwt == JwtSettings()

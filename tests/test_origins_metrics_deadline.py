@@ -11,6 +11,7 @@ import socketio
 from roomkey.app import SOCKETIO
 from roomkey.config import ServerSettings
 from tests.conftest import APP_KEY, ConnectClient, StartServer, make_settings, make_token
+from tests.metrics_helpers import scrape
 
 
 async def try_connect(url: str, origin: str) -> bool:
@@ -106,10 +107,7 @@ async def test_metrics_and_health(start_server: StartServer, connect: ConnectCli
         assert (await http.get(f"{server.url}/healthz")).status == 200
         ready = await http.get(f"{server.url}/readyz")
         assert ready.status == 200
-        resp = await http.get(f"{server.url}/metrics")
-        assert resp.status == 200
-        assert resp.headers["Content-Type"].startswith("text/plain")
-        text = await resp.text()
+    text = await scrape(server)  # the metrics listener (text/plain checked there)
     lines = set(text.splitlines())
     assert 'roomkey_connections{app="101",transport="socketio"} 2.0' in lines
     assert 'roomkey_subscriptions{app="101"} 1.0' in lines

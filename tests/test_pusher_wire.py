@@ -75,7 +75,7 @@ def test_protocol_versions() -> None:
 
 
 def test_pong_timeout_setting() -> None:
-    app = {"id": "1", "key": "k", "secret": "0123456789abcdef"}
+    app = {"id": "1", "key": "k", "secret": "wire-secret-0123456789"}
     settings = parse_settings({"server": {"pusher_pong_timeout_seconds": 2.5}, "apps": [app]})
     assert settings.server.pusher_pong_timeout_seconds == 2.5
     assert parse_settings({"apps": [app]}).server.pusher_pong_timeout_seconds == 30.0

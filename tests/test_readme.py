@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import time
 import tomllib
 from pathlib import Path
 
 import jwt as pyjwt
+import pytest
 
-from roomkey.config import DEV_JWT_SECRET, development_settings, parse_settings
+from roomkey.config import DEV_JWT_SECRET, ConfigError, development_settings, parse_settings
 from tests.conftest import StartServer
 from tests.node_process import start_node
 
@@ -54,10 +56,15 @@ async def test_first_private_channel_snippet_runs(start_server: StartServer) -> 
         await proc.wait()
 
 
-def test_sample_production_config_is_valid() -> None:
+def test_sample_production_config_is_valid_once_its_secrets_are_ones_own() -> None:
     block = README.split("A minimal production file:", 1)[1]
     toml = block.split("```toml\n", 1)[1].split("```", 1)[0]
-    settings = parse_settings(tomllib.loads(toml))
+    # As printed, its two example secrets are refused, and nothing else.
+    with pytest.raises(ConfigError) as refused:
+        parse_settings(tomllib.loads(toml))
+    assert [e.split(":", 1)[0] for e in refused.value.errors] == ["jwt.secret", "apps[0].secret"]
+    own = re.sub(r'secret = "[^"]*"', lambda m: f'secret = "{secrets.token_urlsafe(32)}"', toml)
+    settings = parse_settings(tomllib.loads(own))
     assert settings.apps[0].key == "my-key"
     assert settings.jwt.enabled
 

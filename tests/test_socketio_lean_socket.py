@@ -138,7 +138,7 @@ def test_lean_sockets_is_read_from_the_performance_table(tmp_path: Path) -> None
     path = tmp_path / "roomkey.toml"
     path.write_text(
         '[performance]\nlean_sockets = false\n[[apps]]\nid = "1"\nkey = "k"\n'
-        'secret = "0123456789abcdef"\n'
+        'secret = "lean-secret-0123456789"\n'
     )
     assert load_settings(path).performance.lean_sockets is False
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -13,7 +14,14 @@ import jwt as pyjwt
 import pytest
 
 from roomkey.apps import App
-from roomkey.config import ConfigError, Settings, development_settings, parse_settings
+from roomkey.config import (
+    DEV_JWT_SECRET,
+    ConfigError,
+    JwtSettings,
+    Settings,
+    development_settings,
+    parse_settings,
+)
 from roomkey.http.demo import TOKEN_TTL_SECONDS
 from roomkey.identity.base import Identity
 from tests.conftest import (
@@ -211,7 +219,8 @@ async def test_wave_reaches_only_the_users_private_channel(
 async def test_demo_token_is_a_short_lived_jwt_roomkey_accepts(
     start_server: StartServer, connect: ConnectClient
 ) -> None:
-    server = await start_server(dev_settings())
+    # Signed with the development preset's public JWT secret, the only one the demo uses.
+    server = await start_server(replace(dev_settings(), jwt=JwtSettings(secret=DEV_JWT_SECRET)))
     async with aiohttp.ClientSession() as http:
         resp = await http.post(f"{server.url}/demo/token", data={"name": "Carol"})
         assert resp.status == 200
@@ -224,7 +233,7 @@ async def test_demo_token_is_a_short_lived_jwt_roomkey_accepts(
         )
         assert auth.status == 200
         grant = await auth.json()
-    claims = pyjwt.decode(body["token"], JWT_SECRET, algorithms=["HS256"])
+    claims = pyjwt.decode(body["token"], DEV_JWT_SECRET, algorithms=["HS256"])
     assert claims["sub"] == body["user_id"]
     assert claims["name"] == "Carol"
     assert claims["exp"] - claims["iat"] == TOKEN_TTL_SECONDS == body["expires_in"]
@@ -239,6 +248,18 @@ async def test_demo_token_is_a_short_lived_jwt_roomkey_accepts(
     ack = await client.subscribe("presence-room-lobby")
     assert ack["presence"]["hash"] == {body["user_id"]: {"name": "Carol"}}
     assert APP_SECRET not in json.dumps(body)
+
+
+async def test_demo_token_is_off_with_a_jwt_secret_of_ones_own(start_server: StartServer) -> None:
+    server = await start_server(dev_settings())  # jwt.secret: the tests' own
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{server.url}/demo/token", data={"name": "Carol"})
+        body = await resp.json()
+    assert resp.status == 403
+    assert "token" not in body
+    assert body["error"]["code"] == 4009
+    assert body["error"]["message"].startswith("the JWT demo is off")
+    assert JWT_SECRET not in json.dumps(body)
 
 
 def test_web_root_setting_is_checked(tmp_path: Path) -> None:

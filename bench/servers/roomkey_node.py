@@ -4,7 +4,8 @@
 
 ``--redis-url`` makes it a node of a cluster (Redis broker and presence); ``--workers N`` runs
 it as ``roomkey serve --workers N`` does (``roomkey.serving``: N processes, ``SO_REUSEPORT``,
-Redis required).
+Redis required). Its metrics listener takes a free loopback port (several nodes run side by
+side).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import replace
 from roomkey.config import (
     AppSettings,
     JwtSettings,
+    MetricsSettings,
     PerformanceSettings,
     RateLimits,
     RedisSettings,
@@ -55,6 +57,7 @@ def bench_settings(
         ),
         apps=(app,),
         performance=performance or PerformanceSettings(),
+        metrics=MetricsSettings(port=0),
     )
 
 

@@ -1,8 +1,8 @@
 """The aiohttp application: ``create_app(settings)``, or ``setup(app, settings)`` to mount
 roomkey inside an existing aiohttp application.
 
-Everything with a lifetime (backends, the hub, sessions, tasks) is opened and closed in
-``cleanup_ctx``; handlers reach it through the ``RUNTIME`` app key.
+Everything with a lifetime (backends, the hub, sessions, tasks, the metrics listener) is
+opened and closed in ``cleanup_ctx``; handlers reach it through the ``RUNTIME`` app key.
 """
 
 from __future__ import annotations
@@ -42,12 +42,21 @@ PUSHER = web.AppKey("roomkey.pusher", PusherTransport)
 
 
 def setup(
-    app: web.Application, settings: Settings, *, policy: PolicyCallable | None = None
+    app: web.Application,
+    settings: Settings,
+    *,
+    policy: PolicyCallable | None = None,
+    operations: bool = False,
 ) -> None:
     """Install roomkey's routes and lifetime into ``app`` (before it starts).
 
     ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``
     (or an awaitable of bool).
+
+    ``operations``: also what ``roomkey serve`` runs for operators: ``/healthz`` and
+    ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
+    listener (``[metrics]``, when enabled) while ``app`` runs. Off by default: the host
+    application keeps its own URL space and ports.
     """
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
@@ -63,7 +72,6 @@ def setup(
     transport.attach(app)
     app[SOCKETIO] = transport
     authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
-    operations.add_routes(app)
     rest.add_routes(app)
     web_root = static.locate_web_root(settings.server.web_root)
     static.add_routes(app, web_root)
@@ -75,12 +83,29 @@ def setup(
     app[PUSHER] = pusher
     # Every socket is told 4200 before aiohttp waits for open handlers to finish.
     app.on_shutdown.append(_going_away)
+    if operations:
+        _add_operations(app, settings, listener=True)
 
 
-def create_app(settings: Settings, *, policy: PolicyCallable | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, policy: PolicyCallable | None = None, metrics_listener: bool = False
+) -> web.Application:
+    """roomkey's own application: ``setup`` with ``/healthz`` and ``/readyz`` (and
+    ``/metrics`` with ``metrics.on_main_port``). ``metrics_listener``: also run the metrics
+    listener (``[metrics]``, when enabled) while the app runs, as ``roomkey serve`` does; left
+    off, applications built side by side in one process (tests, benchmarks) never compete
+    for its port."""
     app = web.Application(client_max_size=1024 * 1024)
     setup(app, settings, policy=policy)
+    _add_operations(app, settings, listener=metrics_listener)
     return app
+
+
+def _add_operations(app: web.Application, settings: Settings, *, listener: bool) -> None:
+    operations.add_routes(app, with_metrics=settings.metrics.on_main_port)
+    if listener and settings.metrics.enabled:
+        # After roomkey's own lifetime: the listener serves the runtime that one opens.
+        app.cleanup_ctx.append(operations.listener_context(settings.metrics))
 
 
 def _lifetime(

@@ -8,7 +8,14 @@ import sys
 from dataclasses import replace
 
 from roomkey import __version__
-from roomkey.config import ConfigError, Settings, development_settings, load_settings
+from roomkey.config import (
+    ConfigError,
+    Settings,
+    deployment_problems,
+    development_settings,
+    load_settings,
+)
+from roomkey.config_checks import is_shipped_secret
 from roomkey.logs import configure_logging
 from roomkey.serving import run_server, run_workers
 from roomkey.signing import sign_channel, sign_user
@@ -25,7 +32,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         server = replace(server, port=args.port)
     if args.workers is not None:
         server = replace(server, workers=args.workers)
-    return replace(settings, server=server)
+    settings = replace(settings, server=server)
+    if args.metrics_port is not None:
+        settings = replace(settings, metrics=replace(settings.metrics, port=args.metrics_port))
+    # The file passed these checks; the command line may have changed what they look at.
+    problems = deployment_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -49,10 +63,12 @@ def _serve(args: argparse.Namespace) -> int:
         log.info("app: id=%s key=%s", app.id, app.key)
         if s.development:
             # The development preset's credentials are public (README) and the person who just
-            # typed the command needs them: shown on stdout, never in a log line.
+            # typed the command needs them: shown on stdout, never in a log line. A secret of
+            # one's own, in a development-mode file, is not shown anywhere.
+            secret = app.secret if is_shipped_secret(app.secret) else "(from the config file)"
             print(
                 f"roomkey development app on http://{s.host}:{s.port}: "
-                f"id={app.id} key={app.key} secret={app.secret}",
+                f"id={app.id} key={app.key} secret={secret}",
                 flush=True,
             )
     if s.workers > 1:
@@ -60,7 +76,11 @@ def _serve(args: argparse.Namespace) -> int:
             "running %d workers on one port (SO_REUSEPORT), sharing state through Redis", s.workers
         )
         return run_workers(settings)
-    run_server(settings)
+    try:
+        run_server(settings)
+    except OSError as exc:  # a port in use, an address not on this machine
+        print(f"roomkey: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -87,6 +107,16 @@ def _sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0 to 65535)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roomkey", description="Pusher-compatible private-channel server"
@@ -100,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="processes sharing one port (needs redis.url)")
+    serve.add_argument(
+        "--metrics-port",
+        type=_port,
+        help="the metrics listener's port (metrics.port; 0: a free port, shown in the log)",
+    )
     serve.set_defaults(func=_serve)
     check = sub.add_parser("check-config", help="validate a configuration file; exit 1 on errors")
     check.add_argument("config")

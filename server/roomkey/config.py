@@ -6,7 +6,8 @@ Every error names its path (``apps[0].secret: must be a non-empty string``) and 
 reported together (``ConfigError.errors``). config.example.toml documents every key.
 
 This module holds the settings dataclasses and the public functions; the reader of each TOML
-section is in ``config_sections``.
+section is in ``config_sections``, the checks on a whole configuration (published secrets in
+production, loopback in development, metrics ports) in ``config_checks``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "ConfigError",
     "JwtSettings",
     "Limits",
+    "MetricsSettings",
     "PerformanceSettings",
     "RateLimits",
     "RedisSettings",
@@ -31,6 +33,7 @@ __all__ = [
     "Settings",
     "WebhookSettings",
     "WebhookTarget",
+    "deployment_problems",
     "development_settings",
     "load_settings",
     "parse_settings",
@@ -47,6 +50,7 @@ DEV_APP_ID = "1"
 DEV_APP_KEY = "roomkey-dev-key"
 DEV_APP_SECRET = "roomkey-dev-secret"
 DEV_JWT_SECRET = "roomkey-dev-jwt-secret-change-me-0123456789"
+DEV_ENCRYPTION_MASTER_KEY = bytes(range(32))
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,24 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """``GET /metrics`` (Prometheus text) on a listener of its own, apart from the client port
+    (docs/operations.md), which also answers ``/healthz`` and ``/readyz``.
+
+    ``port`` 0: a free port picked at start (logged). With ``server.workers`` above 1 each
+    worker has its own registry and listener: worker ``i`` (from 0) listens on ``port + i``.
+    ``on_main_port``: also serve ``/metrics`` on the client port, as before the listener
+    existed; anyone who reaches that port can then read app ids, refusal reasons and traffic,
+    so a warning is logged at start.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9601
+    on_main_port: bool = False
+
+
+@dataclass(frozen=True)
 class PerformanceSettings:
     """Process tuning for throughput and tail latency (docs/benchmarks.md).
 
@@ -237,18 +259,21 @@ class Settings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     apps: tuple[AppSettings, ...] = ()
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 def development_settings(port: int = 6001, host: str = "127.0.0.1") -> Settings:
     """The preset of ``roomkey serve`` without a file: one development app, memory backends,
-    the demo at ``/``, a JWT secret the demo signs its tokens with."""
+    the demo at ``/``, a JWT secret the demo signs its tokens with, the metrics listener on a
+    free loopback port (so that the preset never fails for a busy port). Every secret in it is
+    public, so production mode refuses them (``config_checks``)."""
     app = AppSettings(
         id=DEV_APP_ID,
         key=DEV_APP_KEY,
         secret=DEV_APP_SECRET,
         name="development",
         client_events=True,
-        encryption_master_key=bytes(range(32)),
+        encryption_master_key=DEV_ENCRYPTION_MASTER_KEY,
         rules=(
             RuleSettings("private-user-{user_id}"),
             RuleSettings("private-encrypted-user-{user_id}"),
@@ -260,6 +285,7 @@ def development_settings(port: int = 6001, host: str = "127.0.0.1") -> Settings:
         server=ServerSettings(host=host, port=port, mode="development"),
         jwt=JwtSettings(secret=DEV_JWT_SECRET),
         apps=(app,),
+        metrics=MetricsSettings(port=0),
     )
 
 
@@ -293,6 +319,7 @@ def parse_settings(data: object) -> Settings:
     rate_limits = read.read_rate_limits(top.sub("rate_limits"))
     apps = tuple(read.read_app(r) for r in top.array("apps"))
     performance = read.read_performance(top.sub("performance"))
+    metrics = read.read_metrics(top.sub("metrics"))
     top.finish()
     if not apps:
         errors.append("apps: at least one [[apps]] table is required")
@@ -303,11 +330,31 @@ def parse_settings(data: object) -> Settings:
         )
     if session.store == "redis" and not (session.redis_url or redis.url):
         errors.append('session.store: "redis" needs session.redis_url or redis.url')
+    settings = Settings(
+        server,
+        redis,
+        jwt,
+        session,
+        webhooks,
+        rate_limits,
+        apps,
+        performance=performance,
+        metrics=metrics,
+    )
+    errors.extend(deployment_problems(settings))
     if errors:
         raise ConfigError(errors)
-    return Settings(
-        server, redis, jwt, session, webhooks, rate_limits, apps, performance=performance
-    )
+    return settings
+
+
+def deployment_problems(settings: Settings) -> list[str]:
+    """What makes ``settings`` unsafe or impossible to serve, each with its path: a secret
+    that roomkey publishes (production mode), a listener off loopback (development mode),
+    metrics ports that collide. ``parse_settings`` reports these with every other error;
+    ``roomkey serve`` asks again after its command-line overrides. See ``config_checks``."""
+    from roomkey import config_checks
+
+    return config_checks.deployment_problems(settings)
 
 
 def _check_unique(apps: tuple[AppSettings, ...], errors: list[str]) -> None:

@@ -19,6 +19,7 @@ from roomkey.config import (
     AppSettings,
     JwtSettings,
     Limits,
+    MetricsSettings,
     PerformanceSettings,
     RateLimits,
     RedisSettings,
@@ -307,5 +308,19 @@ def read_performance(r: TableReader) -> PerformanceSettings:
         lean_sockets=r.flag("lean_sockets", d.lean_sockets),
         peek_body=r.flag("peek_body", d.peek_body),
     )
+    r.finish()
+    return s
+
+
+def read_metrics(r: TableReader) -> MetricsSettings:
+    d = MetricsSettings()
+    s = MetricsSettings(
+        enabled=r.flag("enabled", d.enabled),
+        host=r.text("host", d.host),
+        port=r.integer("port", d.port, maximum=65535),
+        on_main_port=r.flag("on_main_port", d.on_main_port),
+    )
+    if not s.host:
+        r.error("host", "must be a host name or an IP address")
     r.finish()
     return s

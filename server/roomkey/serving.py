@@ -8,6 +8,9 @@ is replaced, unless it dies right after starting (a configuration or bind error)
 everything. A worker whose parent dies without stopping it (SIGKILL, a crash) is sent SIGTERM
 by the kernel (Linux ``PR_SET_PDEATHSIG``) and stops gracefully as on any SIGTERM, so no
 orphaned worker keeps the port; elsewhere it keeps running until signalled.
+
+Each process also runs the metrics listener (``[metrics]``): worker ``i`` (from 0) on
+``metrics.port + i``, since every worker has its own registry; the parent serves nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -33,16 +37,21 @@ log = logging.getLogger("roomkey")
 EARLY_EXIT_SECONDS = 3.0  # a worker dying sooner than this after its start is not restarted
 
 
-def run_server(settings: Settings, *, reuse_port: bool = False) -> None:
+def run_server(settings: Settings, *, reuse_port: bool = False, worker: int = 0) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully (clients told 4200, presence left at
-    once, in-flight requests given ``server.shutdown_timeout_seconds``)."""
+    once, in-flight requests given ``server.shutdown_timeout_seconds``). ``worker``: this
+    process's index among ``server.workers`` (its metrics port is ``metrics.port + worker``).
+    Raises ``OSError`` when a listener cannot bind its address."""
     # Imported here: the CLI's other commands (check-config, sign) and the parent of the
     # workers never build an application, so they do not load the transports.
     from roomkey.app import create_app
 
     s = settings.server
+    metrics = settings.metrics
+    if metrics.port:
+        settings = replace(settings, metrics=replace(metrics, port=metrics.port + worker))
     web.run_app(
-        create_app(settings),
+        create_app(settings, metrics_listener=True),
         host=s.host,
         port=s.port,
         print=None,
@@ -70,14 +79,18 @@ def stop_with_parent(parent_pid: int) -> bool:
     return armed
 
 
-def _worker_main(settings: Settings, parent_pid: int) -> None:
+def _worker_main(settings: Settings, parent_pid: int, index: int) -> None:
     # Its own process group: a terminal's Ctrl-C reaches only the parent, which forwards one
     # SIGTERM; a second signal during the graceful stop would cut it short.
     os.setpgrp()
     configure_logging(settings.server.log_format, settings.server.log_level)
     if not stop_with_parent(parent_pid):
         log.warning("this worker keeps running if its parent is killed (no PR_SET_PDEATHSIG)")
-    run_server(settings, reuse_port=True)
+    try:
+        run_server(settings, reuse_port=True, worker=index)
+    except OSError as exc:
+        log.error("worker %d cannot start: %s", index, exc)
+        raise SystemExit(1) from None
 
 
 def run_workers(settings: Settings) -> int:
@@ -90,14 +103,16 @@ def run_workers(settings: Settings) -> int:
         nonlocal stopping
         stopping = True
 
-    def start() -> tuple[BaseProcess, float]:
-        proc = ctx.Process(target=_worker_main, args=(settings, os.getpid()), name="roomkey-worker")
+    def start(index: int) -> tuple[BaseProcess, float]:
+        proc = ctx.Process(
+            target=_worker_main, args=(settings, os.getpid(), index), name="roomkey-worker"
+        )
         proc.start()
         return proc, time.monotonic()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    workers = [start() for _ in range(count)]
+    workers = [start(i) for i in range(count)]
     log.info("started %d workers: %s", count, " ".join(str(p.pid) for p, _ in workers))
     status = 0
     while not stopping:
@@ -112,7 +127,7 @@ def run_workers(settings: Settings) -> int:
                 stopping, status = True, 1
                 break
             log.warning("worker %s exited (status %s): replacing it", proc.pid, proc.exitcode)
-            workers[i] = start()
+            workers[i] = start(i)  # same index: the same metrics port
     for proc, _ in workers:
         if proc.is_alive():
             proc.terminate()  # SIGTERM: the worker's graceful stop

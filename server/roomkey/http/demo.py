@@ -5,16 +5,21 @@ endpoints it calls.
   top of ``/roomkey.js``; at ``/`` it logs in with a session cookie, at ``/jwt`` with a bearer
   token.
 - ``POST /demo/login`` ``{"name"}``: a new user id, a session in the runtime's session store
-  (aiohttp-session's format, the cookie roomkey reads), the cookie set. ``POST /demo/logout``
-  ends it; ``GET /demo/me`` says who the cookie belongs to.
-- ``POST /demo/token`` ``{"name"}``: a short-lived HS256 JWT signed with ``jwt.secret``.
+  (aiohttp-session's format, the cookie roomkey reads), the cookie set; only with the
+  in-process memory store. ``POST /demo/logout`` ends it; ``GET /demo/me`` says who the
+  cookie belongs to.
+- ``POST /demo/token`` ``{"name"}``: a short-lived HS256 JWT signed with the development
+  preset's public JWT secret, and only when ``jwt.secret`` is that secret.
 - ``POST /demo/chat`` ``{"channel", "text"}``: publishes ``chat-message`` stamped with the
   sender's verified identity (never a name the client sends), on channels the sender may join.
 - ``POST /demo/wave`` ``{"to"}``: publishes ``wave`` on ``private-user-{to}``, which only that
   user can join.
 
 Every POST comes from an allowed origin (same origin by default) and has a small JSON or form
-body. Nothing here is mounted in production mode.
+body. Nothing here is mounted in production mode. Development mode may run with a copy of a
+real configuration, so the demo never creates a credential that a real deployment would
+accept: no token signed with a secret of one's own, no session in a shared (Redis) store;
+those requests are refused with 403.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from roomkey.channels import validate_channel_name
+from roomkey.config import DEV_JWT_SECRET
 from roomkey.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
 from roomkey.http.context import (
     NO_STORE,
@@ -144,6 +150,13 @@ async def _login(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> w
     if rt.sessions is None:
         raise BadRequest("sessions are disabled (session.enabled = false)")
     s = rt.settings.session
+    if s.store != "memory":
+        # A Redis store is shared with the application that logs users in for real: a demo
+        # session there would be a login that application accepts.
+        raise Forbidden(
+            'the cookie demo is off: it logs in only with session.store = "memory"',
+            reason="demo_off",
+        )
     name = _name(fields)
     user_id = _new_user_id()
     session_id = await rt.sessions.save(
@@ -174,8 +187,15 @@ async def _logout(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> 
 
 async def _token(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
     settings = rt.settings.jwt
-    if not settings.secret or "HS256" not in settings.algorithms:
-        raise BadRequest("the JWT demo needs jwt.secret with HS256")
+    # Signed with the preset's public secret only: with a secret of one's own (a copy of a
+    # real configuration run in development mode) the demo would mint tokens that the real
+    # deployment accepts.
+    if settings.secret != DEV_JWT_SECRET or "HS256" not in settings.algorithms:
+        raise Forbidden(
+            "the JWT demo is off: it signs only with the development preset's JWT secret, "
+            "and this configuration's jwt.secret is another (or HS256 is not allowed)",
+            reason="demo_off",
+        )
     name = _name(fields)
     user_id = _new_user_id()
     now = int(time.time())
@@ -187,7 +207,7 @@ async def _token(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> w
         claims["iss"] = settings.issuer
     if settings.user_id_claim != "sub":
         claims[settings.user_id_claim] = user_id
-    token = jwt.encode(claims, settings.secret, algorithm="HS256")
+    token = jwt.encode(claims, DEV_JWT_SECRET, algorithm="HS256")
     body = {"token": token, "user_id": user_id, "name": name, "expires_in": TOKEN_TTL_SECONDS}
     return web.json_response(body, headers=NO_STORE)
 
