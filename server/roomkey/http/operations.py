@@ -12,6 +12,7 @@ apart from the client port.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -111,8 +112,9 @@ async def start_listener(rt: Runtime, host: str, port: int) -> MetricsListener:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
         raise OSError(
-            exc.errno, f"metrics listener cannot listen on {host}:{port}: {exc.strerror}"
+            exc.errno, f"metrics listener cannot listen on {host}:{port}: {why}"
         ) from None
     bound = runner.addresses[0][1] if runner.addresses else port
     return MetricsListener(runner, host, int(bound))
