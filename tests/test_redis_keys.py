@@ -12,6 +12,7 @@ import pytest
 
 from roomkey.config import RateLimits, Settings
 from roomkey.errors import BackendError, RateLimited
+from roomkey.presence.redis import RedisPresenceStore
 from roomkey.ratelimit.redis import RedisRateLimiter
 from roomkey.ratelimit.throttle import Throttle
 from roomkey.redis_keys import RedisKeys, rate_window
@@ -138,3 +139,13 @@ def test_no_two_things_share_a_name_whatever_the_ids_and_channels() -> None:
 def test_an_unsafe_prefix_is_refused_even_in_code(prefix: str) -> None:
     with pytest.raises(ValueError, match="redis prefix"):
         RedisKeys(prefix)
+
+
+async def test_a_refused_command_does_not_stop_a_store_closing(redis_server: RedisServer) -> None:
+    """Closing unregisters the node; when Redis refuses that (here WRONGTYPE on the node's
+    entries), the shutdown goes on and the node is left to the others' sweep."""
+    settings = redis_settings(redis_server.url)
+    store = RedisPresenceStore(settings, "node-x")
+    await store.start()
+    redis_server.cli("SET", RedisKeys(settings.prefix).node_entries("node-x"), "not a set")
+    await store.close()

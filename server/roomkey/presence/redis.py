@@ -128,8 +128,8 @@ class RedisPresenceStore:
             await self._call(self._redis.delete(self._conns(self.node_id)), "close")
             if not await self._call(self._redis.scard(self._node(self.node_id)), "close"):
                 await self._call(self._redis.zrem(self._nodes, self.node_id), "unregister")
-        except ServiceUnavailable:
-            pass  # the others sweep this node after node_timeout_seconds
+        except RoomkeyError:
+            pass  # unreachable or refused: the others sweep this node after node_timeout
         finally:
             await self._redis.aclose()
             self._redis = None
