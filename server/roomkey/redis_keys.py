@@ -3,31 +3,27 @@
 Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``redis.prefix``,
 ``{a}`` the app id as a Redis hash tag, ``c`` a channel, ``n`` a node id):
 
-==============================  ==========  ===============================================
-name                            type        holds
-==============================  ==========  ===============================================
-``p:subs:{a}:c``                set         socket ids subscribed to ``c`` (size: the count)
-``p:channels:{a}``              hash        channel -> subscriber count (occupied channels)
-``p:pres-sockets:{a}:c``        hash        socket id -> user id
-``p:pres-users:{a}:c``          hash        user id -> user_info (JSON)
-``p:pres-conns:{a}:c``          hash        user id -> that user's connections on ``c``
-``p:nodes``                     sorted set  node id -> last heartbeat (Redis time, ms)
-``p:node-entries:n``            set         the entries node ``n`` holds (what a sweep removes)
-``p:node-conns:n``              hash        app id -> open connections on ``n`` (expires)
-``p:rate:{limit}:{a}[:subject]`` string     a rate-limit window's hits (expires with it)
-``p:events:{a}:c``              pub/sub     events published on ``c``
-``p:control``                   pub/sub     cluster-wide commands (terminate a user, ...)
-``p:ping:n``                    pub/sub     node ``n``'s listener pinging itself
-==============================  ==========  ===============================================
+- ``p:subs:{a}:c``            set: socket ids subscribed to ``c`` (its size is the count)
+- ``p:channels:{a}``          hash: channel -> subscriber count (the occupied channels)
+- ``p:pres-sockets:{a}:c``    hash: socket id -> user id
+- ``p:pres-users:{a}:c``      hash: user id -> user_info (JSON)
+- ``p:pres-conns:{a}:c``      hash: user id -> that user's connections on ``c``
+- ``p:nodes``                 sorted set: node id -> last heartbeat (Redis time, ms)
+- ``p:node-entries:n``        set: the entries node ``n`` holds (what a sweep removes)
+- ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
+- ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
+- ``p:events:{a}:c``          pub/sub: events published on ``c``
+- ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
+- ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
 
 Why no two things share a name, whatever the app id, channel or subject holds:
 
 - the prefix is a safe name (``SAFE_NAME``: no ``:``, braces, glob characters, whitespace or
   control characters), so it ends at the first ``:``;
 - the kind comes next, from the fixed set above, before anything an app or a client chose;
-- the app id follows inside ``{...}`` (a Redis Cluster hash tag, so an app's keys share a
-  slot). A safe app id is written as it is; any other is percent-encoded, so the segment never
-  holds ``}`` or ``:`` and ends at the first ``}``;
+- the app id follows inside ``{...}`` (the form of a Redis Cluster hash tag). A safe app id
+  is written as it is; any other is percent-encoded, so the segment never holds ``}`` or
+  ``:`` and ends at the first ``}``;
 - the channel, node id or subject comes last and runs to the end of the name, so it needs
   no delimiter and may hold anything (``:`` included).
 
@@ -45,7 +41,6 @@ from urllib.parse import quote
 # with a letter or a digit. Free of what roomkey uses as a separator (':' in key names and
 # signatures, braces around hash tags, '/' in URL paths), of glob characters (ACL patterns,
 # SCAN) and of whitespace and control characters (log lines, headers).
-SAFE_NAME_CHARS = "ASCII letters, digits, '.', '_' and '-'"
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SAFE_CHAR = re.compile(r"[A-Za-z0-9._-]")
 
