@@ -44,13 +44,13 @@ PASSWORD = "roomkey-acl-password"
 SESSION = '{"created": 1700000000, "session": {"user_id": "5", "name": "Eve"}}'
 
 
-def documented_acl() -> list[str]:
-    """The rules of the one ``ACL SETUSER roomkey ...`` line of docs/deployment.md, with its
+def documented_acl(user: str = "roomkey") -> list[str]:
+    """The rules of the one ``ACL SETUSER {user} ...`` line of docs/deployment.md, with its
     ``>PASSWORD`` placeholder replaced."""
     lines = [
         line.strip()
         for line in DEPLOYMENT.read_text(encoding="utf-8").splitlines()
-        if line.strip().startswith("ACL SETUSER roomkey ")
+        if line.strip().startswith(f"ACL SETUSER {user} ")
     ]
     assert len(lines) == 1, lines
     rules = lines[0].split()[3:]
@@ -214,3 +214,36 @@ async def test_a_roomkey_node_runs_on_the_documented_acl(
     await client.client.disconnect()
     await wait_until(lambda: not server.runtime.hub.connections)
     assert denials(acl_redis) == ""
+
+
+async def test_documented_session_only_acl_reads_sessions_and_nothing_else() -> None:
+    """The user for a session store on a Redis of its own (``[session] redis_url``)."""
+    server = start_redis()
+    try:
+        server.cli("ACL", "SETUSER", "roomkey-sessions", *documented_acl("roomkey-sessions"))
+        url = f"redis://roomkey-sessions:{PASSWORD}@127.0.0.1:{server.port}/2"
+        server.cli("-n", "2", "SET", "AIOHTTP_SESSION_acl2session", SESSION)
+        sessions = RedisSessionStore(url, "AIOHTTP_SESSION")
+        try:
+            assert await sessions.load("acl2session") is not None
+            assert await sessions.load("unknown") is None
+        finally:
+            await sessions.close()
+        assert denials(server) == ""
+        probe = RedisSessionStore(url, "AIOHTTP_SESSION")
+        try:
+            with pytest.raises(BackendError, match="NOPERM"):
+                await probe.save({"user_id": "5"})
+            with pytest.raises(BackendError, match="NOPERM"):
+                await probe.delete("acl2session")
+        finally:
+            await probe.close()
+        client = aioredis.Redis.from_url(url)
+        try:
+            for command in (("GET", "roomkey:nodes"), ("PUBLISH", "roomkey:control", "x")):
+                with pytest.raises(NoPermissionError):
+                    await client.execute_command(*command)
+        finally:
+            await client.aclose()
+    finally:
+        stop_redis(server)
