@@ -18,6 +18,7 @@ from roomkey.presence.base import Departure, PresenceStore
 from roomkey.presence.memory import MemoryPresenceStore
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound
+from roomkey.redis_keys import RedisKeys
 from tests.conftest import RedisServer, start_redis, stop_redis
 
 
@@ -205,7 +206,7 @@ async def test_redis_broker_drops_malformed_messages(redis_server: RedisServer) 
     try:
         await wait_until(lambda: b.ready)
         await b.listen("1", "private-x")
-        name = f"{settings.prefix}:1:ch:private-x"
+        name = RedisKeys(settings.prefix).events("1", "private-x").decode()
         for bad in (
             "not json",
             "[1,2]",
@@ -214,7 +215,9 @@ async def test_redis_broker_drops_malformed_messages(redis_server: RedisServer) 
             "\x80\x81",
         ):
             redis_server.cli("PUBLISH", name, bad)
-        redis_server.cli("PUBLISH", f"{settings.prefix}:control", '{"n":"x","a":1,"c":"no"}')
+        redis_server.cli(
+            "PUBLISH", RedisKeys(settings.prefix).control.decode(), '{"n":"x","a":1,"c":"no"}'
+        )
         good = '{"n":"x","x":null,"m":{"t":"e","channel":"private-x","event":"ok","data":"1"}}'
         redis_server.cli("PUBLISH", name, good)
         await wait_until(lambda: len(rec.deliveries) == 1)
@@ -280,7 +283,9 @@ async def test_redis_flush_is_repaired_from_live_connections(redis_server: Redis
         await a.add_subscriber("1", "private-f", "1.2")
         redis_server.cli("FLUSHALL")
         assert await a.members("1", "presence-f") == {}
-        await wait_until(lambda: redis_server.cli("EXISTS", f"{settings.prefix}:1:channels") == "1")
+        await wait_until(
+            lambda: redis_server.cli("EXISTS", RedisKeys(settings.prefix).channels("1")) == "1"
+        )
         assert await a.members("1", "presence-f") == {"u1": {"n": 1}}
         assert await a.channels("1") == {"presence-f": 1, "private-f": 1}
         assert seen == []  # silent repair: nobody saw these users leave
@@ -320,7 +325,9 @@ async def test_redis_nodes_share_connection_counts_until_one_stops_or_dies(
         assert b._task is not None
         b._task.cancel()  # b goes silent, as in kill -9: swept, its count gone with it
         await wait_until(lambda: a.other_connections("1") == 0, within=5)
-        assert redis_server.cli("EXISTS", f"{settings.prefix}:node:node-b:conns") == "0"
+        assert (
+            redis_server.cli("EXISTS", RedisKeys(settings.prefix).node_connections("node-b")) == "0"
+        )
     finally:
         for store in (a, b, c):
             await store.close()

@@ -12,6 +12,7 @@ import pytest
 
 from roomkey.config import Limits
 from roomkey.errors import ServiceUnavailable
+from roomkey.redis_keys import RedisKeys
 from tests.conftest import (
     APP_ID,
     APP_KEY,
@@ -152,7 +153,7 @@ async def test_redis_down_then_back(
     await wait_until(
         lambda: (
             own_redis.cli(
-                "HGET", f"{a.runtime.settings.redis.prefix}:{app.id}:channels", "presence-p"
+                "HGET", RedisKeys(a.runtime.settings.redis.prefix).channels(app.id), "presence-p"
             )
             == "2"
         ),
@@ -161,7 +162,7 @@ async def test_redis_down_then_back(
     await wait_until(
         lambda: (
             own_redis.cli(
-                "HLEN", f"{a.runtime.settings.redis.prefix}:{app.id}:pres:presence-p:users"
+                "HLEN", RedisKeys(a.runtime.settings.redis.prefix).presence(app.id, "presence-p")[1]
             )
             == "2"
         ),
@@ -197,7 +198,9 @@ async def test_leave_while_redis_is_down_is_announced_when_it_returns(
     app_id = a.runtime.apps.default.id
     assert (
         own_redis.cli(
-            "HEXISTS", f"{a.runtime.settings.redis.prefix}:{app_id}:pres:presence-q:users", "5"
+            "HEXISTS",
+            RedisKeys(a.runtime.settings.redis.prefix).presence(app_id, "presence-q")[1],
+            "5",
         )
         == "1"
     )

@@ -30,6 +30,7 @@ from roomkey.config import (
     WebhookTarget,
 )
 from roomkey.config_reader import TableReader
+from roomkey.redis_keys import name_problem
 
 
 def read_server(r: TableReader) -> ServerSettings:
@@ -96,6 +97,7 @@ def read_redis(r: TableReader) -> RedisSettings:
             "operation_timeout_seconds", d.operation_timeout_seconds, minimum=0.05
         ),
     )
+    _safe_name(r, "prefix", s.prefix, MAX_PREFIX_CHARS)
     if s.url and not s.url.startswith(("redis://", "rediss://", "unix://")):
         r.error("url", "must start with redis://, rediss:// or unix://")
     if s.node_timeout_seconds <= s.heartbeat_seconds:
@@ -219,8 +221,10 @@ def read_app(r: TableReader) -> AppSettings:
     app_id = r.text("id", "", required=True)
     key = r.text("key", "", required=True)
     secret = r.text("secret", "", required=True)
-    if key and ":" in key:
-        r.error("key", "must not contain ':'")
+    if app_id:
+        _safe_name(r, "id", app_id, MAX_APP_ID_CHARS)
+    if key:
+        _safe_name(r, "key", key, MAX_APP_KEY_CHARS)
     if secret and len(secret) < 16:
         r.error("secret", "must be at least 16 characters")
     master_key = _master_key(r)
@@ -242,6 +246,20 @@ def read_app(r: TableReader) -> AppSettings:
     )
     r.finish()
     return settings
+
+
+# App ids appear in Redis key names, REST paths and metric labels; keys in signatures
+# ("{key}:{hex}"), URL paths and headers; the prefix starts every Redis name. All three are
+# safe names (redis_keys.SAFE_NAME), so none can carry a separator into those places.
+MAX_APP_ID_CHARS = 64
+MAX_APP_KEY_CHARS = 128
+MAX_PREFIX_CHARS = 64
+
+
+def _safe_name(r: TableReader, key: str, value: str, max_length: int) -> None:
+    problem = name_problem(value, max_length)
+    if problem is not None:
+        r.error(key, problem)
 
 
 def _master_key(r: TableReader) -> bytes | None:

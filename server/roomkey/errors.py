@@ -135,6 +135,18 @@ class ServiceUnavailable(RoomkeyError):
     reason = "unavailable"
 
 
+class BackendError(RoomkeyError):
+    """A dependency (Redis) answered with an error that no retry can fix: a key of the wrong
+    type, a command the ACL refuses, a failing script. A bug or a misconfiguration, not an
+    outage, so not 4200 (reconnecting would only repeat it): Pusher's "other" range and HTTP
+    500; ``/readyz`` stays ready (Redis answers). The message names the command and the kind
+    of answer (``WRONGTYPE``, ``NOPERM``, ...), never a key or a value."""
+
+    code = 4300
+    status = 500
+    reason = "backend_error"
+
+
 class SlowConsumer(RoomkeyError):
     """The client stopped reading and its outbound buffer overflowed (Pusher 4100: back off,
     then reconnect). Sent as the last message before the server drops the socket."""

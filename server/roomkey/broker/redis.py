@@ -1,8 +1,9 @@
 """Cross-node fan-out over Redis pub/sub.
 
-Names (``p`` is ``redis.prefix``): an app's channel ``c`` is the pub/sub channel
-``{p}:{app_id}:ch:{c}``; cluster-wide commands travel on ``{p}:control``; each node pings itself
-on ``{p}:ping:{node_id}``. Two deployments (prefixes) or two apps never hear each other.
+Names (the layout is ``redis_keys.py``'s; ``p`` is ``redis.prefix``, ``{a}`` the app id as a
+hash tag, ``n`` a node id): an app's channel ``c`` is the pub/sub channel ``p:events:{a}:c``;
+cluster-wide commands travel on ``p:control``; each node pings itself on ``p:ping:n``. Two
+deployments (prefixes) or two apps never hear each other, whatever their ids and channels.
 
 A publish is delivered to this node's own subscribers first, synchronously, then published
 to Redis; the listener ignores messages its own node published, so nothing is delivered
@@ -36,6 +37,7 @@ from roomkey.errors import ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
 from roomkey.redis_client import REDIS_FAILURES, bounded, open_redis
+from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait, within
 
 log = logging.getLogger("roomkey.broker")
@@ -55,7 +57,8 @@ class RedisBroker:
     def __init__(self, settings: RedisSettings, node_id: str) -> None:
         self._settings = settings
         self.node_id = node_id
-        self._prefix = settings.prefix
+        self._keys = RedisKeys(settings.prefix)
+        self._ping_name = self._keys.ping(node_id)
         self._timeout = settings.operation_timeout_seconds
         self._heartbeat = settings.heartbeat_seconds
         self.deaf_after = max(3 * self._heartbeat, self._heartbeat + 2 * self._timeout)
@@ -77,15 +80,15 @@ class RedisBroker:
     # -- names -------------------------------------------------------------------------
 
     def channel_name(self, app_id: str, channel: str) -> bytes:
-        return f"{self._prefix}:{app_id}:ch:{channel}".encode()
+        return self._keys.events(app_id, channel)
 
     @property
     def control_name(self) -> bytes:
-        return f"{self._prefix}:control".encode()
+        return self._keys.control
 
     @property
     def ping_name(self) -> bytes:
-        return f"{self._prefix}:ping:{self.node_id}".encode()
+        return self._ping_name
 
     # -- Broker ------------------------------------------------------------------------
 

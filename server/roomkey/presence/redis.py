@@ -1,9 +1,10 @@
-"""Cluster-wide channel state in Redis (scripts and key layout: ``redis_scripts.py``).
+"""Cluster-wide channel state in Redis (scripts: ``redis_scripts.py``; key names:
+``redis_keys.py``).
 
 Each node keeps a mirror of the entries it holds (one per subscription and per presence
 connection) and registers every entry in Redis under its node id, so that:
 
-- every ``heartbeat_seconds`` the node stamps itself in ``{p}:nodes``; a node silent for
+- every ``heartbeat_seconds`` the node stamps itself in ``p:nodes``; a node silent for
   ``node_timeout_seconds`` is claimed by one live node, which removes its entries and hands
   the resulting departures (member_removed, channel_vacated) to the departure handler, one
   per user or channel that is really gone;
@@ -13,13 +14,14 @@ connection) and registers every entry in Redis under its node id, so that:
   entries it holds that Redis lost are restored silently (nobody was told they left, so
   nothing is announced twice);
 - every heartbeat the node also writes its open connections per app (apps with a connection
-  quota only) to ``{p}:node:{id}:conns``, which expires after ``node_timeout_seconds`` unless
+  quota only) to ``p:node-conns:n``, which expires after ``node_timeout_seconds`` unless
   renewed, and reads the other registered nodes' counts: ``other_connections`` is at most
   about one heartbeat old, so a connection quota holds across the cluster (a burst of
   connects spread over nodes within one heartbeat can pass it by that burst).
 
-Calls raise ``ServiceUnavailable`` when Redis cannot answer; a failed leave is still
-forgotten here and reaches Redis at the next reconciliation.
+Calls raise ``ServiceUnavailable`` when Redis cannot answer (``BackendError`` when it refuses
+a command); a failed leave is still forgotten here and reaches Redis at the next
+reconciliation.
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 
 from roomkey.config import RedisSettings
-from roomkey.errors import LimitExceeded, ServiceUnavailable
+from roomkey.errors import LimitExceeded, RoomkeyError, ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
 from roomkey.presence.base import ConnectionCounter, Departure, DepartureHandler, JoinResult
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
 from roomkey.protocol import dumps
 from roomkey.redis_client import bounded, open_redis, text
+from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait
 
 log = logging.getLogger("roomkey.presence")
@@ -53,7 +56,7 @@ class RedisPresenceStore:
     def __init__(self, settings: RedisSettings, node_id: str) -> None:
         self._settings = settings
         self.node_id = node_id
-        self._p = settings.prefix
+        self._keys = RedisKeys(settings.prefix)
         self._timeout = settings.operation_timeout_seconds
         self._redis: aioredis.Redis | None = None
         self._entries: dict[str, Entry] = {}
@@ -66,27 +69,26 @@ class RedisPresenceStore:
         self._counter: ConnectionCounter | None = None
         self._others: dict[str, int] = {}  # app id -> connections on the other nodes
 
-    # -- keys --------------------------------------------------------------------------
+    # -- keys (their layout: redis_keys.py) ----------------------------------------------
 
     def _subs(self, app_id: str, channel: str) -> str:
-        return f"{self._p}:{app_id}:subs:{channel}"
+        return self._keys.subscribers(app_id, channel)
 
     def _channels(self, app_id: str) -> str:
-        return f"{self._p}:{app_id}:channels"
+        return self._keys.channels(app_id)
 
     def _pres(self, app_id: str, channel: str) -> list[str]:
-        base = f"{self._p}:{app_id}:pres:{channel}"
-        return [f"{base}:sockets", f"{base}:users", f"{base}:conns"]
+        return self._keys.presence(app_id, channel)
 
     def _node(self, node_id: str) -> str:
-        return f"{self._p}:node:{node_id}:entries"
+        return self._keys.node_entries(node_id)
 
     def _conns(self, node_id: str) -> str:
-        return f"{self._p}:node:{node_id}:conns"
+        return self._keys.node_connections(node_id)
 
     @property
     def _nodes(self) -> str:
-        return f"{self._p}:nodes"
+        return self._keys.nodes
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -126,8 +128,8 @@ class RedisPresenceStore:
             await self._call(self._redis.delete(self._conns(self.node_id)), "close")
             if not await self._call(self._redis.scard(self._node(self.node_id)), "close"):
                 await self._call(self._redis.zrem(self._nodes, self.node_id), "unregister")
-        except ServiceUnavailable:
-            pass  # the others sweep this node after node_timeout_seconds
+        except RoomkeyError:
+            pass  # unreachable or refused: the others sweep this node after node_timeout
         finally:
             await self._redis.aclose()
             self._redis = None
@@ -286,7 +288,10 @@ class RedisPresenceStore:
                 if not healthy:
                     log.info("presence heartbeat restored")
                 healthy = True
-            except ServiceUnavailable as exc:
+            except RoomkeyError as exc:
+                # Unreachable, or (BackendError) a refused command: either way what Redis
+                # holds may now differ from this node's mirror, so reconcile when it answers.
+                self._dirty = True
                 if healthy:
                     log_event(log, logging.WARNING, "presence heartbeat failed", reason=exc.message)
                 healthy = False
@@ -411,6 +416,6 @@ class RedisPresenceStore:
         """A removal: already forgotten in the mirror; if Redis misses it, reconcile later."""
         try:
             return await call
-        except ServiceUnavailable:
+        except RoomkeyError:
             self._dirty = True
             raise

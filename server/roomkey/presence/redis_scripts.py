@@ -1,14 +1,8 @@
 """The Lua scripts of the Redis presence store. Each runs atomically in Redis.
 
-Keys (``p`` is ``redis.prefix``, ``a`` the app id, ``c`` the channel, ``n`` a node id):
-
-- ``{p}:{a}:subs:{c}``      set of socket ids subscribed to ``c`` (its size is the count)
-- ``{p}:{a}:channels``      hash channel -> subscriber count, for listing occupied channels
-- ``{p}:{a}:pres:{c}:sockets``  hash socket id -> user id
-- ``{p}:{a}:pres:{c}:users``    hash user id -> user_info (JSON)
-- ``{p}:{a}:pres:{c}:conns``    hash user id -> that user's connection count on ``c``
-- ``{p}:node:{n}:entries``  set of the entries node ``n`` holds (what a sweep removes)
-- ``{p}:nodes``             sorted set node id -> last heartbeat (Redis server time, ms)
+Each script states its KEYS and ARGV; the key names (subscribers set, channels hash, the
+three presence hashes of a channel, a node's entries set, the nodes sorted set) are built by
+``roomkey.redis_keys``, the only module that knows the layout.
 
 Every script is idempotent: adding what is there, or removing what is not, changes nothing
 and reports nothing new, so a sweep or reconciliation that runs twice announces nothing twice.

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from roomkey.ratelimit.base import Decision
+from roomkey.redis_client import answer_kind
+from roomkey.redis_keys import RedisKeys
 
 log = logging.getLogger("roomkey.ratelimit")
 
@@ -32,7 +34,8 @@ return -1
 
 
 class RedisRateLimiter:
-    """Keys are ``{prefix}:rl:{key}``. A Redis failure or timeout allows the hit (the
+    """Keys are ``{prefix}:rate:{key}`` (``redis_keys.py``; ``key`` names a window, as
+    ``redis_keys.rate_window`` builds it). A Redis failure or timeout allows the hit (the
     limiter must not take the service down with it), is counted in ``failures`` and logged
     once per outage."""
 
@@ -40,7 +43,7 @@ class RedisRateLimiter:
         self._client = aioredis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
-        self._prefix = f"{prefix}:rl:"
+        self._keys = RedisKeys(prefix)
         self._script = self._client.register_script(HIT_SCRIPT)
         self._failures = 0
         self._failing = False
@@ -58,13 +61,19 @@ class RedisRateLimiter:
     async def hit(self, key: str, limit: int, window: float) -> Decision:
         try:
             result = await self._script(
-                keys=[self._prefix + key], args=[limit, max(1, int(window * 1000))]
+                keys=[self._keys.rate(key)], args=[limit, max(1, int(window * 1000))]
             )
         except (RedisError, OSError, TimeoutError) as exc:
             self._failures += 1
             if not self._failing:
                 self._failing = True
-                log.warning("rate limits not enforced: redis unavailable (%s)", type(exc).__name__)
+                # A refusal (WRONGTYPE, NOPERM) is named as one: it will not pass by itself.
+                why = (
+                    f"redis refused the command ({answer_kind(exc)})"
+                    if isinstance(exc, ResponseError)
+                    else f"redis unavailable ({type(exc).__name__})"
+                )
+                log.warning("rate limits not enforced: %s", why)
             return Decision(True)
         if self._failing:
             self._failing = False

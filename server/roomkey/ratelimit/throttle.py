@@ -20,6 +20,7 @@ from roomkey.connection import Connection
 from roomkey.errors import RateLimited
 from roomkey.ratelimit.base import Decision, FixedWindow, RateLimiter
 from roomkey.ratelimit.memory import MemoryRateLimiter
+from roomkey.redis_keys import rate_window
 
 
 def _refuse(decision: Decision, limit_name: str, what: str, per: str) -> RateLimited:
@@ -47,7 +48,7 @@ class Throttle:
         """One authorize call from ``address`` (checked before any identity work)."""
         limit = self.rates.authorize_per_minute_per_address
         if limit and address:
-            d = await self.limiter.hit(f"auth-addr:{app.id}:{address}", limit, 60.0)
+            d = await self.limiter.hit(rate_window("auth-addr", app.id, address), limit, 60.0)
             if not d.allowed:
                 raise _refuse(d, "authorize_per_minute_per_address", "authorize calls", address)
 
@@ -55,7 +56,7 @@ class Throttle:
         """One authorize call by an identified ``user_id``."""
         limit = self.rates.authorize_per_minute_per_user
         if limit:
-            d = await self.limiter.hit(f"auth-user:{app.id}:{user_id}", limit, 60.0)
+            d = await self.limiter.hit(rate_window("auth-user", app.id, user_id), limit, 60.0)
             if not d.allowed:
                 raise _refuse(d, "authorize_per_minute_per_user", "authorize calls", "this user")
 
@@ -63,7 +64,7 @@ class Throttle:
         """One new socket from ``address``."""
         limit = self.rates.connections_per_minute_per_address
         if limit and address:
-            d = await self.limiter.hit(f"conn-addr:{app.id}:{address}", limit, 60.0)
+            d = await self.limiter.hit(rate_window("conn-addr", app.id, address), limit, 60.0)
             if not d.allowed:
                 raise _refuse(d, "connections_per_minute_per_address", "connections", address)
 
@@ -84,7 +85,7 @@ class Throttle:
         """One REST API request for ``app`` (cluster-wide per second)."""
         limit = self.rates.rest_per_second_per_app
         if limit:
-            d = await self.limiter.hit(f"rest:{app.id}", limit, 1.0)
+            d = await self.limiter.hit(rate_window("rest", app.id), limit, 1.0)
             if not d.allowed:
                 raise _refuse(d, "rest_per_second_per_app", "REST requests", "this app")
 

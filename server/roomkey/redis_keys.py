@@ -1,0 +1,122 @@
+"""The names of roomkey's Redis keys and pub/sub channels: the one place that builds them.
+
+Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``redis.prefix``,
+``{a}`` the app id as a Redis hash tag, ``c`` a channel, ``n`` a node id):
+
+- ``p:subs:{a}:c``            set: socket ids subscribed to ``c`` (its size is the count)
+- ``p:channels:{a}``          hash: channel -> subscriber count (the occupied channels)
+- ``p:pres-sockets:{a}:c``    hash: socket id -> user id
+- ``p:pres-users:{a}:c``      hash: user id -> user_info (JSON)
+- ``p:pres-conns:{a}:c``      hash: user id -> that user's connections on ``c``
+- ``p:nodes``                 sorted set: node id -> last heartbeat (Redis time, ms)
+- ``p:node-entries:n``        set: the entries node ``n`` holds (what a sweep removes)
+- ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
+- ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
+- ``p:events:{a}:c``          pub/sub: events published on ``c``
+- ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
+- ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
+
+Why no two things share a name, whatever the app id, channel or subject holds:
+
+- the prefix is a safe name (``SAFE_NAME``: no ``:``, braces, glob characters, whitespace or
+  control characters), so it ends at the first ``:``;
+- the kind comes next, from the fixed set above, before anything an app or a client chose;
+- the app id follows inside ``{...}`` (the form of a Redis Cluster hash tag). A safe app id
+  is written as it is; any other is percent-encoded, so the segment never holds ``}`` or
+  ``:`` and ends at the first ``}``;
+- the channel, node id or subject comes last and runs to the end of the name, so it needs
+  no delimiter and may hold anything (``:`` included).
+
+Session keys are not here: they are aiohttp-session's ``{cookie_name}_{session id}``, shared
+with the host application (``identity/session.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import quote
+
+# App ids, app keys and redis.prefix: ASCII letters and digits, '.', '_' and '-', starting
+# with a letter or a digit. Free of what roomkey uses as a separator (':' in key names and
+# signatures, braces around hash tags, '/' in URL paths), of glob characters (ACL patterns,
+# SCAN) and of whitespace and control characters (log lines, headers).
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SAFE_CHAR = re.compile(r"[A-Za-z0-9._-]")
+
+
+def name_problem(value: str, max_length: int) -> str | None:
+    """Why ``value`` is not a safe name of at most ``max_length`` characters (a config error
+    message such as ``must not contain ':'``), or None when it is one."""
+    if not value:
+        return "must be a non-empty string"
+    for char in value:
+        if _SAFE_CHAR.fullmatch(char) is None:
+            return f"must not contain {char!r}"
+    if SAFE_NAME.fullmatch(value) is None:
+        return "must start with a letter or a digit"
+    if len(value) > max_length:
+        return f"must be at most {max_length} characters"
+    return None
+
+
+@lru_cache(maxsize=1024)
+def app_tag(app_id: str) -> str:
+    """``{app_id}``: the app's hash tag, percent-encoded unless the id is a safe name."""
+    if SAFE_NAME.fullmatch(app_id) is None:
+        app_id = quote(app_id, safe="")
+    return "{" + app_id + "}"
+
+
+class RedisKeys:
+    """The names under one ``redis.prefix``. Raises ``ValueError`` for a prefix that is not a
+    safe name (the config reader refuses it first, with its path)."""
+
+    def __init__(self, prefix: str) -> None:
+        if SAFE_NAME.fullmatch(prefix) is None:
+            raise ValueError(f"redis prefix {prefix!r}: {name_problem(prefix, len(prefix))}")
+        self.prefix = prefix
+        self.nodes = f"{prefix}:nodes"
+        self.control = f"{prefix}:control".encode()
+
+    # -- channel state (presence/redis.py) ---------------------------------------------
+
+    def subscribers(self, app_id: str, channel: str) -> str:
+        return f"{self.prefix}:subs:{app_tag(app_id)}:{channel}"
+
+    def channels(self, app_id: str) -> str:
+        return f"{self.prefix}:channels:{app_tag(app_id)}"
+
+    def presence(self, app_id: str, channel: str) -> list[str]:
+        """The sockets, users and connection-count hashes of a presence channel, in the
+        order the presence scripts take them."""
+        tail = f"{app_tag(app_id)}:{channel}"
+        p = self.prefix
+        return [f"{p}:pres-sockets:{tail}", f"{p}:pres-users:{tail}", f"{p}:pres-conns:{tail}"]
+
+    def node_entries(self, node_id: str) -> str:
+        return f"{self.prefix}:node-entries:{node_id}"
+
+    def node_connections(self, node_id: str) -> str:
+        return f"{self.prefix}:node-conns:{node_id}"
+
+    # -- rate limits (ratelimit/redis.py) ----------------------------------------------
+
+    def rate(self, window: str) -> str:
+        """The counter of one rate-limit window, named by ``rate_window``."""
+        return f"{self.prefix}:rate:{window}"
+
+    # -- pub/sub (broker/redis.py) -----------------------------------------------------
+
+    def events(self, app_id: str, channel: str) -> bytes:
+        return f"{self.prefix}:events:{app_tag(app_id)}:{channel}".encode()
+
+    def ping(self, node_id: str) -> bytes:
+        return f"{self.prefix}:ping:{node_id}".encode()
+
+
+def rate_window(limit: str, app_id: str, subject: str | None = None) -> str:
+    """The name of one rate-limit window: ``limit`` (a fixed word such as ``auth-user``), the
+    app's hash tag, then the subject (a user id or an address, anything) to the end."""
+    tag = app_tag(app_id)
+    return f"{limit}:{tag}" if subject is None else f"{limit}:{tag}:{subject}"
