@@ -21,7 +21,7 @@ from roomkey.config import Settings
 from roomkey.connection import Connection
 from roomkey.deadlines import AuthorizationDeadlines
 from roomkey.errors import ServiceUnavailable
-from roomkey.http import authorize, demo, operations, rest, static
+from roomkey.http import authorize, bad_requests, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
 from roomkey.hub import Hub
 from roomkey.identity.factory import create_identity
@@ -60,9 +60,11 @@ def setup(
 
     Logging stays the application's: roomkey's lines (the ``roomkey`` logger) propagate to its
     configuration, and are written to stderr by roomkey only if it has none when the app
-    starts (``logs.fallback_logging``).
+    starts (``logs.fallback_logging``). Requests aiohttp cannot parse are answered with
+    roomkey's error body, by every aiohttp server of the process (``bad_requests``).
     """
     logs.tame_libraries()
+    bad_requests.install()
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
         max_message_bytes=max(a.limits.max_socketio_message_bytes for a in settings.apps),
