@@ -9,6 +9,7 @@ import gc
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 
 import aiohttp
@@ -302,3 +303,27 @@ async def test_bad_tokens_are_refused_without_being_quoted(
         text = "\n".join(formatter.format(r) for r in caplog.records)
         assert TOKEN_MARKER not in text
         assert not [t for t in tokens if t in text]
+
+
+def test_python_warnings_are_told_apart() -> None:
+    """Every warning is logged from one line of ``logging``: they are flood-controlled by
+    their text, not collapsed into one."""
+    with collecting("py.warnings", JsonFormatter()) as out:
+        logging.captureWarnings(True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                for _ in range(5):
+                    warnings.warn("old setting a", DeprecationWarning, stacklevel=1)
+                    warnings.warn("old setting b", DeprecationWarning, stacklevel=1)
+        finally:
+            logging.captureWarnings(False)
+        out.repeats.flush(everything=True)
+    lines = [json.loads(line) for line in out.lines]
+    assert [("setting a" in r["msg"], r.get("repeated")) for r in lines] == [
+        (True, None),
+        (False, None),
+        (True, "4"),
+        (False, "4"),
+    ]
+    assert all("\n" not in line for line in out.lines)

@@ -161,7 +161,8 @@ class RepeatFilter(logging.Filter):
 
     Lines are identical when they carry the same ``repeat_key`` (refusals: what, code,
     reason) or, for warnings and errors without one, come from the same logger and the same
-    line of code (a library's call site, however its message varies). The first line passes;
+    line of code (a library's call site, however its message varies; Python warnings, all
+    logged from one line, by their text). The first line passes;
     the rest within the window are counted, not written. The count is written as
     ``repeated=N`` (the lines suppressed): without ``emit``, on the first such line after the
     window; with ``emit`` (which writes a record), on a copy of the latest suppressed line (a
@@ -194,9 +195,11 @@ class RepeatFilter(logging.Filter):
         key_text = getattr(record, "roomkey_repeat_key", None)
         if key_text:
             return (record.name, key_text)
-        if record.levelno >= logging.WARNING:
-            return (record.name, record.pathname, record.lineno)
-        return None
+        if record.levelno < logging.WARNING:
+            return None
+        if record.name == "py.warnings":  # one call site in logging for every warning
+            return (record.name, str(record.msg), str(record.args))
+        return (record.name, record.pathname, record.lineno)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "roomkey_repeat_summary", False):
