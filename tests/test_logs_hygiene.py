@@ -4,18 +4,38 @@ cookie or channel_data; untrusted values escaped; floods logged once with a coun
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import re
+import signal
+import subprocess
+import sys
+import tempfile
 import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import jwt as pyjwt
+import pytest
 import socketio
 
 from roomkey.logs import RepeatFilter, clean, log_event
 from roomkey.signing import sign_channel
-from tests.serve_process import serve_process
+from tests.conftest import free_port
+from tests.hostile_http import (
+    COOKIE_MARKER,
+    TOKEN_MARKER,
+    assert_roomkey_refusal,
+    hostile_requests,
+    padded_token,
+    send_raw,
+)
+from tests.raw_socketio import RawSocketIO
+from tests.serve_process import START_TIMEOUT_S, STOP_TIMEOUT_S, serve_process
 
 KEY, SECRET = "logs-key", "logs-secret-SECRETVALUE-0123"
 JWT_SECRET = "jwt-secret-JWTSECRETVALUE-0123456789abcdef"
@@ -85,7 +105,7 @@ async def test_logs_never_carry_secrets_and_floods_are_collapsed() -> None:
             )
             assert resp.status == 400
         await client.disconnect()
-        await asyncio.sleep(0.3)
+        server.stop()  # every line written, flood counts included
         logs = server.log()
     for value in secrets_seen:
         assert value not in logs, f"leaked {value[:12]}..."
@@ -96,7 +116,8 @@ async def test_logs_never_carry_secrets_and_floods_are_collapsed() -> None:
     assert len(opens) == 1 and len(closes) == 1
     assert opens[0]["app"] == "1" and opens[0]["socket_id"] == socket_id
     refused = [r for r in lines if r["msg"] == "refused subscribe"]
-    assert len(refused) == 1, "30 identical refusals must be logged once"
+    assert len([r for r in refused if "repeated" not in r]) == 1, "30 refusals: one line"
+    assert occurrences(refused) == 30, "and the count of the others"
     assert refused[0]["reason"] == "unauthorized" and refused[0]["socket_id"] == socket_id
     assert "\x1b" not in logs
     refused_auth = [r for r in lines if r["msg"] == "refused authorize"]
@@ -137,3 +158,214 @@ def test_repeat_filter_counts_what_it_suppressed() -> None:
 def test_clean_escapes_and_truncates() -> None:
     assert clean("a\nb\x1b") == "a\\nb\\x1b"
     assert len(clean("x" * 10_000)) < 300
+
+
+# -- hostile traffic against `roomkey serve`: library loggers, floods, secrets ---------------
+
+HOSTILE_CONFIG = """
+[server]
+log_format = "{fmt}"
+[jwt]
+secret = "{jwt_secret}"
+[[apps]]
+id = "1"
+key = "{key}"
+secret = "{secret}"
+"""
+MALFORMED_SOCKETIO = ["42", "42[", "42{}", "42[1,", "42\x00"]
+BAD_PACKETS = 2000
+HTTP_FLOOD = 30
+WINDOW_S = 10.0  # RepeatFilter's window in `roomkey serve`
+TEXT_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (debug|info|warning|error|critical) (\S+) "
+)
+
+
+def parse_lines(log: str, fmt: str) -> list[dict[str, str]]:
+    """Each line as ``{"msg", "logger", **fields}``; fails on a line that is not one record."""
+    out = []
+    for line in log.splitlines():
+        if fmt == "json":
+            record = json.loads(line)
+            assert isinstance(record, dict), line
+            out.append({k: str(v) for k, v in record.items()})
+            continue
+        match = TEXT_LINE.match(line)
+        assert match, f"not one record per line: {line[:200]!r}"
+        logger, rest = match.group(2), line[match.end() :]
+        fields = dict(re.findall(r' (\w+)=("(?:[^"\\]|\\.)*"|\S+)', rest))
+        msg = re.split(r" \w+=", rest, maxsplit=1)[0]
+        parsed = {k: json.loads(v) if v.startswith('"') else v for k, v in fields.items()}
+        out.append({"msg": msg, "logger": logger, **parsed})
+    return out
+
+
+def occurrences(lines: list[dict[str, str]]) -> int:
+    """How many times a line was logged: lines written, plus those a summary counts."""
+    return sum(int(r["repeated"]) if "repeated" in r else 1 for r in lines)
+
+
+async def flood_socketio(port: int) -> None:
+    """``BAD_PACKETS`` malformed Socket.IO packets on one socket, then a subscribe on it that
+    must still be answered (the server read them all, and goes on serving the socket)."""
+    raw = await RawSocketIO.open(port)
+    await raw.recv_until("0")
+    raw.send("40" + json.dumps({"key": KEY}))
+    await raw.recv_until("40")
+    for i in range(BAD_PACKETS):
+        raw.send(MALFORMED_SOCKETIO[i % len(MALFORMED_SOCKETIO)])
+    raw.send('421["subscribe",{"channel":"public-after-flood"}]')
+    for _ in range(2 * BAD_PACKETS + 50):  # whatever the server said about each bad packet
+        frame = await raw.recv()
+        if frame == "2":
+            raw.send("3")
+        if frame.startswith("431"):
+            assert "public-after-flood" in frame
+            break
+    else:
+        raise AssertionError("the subscribe after the flood was not answered")
+    raw.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+async def test_hostile_traffic_is_a_few_counted_lines_without_secrets(fmt: str) -> None:
+    config = HOSTILE_CONFIG.format(fmt=fmt, jwt_secret=JWT_SECRET, key=KEY, secret=SECRET)
+    token = padded_token(JWT_SECRET)
+    claims_segment = token.split(".")[1]
+    requests = hostile_requests(token)
+    answers = []
+    started = time.monotonic()
+    with serve_process(config) as server:
+        await flood_socketio(server.port)
+        for request in [*requests, *[requests[0]] * HTTP_FLOOD]:
+            answers.append(await send_raw(server.port, request))
+        # Still serving a well-behaved client.
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(server.url, auth={"key": KEY}, transports=["websocket"])
+        assert await client.call("subscribe", {"channel": "public-ok"}, timeout=10) == {
+            "channel": "public-ok"
+        }
+        await client.disconnect()
+        server.stop()  # graceful: pending flood counts are written before the exit
+        assert server.process.returncode == 0
+        elapsed = time.monotonic() - started
+        log = server.log()
+    windows = 2 + int(elapsed // WINDOW_S)  # the first line, then one count per window
+    for secret in (COOKIE_MARKER, TOKEN_MARKER, claims_segment[:24], token[:40], JWT_SECRET):
+        assert secret not in log
+    assert "Traceback" not in log
+    assert len(log) < 16_000 + 2_000 * windows, f"{len(log)} bytes of log"
+    lines = parse_lines(log, fmt)
+    assert all(len(line) < 2_000 for line in log.splitlines())
+    by_msg: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for record in lines:
+        by_msg.setdefault((record["logger"], record["msg"]), []).append(record)
+    for (logger, msg), group in by_msg.items():
+        assert len(group) <= 2 * windows, f"{logger} {msg!r} written {len(group)} times"
+        if not logger.startswith("roomkey"):  # a library's line: no exception text, ever
+            assert all("exc" not in r for r in group)
+    refused_http = [r for r in lines if r["msg"] == "refused http request"]
+    assert occurrences(refused_http) == len(answers)
+    assert {r["reason"] for r in refused_http} == {"header_too_large", "malformed_http"}
+    assert any(int(r.get("repeated", 0)) >= HTTP_FLOOD for r in refused_http)
+    # The malformed packets, whichever logger reports them: at most one each, one line per
+    # window, and an exception as its type and place.
+    flood = [r for r in lines if r["logger"].startswith(("engineio", "socketio"))]
+    assert occurrences(flood) <= BAD_PACKETS
+    handler_errors = [r for r in flood if r["msg"].endswith("handler error")]
+    assert all("error" in r and "at" in r for r in handler_errors)
+    # What the clients were told: roomkey's error, nothing of what they sent.
+    for answer in answers:
+        for secret in (COOKIE_MARKER, TOKEN_MARKER, claims_segment[:24], token[:40]):
+            assert secret.encode() not in answer.raw
+        assert_roomkey_refusal(answer)
+
+
+# -- roomkey embedded in another application: the host's logging stays the host's ------------
+
+
+@contextlib.contextmanager
+def embedded_host(host_logging: str) -> Iterator[tuple[int, Callable[[], str]]]:
+    """``tests.embedded_host`` on a free port; yields the port and a function that stops it
+    (SIGTERM, graceful) and returns its stderr."""
+    workdir = Path(tempfile.mkdtemp(prefix="roomkey-embedded-"))
+    config = workdir / "roomkey.toml"
+    config.write_text(
+        HOSTILE_CONFIG.format(fmt="text", jwt_secret=JWT_SECRET, key=KEY, secret=SECRET)
+    )
+    log_path = workdir / "stderr.log"
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.embedded_host", str(config), str(port), host_logging],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop() -> str:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(STOP_TIMEOUT_S)
+        return log_path.read_text(errors="replace")
+
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert process.poll() is None, stop()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/host", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, f"the host did not start:\n{stop()}"
+                time.sleep(0.05)
+        yield port, stop
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT_S)
+
+
+async def refused_connect(port: int) -> None:
+    """A Socket.IO connect with an unknown key: roomkey logs ``refused socketio connect``."""
+    raw = await RawSocketIO.open(port)
+    await raw.recv_until("0")
+    raw.send('40{"key":"no-such-key"}')
+    assert "4001" in await raw.recv_until("44")
+    raw.close()
+
+
+async def test_embedded_without_logging_roomkey_writes_its_own_lines() -> None:
+    """The host configured no logging: roomkey's INFO lines would vanish (Python's last
+    resort writes warnings only), so roomkey writes them itself, one line each."""
+    with embedded_host("none") as (port, stop):
+        await refused_connect(port)
+        await flood_socketio(port)
+        assert_roomkey_refusal(await send_raw(port, hostile_requests("t")[0]))
+        log = stop()
+    assert "ROOT_HANDLERS=[]" in log  # the root logger is the host's: untouched
+    assert "Traceback" not in log and COOKIE_MARKER not in log
+    lines = parse_lines("\n".join(x for x in log.splitlines() if "ROOT_HANDLERS" not in x), "text")
+    assert [r["reason"] for r in lines if r["msg"] == "refused socketio connect"] == ["unknown_app"]
+    assert [r["reason"] for r in lines if r["msg"] == "refused http request"] == [
+        "header_too_large"
+    ]
+    flood = [r for r in lines if r["logger"].startswith(("engineio", "socketio"))]
+    assert len(flood) <= 3 and occurrences(flood) <= BAD_PACKETS
+
+
+async def test_embedded_with_host_logging_roomkey_lines_go_to_the_host() -> None:
+    """The host configured logging: roomkey's lines go through the host's handler and
+    format; roomkey adds no handler, and the socket libraries' lines stay one per window
+    without a traceback."""
+    with embedded_host("basic") as (port, stop):
+        await refused_connect(port)
+        await flood_socketio(port)
+        assert_roomkey_refusal(await send_raw(port, hostile_requests("t")[0]))
+        log = stop()
+    assert "ROOT_HANDLERS=['StreamHandler']" in log
+    assert "HOST|roomkey|refused socketio connect" in log
+    assert "HOST|roomkey|refused http request" in log
+    assert not [x for x in log.splitlines() if x[:1].isdigit()], "a line in roomkey's format"
+    assert "Traceback" not in log and COOKIE_MARKER not in log
+    flood = [x for x in log.splitlines() if x.startswith(("HOST|engineio", "HOST|socketio"))]
+    assert 1 <= len(flood) <= 3, flood

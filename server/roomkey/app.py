@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from roomkey import gc_tuning
+from roomkey import gc_tuning, logs
 from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
 from roomkey.client_address import ClientAddresses
@@ -21,7 +21,7 @@ from roomkey.config import Settings
 from roomkey.connection import Connection
 from roomkey.deadlines import AuthorizationDeadlines
 from roomkey.errors import ServiceUnavailable
-from roomkey.http import authorize, demo, operations, rest, static
+from roomkey.http import authorize, bad_requests, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
 from roomkey.hub import Hub
 from roomkey.identity.factory import create_identity
@@ -57,7 +57,14 @@ def setup(
     ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
     listener (``[metrics]``, when enabled) while ``app`` runs. Off by default: the host
     application keeps its own URL space and ports.
+
+    Logging stays the application's: roomkey's lines (the ``roomkey`` logger) propagate to its
+    configuration, and are written to stderr by roomkey only if it has none when the app
+    starts (``logs.fallback_logging``). Requests aiohttp cannot parse are answered with
+    roomkey's error body, by every aiohttp server of the process (``bad_requests``).
     """
+    logs.tame_libraries()
+    bad_requests.install()
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
         max_message_bytes=max(a.limits.max_socketio_message_bytes for a in settings.apps),
@@ -77,6 +84,7 @@ def setup(
     static.add_routes(app, web_root)
     if settings.server.development and web_root is not None:
         demo.add_routes(app, web_root)
+    app.cleanup_ctx.append(_fallback_logging(settings))
     app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
     pusher = PusherTransport()
     pusher.add_routes(app)
@@ -106,6 +114,14 @@ def _add_operations(app: web.Application, settings: Settings, *, listener: bool)
     if listener and settings.metrics.enabled:
         # After roomkey's own lifetime: the listener serves the runtime that one opens.
         app.cleanup_ctx.append(operations.listener_context(settings.metrics))
+
+
+def _fallback_logging(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def fallback_logging(app: web.Application) -> AsyncIterator[None]:
+        with logs.fallback_logging(settings.server.log_format, settings.server.log_level):
+            yield
+
+    return fallback_logging
 
 
 def _lifetime(

@@ -15,6 +15,7 @@ Each process also runs the metrics listener (``[metrics]``): worker ``i`` (from 
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import multiprocessing
@@ -30,7 +31,7 @@ from types import FrameType
 from aiohttp import web
 
 from roomkey.config import Settings
-from roomkey.logs import configure_logging
+from roomkey.logs import configure_logging, flush_repeated, log_loop_exception
 
 log = logging.getLogger("roomkey")
 
@@ -58,7 +59,20 @@ def run_server(settings: Settings, *, reuse_port: bool = False, worker: int = 0)
         shutdown_timeout=s.shutdown_timeout_seconds,
         access_log=None,
         reuse_port=reuse_port or None,
+        loop=new_event_loop(),
     )
+    # Flood counts still pending, before the process ends (a worker process ends without
+    # running ``logging.shutdown``).
+    flush_repeated()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop on which an exception no task or callback handled is one
+    flood-controlled log line (``log_loop_exception``), not asyncio's traceback with the
+    reprs of the task and transport (which can quote request bytes)."""
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(log_loop_exception)
+    return loop
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

@@ -200,8 +200,10 @@ class SocketIOTransport:
             ping_timeout=ping_timeout,
             always_connect=False,
             transports=["websocket"] if websocket_only else ["polling", "websocket"],
-            logger=False,
-            engineio_logger=False,
+            # Loggers, not False: with False python-engineio attaches its own StreamHandler
+            # (tracebacks past roomkey's handler); these propagate to roomkey's.
+            logger=logging.getLogger("socketio.server"),
+            engineio_logger=logging.getLogger("engineio.server"),
         )
         # permessage-deflate only when configured: see engineio_websocket.
         engineio_websocket.install(self.sio.eio, compress=compression)
