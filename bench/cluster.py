@@ -5,7 +5,7 @@ started by PID.
 - Two nodes: redis-server and two roomkey processes (``redis.url``) share the server CPU;
   subscribers are split between the nodes, every message is published through the REST API of
   the first one, so half of the deliveries cross Redis.
-- Workers: ``roomkey serve --workers N`` as the wrapper runs it (``roomkey.serving``: N
+- Workers: ``roomkey serve --workers N`` as the wrapper runs it (``roomkey.process``: N
   processes on one port, ``SO_REUSEPORT``, sharing channels through Redis), allowed on every
   CPU; the load generator stays on the load CPU, so with two CPUs the second worker shares a
   core with it. Both worker counts use Redis, so the ratio measures the extra process only.

@@ -2,7 +2,7 @@
 
 ``POST /apps/{app_id}/events`` with the JSON body ``{"name", "channels", "data"}`` and the query
 ``auth_key``, ``auth_timestamp``, ``auth_version=1.0``, ``body_md5`` and ``auth_signature``
-(HMAC-SHA256 over ``POST\\npath\\nsorted query``, from ``roomkey.signing``). Every target gets
+(HMAC-SHA256 over ``POST\\npath\\nsorted query``, from ``roomkey.core.signing``). Every target gets
 the same requests: roomkey checks them with its real REST API, the baselines' stand-in route
 (``bench/baselines/events_route.py``) reads the body only.
 
@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
-from roomkey.signing import body_md5, sign_rest
+from roomkey.core.signing import body_md5, sign_rest
 
 PADDING = "x" * 64
 # Requests in flight during a burst: enough to keep the server busy between responses.

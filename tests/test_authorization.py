@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from roomkey.authorization import authorize_channel, authorize_user
 from roomkey.config import AppSettings, Limits, RuleSettings
-from roomkey.errors import BadRequest, Forbidden, PayloadTooLarge
+from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge
+from roomkey.core.policy import CallablePolicy, RulePolicy
+from roomkey.core.signing import sign_channel, sign_user
+from roomkey.hub.authorization import authorize_channel, authorize_user
 from roomkey.identity.base import Identity
-from roomkey.policy import CallablePolicy, RulePolicy
-from roomkey.signing import sign_channel, sign_user
 
 RULES = (RuleSettings("presence-*"), RuleSettings("private-*"))
 ROOMY = AppSettings(id="a", key="key-a", secret="secret-a", rules=RULES)

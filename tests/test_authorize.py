@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from roomkey.config import JwtSettings
-from roomkey.signing import sign_channel
+from roomkey.core.signing import sign_channel
 from tests.authorize_client import post_auth
 from tests.conftest import (
     APP_KEY,

@@ -15,8 +15,8 @@ import pytest
 from aiohttp import web
 
 from roomkey.config import PerformanceSettings
+from roomkey.core.signing import sign_channel
 from roomkey.http.context import buffered_body, peek_body
-from roomkey.signing import sign_channel
 from tests.authorize_client import post_auth
 from tests.conftest import APP_ID, APP_KEY, APP_SECRET, StartServer, make_settings, make_token
 from tests.rest_helpers import signed_post

@@ -13,11 +13,11 @@ from roomkey.broker.base import Broker
 from roomkey.broker.memory import MemoryBroker
 from roomkey.broker.redis import RedisBroker
 from roomkey.config import RedisSettings
-from roomkey.errors import LimitExceeded, ServiceUnavailable
+from roomkey.core.errors import LimitExceeded, ServiceUnavailable
+from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound
 from roomkey.presence.base import Departure, PresenceStore
 from roomkey.presence.memory import MemoryPresenceStore
 from roomkey.presence.redis import RedisPresenceStore
-from roomkey.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound
 from roomkey.redis_keys import RedisKeys
 from tests.conftest import RedisServer, start_redis, stop_redis
 

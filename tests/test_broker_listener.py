@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from roomkey.broker.redis import RedisBroker
-from roomkey.protocol import ChannelEvent
+from roomkey.core.protocol import ChannelEvent
 from tests.conftest import RedisServer
 from tests.test_backends_contract import Recorder, redis_settings, wait_until
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from roomkey.channels import (
+from roomkey.core.channels import (
     ChannelKind,
     channel_kind,
     new_socket_id,
@@ -15,7 +15,7 @@ from roomkey.channels import (
     validate_published_event_name,
     validate_socket_id,
 )
-from roomkey.errors import BadRequest
+from roomkey.core.errors import BadRequest
 
 
 @pytest.mark.parametrize(

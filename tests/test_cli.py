@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from roomkey.signing import sign_channel, sign_user
+from roomkey.core.signing import sign_channel, sign_user
 from tests.conftest import free_port
 
 # The console script pip installed next to this interpreter: the command users type.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from roomkey.client_address import ClientAddresses
 from roomkey.config import ConfigError, parse_settings
+from roomkey.identity.proxies import ClientAddresses
 
 
 def test_peer_without_trusted_proxies() -> None:

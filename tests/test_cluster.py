@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from roomkey.config import Limits
-from roomkey.errors import ServiceUnavailable
+from roomkey.core.errors import ServiceUnavailable
 from roomkey.redis_keys import RedisKeys
 from tests.conftest import (
     APP_ID,

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from roomkey.config import JwtSettings
-from roomkey.errors import Unauthorized
+from roomkey.core.errors import Unauthorized
 from roomkey.identity.jwt import JwtAuthenticator
 from roomkey.identity.resolver import IdentityResolver, bearer_from_header
 

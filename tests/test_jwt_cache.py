@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 
 from roomkey.config import JwtSettings, PerformanceSettings
-from roomkey.errors import Unauthorized
+from roomkey.core.errors import Unauthorized
 from roomkey.identity.jwt import JwtAuthenticator
 from roomkey.identity.jwt_cache import CachedJwtAuthenticator
 from tests.conftest import JWT_SECRET, StartServer, make_settings, make_token

@@ -11,7 +11,7 @@ import pytest
 import socketio
 
 from roomkey.config import Limits, RateLimits, ServerSettings
-from roomkey.signing import sign_channel
+from roomkey.core.signing import sign_channel
 from tests.conftest import (
     APP_KEY,
     APP_SECRET,

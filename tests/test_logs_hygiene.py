@@ -23,8 +23,8 @@ import jwt as pyjwt
 import pytest
 import socketio
 
+from roomkey.core.signing import sign_channel
 from roomkey.logs import RepeatFilter, clean, log_event
-from roomkey.signing import sign_channel
 from tests.conftest import free_port
 from tests.hostile_http import (
     COOKIE_MARKER,

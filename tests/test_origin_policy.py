@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomkey.origins import OriginPolicy
+from roomkey.identity.origins import OriginPolicy
 
 POLICIES = [
     OriginPolicy(()),

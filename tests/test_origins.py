@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomkey.origins import OriginPolicy
+from roomkey.identity.origins import OriginPolicy
 
 HOST = "rt.example.com"
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from roomkey.config import AppSettings, RuleSettings
+from roomkey.core.policy import RulePolicy
 from roomkey.identity.base import Identity
-from roomkey.policy import RulePolicy
 from tests.authorize_client import post_auth
 from tests.conftest import ConnectClient, StartServer, make_settings, make_token
 

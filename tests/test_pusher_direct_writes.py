@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 
 from roomkey.config import Limits, PerformanceSettings, Settings
-from roomkey.transports.pusher_connection import PusherConnection
-from roomkey.transports.pusher_wire import frame
+from roomkey.transports.pusher.connection import PusherConnection
+from roomkey.transports.pusher.wire import frame
 from tests.conftest import APP_KEY, Server, StartServer, make_settings
 from tests.pusher_helpers import RawPusherFactory, eventually
 

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from roomkey.config import ConfigError, parse_settings
-from roomkey.errors import BadRequest
-from roomkey.protocol import ChannelEvent, MemberAdded, MemberRemoved
-from roomkey.transports.pusher_wire import (
+from roomkey.core.errors import BadRequest
+from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved
+from roomkey.transports.pusher.wire import (
     encode_outbound,
     parse_frame,
     protocol_problem,

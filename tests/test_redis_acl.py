@@ -20,11 +20,11 @@ from redis.exceptions import NoPermissionError
 
 from roomkey.broker.redis import RedisBroker
 from roomkey.config import RateLimits, SessionSettings
-from roomkey.errors import BackendError, RateLimited
+from roomkey.core.errors import BackendError, RateLimited
+from roomkey.core.protocol import ChannelEvent
 from roomkey.identity.session import RedisSessionStore
 from roomkey.presence.base import Departure
 from roomkey.presence.redis import RedisPresenceStore
-from roomkey.protocol import ChannelEvent
 from roomkey.ratelimit.redis import RedisRateLimiter
 from roomkey.ratelimit.throttle import Throttle
 from tests.authorize_client import post_auth

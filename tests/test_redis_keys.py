@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from roomkey.config import RateLimits, Settings
-from roomkey.errors import BackendError, RateLimited
+from roomkey.core.errors import BackendError, RateLimited
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.ratelimit.redis import RedisRateLimiter
 from roomkey.ratelimit.throttle import Throttle

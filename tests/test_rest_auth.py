@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from roomkey.apps import AppRegistry
 from roomkey.config import AppSettings
-from roomkey.errors import Unauthorized
-from roomkey.rest_auth import SignedQuery, verify_rest_body, verify_rest_query, verify_rest_request
+from roomkey.core.apps import AppRegistry
+from roomkey.core.errors import Unauthorized
+from roomkey.core.rest_signing import (
+    SignedQuery,
+    verify_rest_body,
+    verify_rest_query,
+    verify_rest_request,
+)
 
 KEY = "278d425bdf160c739803"
 SECRET = "7ad3773142a6692b25b8"

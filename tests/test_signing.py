@@ -9,7 +9,7 @@ import pusher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomkey.signing import (
+from roomkey.core.signing import (
     body_md5,
     hmac_hex,
     shared_secret,

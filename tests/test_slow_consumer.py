@@ -9,7 +9,7 @@ from typing import Any
 
 import socketio
 
-from roomkey.signing import sign_channel
+from roomkey.core.signing import sign_channel
 from tests.raw_socketio import RawSocketIO
 from tests.serve_process import RoomkeyProcess, serve_process
 

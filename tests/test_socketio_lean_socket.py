@@ -1,5 +1,5 @@
-"""The lean Engine.IO socket (transports/engineio_socket.py) and the light packet queue
-(transports/socketio_queue.py): the same heartbeat and packets on the wire, fewer tasks and
+"""The lean Engine.IO socket (_patches/engineio_socket.py) and the light packet queue
+(_patches/socketio_queue.py): the same heartbeat and packets on the wire, fewer tasks and
 less memory per connection."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 from engineio import packet
 
+from roomkey._patches.engineio_socket import LeanSocket
+from roomkey._patches.socketio_queue import MeteredQueue
 from roomkey.app import SOCKETIO
-from roomkey.transports.engineio_socket import LeanSocket
-from roomkey.transports.socketio_queue import MeteredQueue
 from tests.conftest import APP_KEY, StartServer, make_settings
 from tests.pusher_helpers import eventually
 from tests.raw_socketio import RawSocketIO

@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from roomkey.signing import sign_channel
+from roomkey.core.signing import sign_channel
 from tests.conftest import APP_SECRET, Server
 from tests.node_process import start_node
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from roomkey.config import Limits
-from roomkey.signing import sign_channel
+from roomkey.core.signing import sign_channel
 from tests.authorize_client import authorized
 from tests.conftest import (
     APP_SECRET,

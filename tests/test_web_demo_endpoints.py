@@ -13,7 +13,6 @@ import aiohttp
 import jwt as pyjwt
 import pytest
 
-from roomkey.apps import App
 from roomkey.config import (
     DEV_JWT_SECRET,
     ConfigError,
@@ -22,6 +21,7 @@ from roomkey.config import (
     development_settings,
     parse_settings,
 )
+from roomkey.core.apps import App
 from roomkey.http.demo import TOKEN_TTL_SECONDS
 from roomkey.identity.base import Identity
 from tests.conftest import (

@@ -3,7 +3,7 @@
 127.0.0.1 is every client). Publishing goes through its real REST API.
 
 ``--redis-url`` makes it a node of a cluster (Redis broker and presence); ``--workers N`` runs
-it as ``roomkey serve --workers N`` does (``roomkey.serving``: N processes, ``SO_REUSEPORT``,
+it as ``roomkey serve --workers N`` does (``roomkey.process``: N processes, ``SO_REUSEPORT``,
 Redis required). Its metrics listener takes a free loopback port (several nodes run side by
 side).
 """
@@ -24,7 +24,7 @@ from roomkey.config import (
     ServerSettings,
     Settings,
 )
-from roomkey.serving import run_server, run_workers
+from roomkey.process import run_server, run_workers
 
 APP_ID = "bench"
 APP_KEY = "bench-key"

@@ -14,27 +14,27 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from roomkey import gc_tuning, logs
-from roomkey.apps import AppRegistry
 from roomkey.broker.factory import create_broker
-from roomkey.client_address import ClientAddresses
 from roomkey.config import Settings
-from roomkey.connection import Connection
-from roomkey.deadlines import AuthorizationDeadlines
-from roomkey.errors import ServiceUnavailable
+from roomkey.core.apps import AppRegistry
+from roomkey.core.errors import ServiceUnavailable
+from roomkey.core.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
 from roomkey.http import authorize, bad_requests, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
-from roomkey.hub import Hub
+from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
+from roomkey.hub.connection import Connection
+from roomkey.hub.hub import Hub
 from roomkey.identity.factory import create_identity
+from roomkey.identity.origins import OriginPolicy
+from roomkey.identity.proxies import ClientAddresses
 from roomkey.metrics import Metrics
-from roomkey.origins import OriginPolicy
-from roomkey.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
 from roomkey.presence.factory import create_presence_store
 from roomkey.ratelimit.factory import create_rate_limiter
 from roomkey.ratelimit.throttle import Throttle
 from roomkey.runtime import Runtime
 from roomkey.tasks import cancel_and_wait
-from roomkey.transports.pusher import PusherTransport
-from roomkey.transports.socketio import SocketIOTransport
+from roomkey.transports.pusher.server import PusherTransport
+from roomkey.transports.socketio.server import SocketIOTransport
 from roomkey.webhooks import WebhookDispatcher
 
 SOCKETIO = web.AppKey("roomkey.socketio", SocketIOTransport)

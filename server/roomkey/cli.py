@@ -16,9 +16,9 @@ from roomkey.config import (
     load_settings,
 )
 from roomkey.config_checks import is_shipped_secret
+from roomkey.core.signing import sign_channel, sign_user
 from roomkey.logs import configure_logging
-from roomkey.serving import run_server, run_workers
-from roomkey.signing import sign_channel, sign_user
+from roomkey.process import run_server, run_workers
 
 log = logging.getLogger("roomkey")
 

@@ -21,8 +21,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from roomkey.broker.base import BrokerStats, DeliveryHandler
-from roomkey.connection import Connection
-from roomkey.errors import LimitExceeded, OverQuota, PayloadTooLarge, RateLimited, RoomkeyError
+from roomkey.core.errors import LimitExceeded, OverQuota, PayloadTooLarge, RateLimited, RoomkeyError
+from roomkey.hub.connection import Connection
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FAST_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)

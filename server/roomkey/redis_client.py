@@ -34,7 +34,7 @@ from redis.exceptions import (
 )
 
 from roomkey.config import RedisSettings
-from roomkey.errors import BackendError, RoomkeyError, ServiceUnavailable
+from roomkey.core.errors import BackendError, RoomkeyError, ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.tasks import within
 

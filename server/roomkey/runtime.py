@@ -7,19 +7,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from roomkey.apps import App, AppRegistry
-from roomkey.client_address import ClientAddresses
 from roomkey.config import Settings
-from roomkey.connection import Connection
-from roomkey.deadlines import AuthorizationDeadlines
-from roomkey.errors import RoomkeyError
-from roomkey.hub import Hub
+from roomkey.core.apps import App, AppRegistry
+from roomkey.core.errors import RoomkeyError
+from roomkey.core.policy import ChannelPolicy
+from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
+from roomkey.hub.connection import Connection
+from roomkey.hub.hub import Hub
 from roomkey.identity.base import SessionStore
+from roomkey.identity.origins import OriginPolicy
+from roomkey.identity.proxies import ClientAddresses
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.logs import log_event
 from roomkey.metrics import Metrics
-from roomkey.origins import OriginPolicy
-from roomkey.policy import ChannelPolicy
 from roomkey.ratelimit.throttle import Throttle
 
 log = logging.getLogger("roomkey")

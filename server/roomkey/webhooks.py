@@ -34,12 +34,12 @@ from typing import Any
 
 import aiohttp
 
-from roomkey.apps import App
 from roomkey.config import WebhookSettings, WebhookTarget
+from roomkey.core.apps import App
+from roomkey.core.protocol import dumps
+from roomkey.core.signing import webhook_signature
 from roomkey.logs import log_event
 from roomkey.metrics import Metrics
-from roomkey.protocol import dumps
-from roomkey.signing import webhook_signature
 from roomkey.tasks import cancel_and_wait
 
 log = logging.getLogger("roomkey.webhooks")

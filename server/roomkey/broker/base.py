@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from roomkey.protocol import Outbound
+from roomkey.core.protocol import Outbound
 
 # (app_id, message, exclude_socket_id) -> None; called in publish order per channel.
 DeliveryHandler = Callable[[str, Outbound, "str | None"], None]

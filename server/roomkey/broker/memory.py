@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roomkey.broker.base import BrokerStats, ControlHandler, DeliveryHandler
-from roomkey.protocol import Outbound
+from roomkey.core.protocol import Outbound
 
 
 class MemoryBroker:

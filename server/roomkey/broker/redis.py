@@ -33,9 +33,9 @@ import redis.asyncio as aioredis
 
 from roomkey.broker.base import BrokerStats, ControlHandler, DeliveryHandler
 from roomkey.config import RedisSettings
-from roomkey.errors import ServiceUnavailable
+from roomkey.core.errors import ServiceUnavailable
+from roomkey.core.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
 from roomkey.logs import log_event
-from roomkey.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
 from roomkey.redis_client import REDIS_FAILURES, bounded, open_redis
 from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait, within

@@ -13,10 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey.apps import App
-from roomkey.authorization import authorize_channel, authorize_user
-from roomkey.channels import validate_channel_name, validate_socket_id
-from roomkey.errors import (
+from roomkey.core.apps import App
+from roomkey.core.channels import validate_channel_name, validate_socket_id
+from roomkey.core.errors import (
     Forbidden,
     MethodNotAllowed,
     PayloadTooLarge,
@@ -24,6 +23,7 @@ from roomkey.errors import (
     RoomkeyError,
     Unauthorized,
 )
+from roomkey.core.protocol import dumps_strings
 from roomkey.http.context import (
     buffered_body,
     client_address,
@@ -35,9 +35,9 @@ from roomkey.http.context import (
     request_identity,
     runtime,
 )
+from roomkey.hub.authorization import authorize_channel, authorize_user
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import bearer_from_header
-from roomkey.protocol import dumps_strings
 from roomkey.runtime import Runtime
 
 

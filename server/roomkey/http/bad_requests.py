@@ -34,7 +34,7 @@ from aiohttp.http_exceptions import (
     LineTooLong,
 )
 
-from roomkey.errors import BadRequest
+from roomkey.core.errors import BadRequest
 from roomkey.http.context import RUNTIME, error_response
 from roomkey.logs import log_event
 from roomkey.runtime import Runtime

@@ -13,16 +13,16 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import CIMultiDict
 
-from roomkey.errors import (
+from roomkey.core.errors import (
     BadRequest,
     PayloadTooLarge,
     RateLimited,
     RequestTimeout,
     RoomkeyError,
 )
+from roomkey.core.protocol import dumps
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import bearer_from_header
-from roomkey.protocol import dumps
 from roomkey.runtime import Runtime
 
 RUNTIME = web.AppKey("roomkey.runtime", Runtime)

@@ -34,9 +34,11 @@ import jwt
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from roomkey.channels import validate_channel_name
 from roomkey.config import DEV_JWT_SECRET
-from roomkey.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
+from roomkey.core.channels import validate_channel_name
+from roomkey.core.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
+from roomkey.core.policy import allowed
+from roomkey.core.protocol import dumps
 from roomkey.http.context import (
     NO_STORE,
     error_response,
@@ -47,8 +49,6 @@ from roomkey.http.context import (
 )
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
-from roomkey.policy import allowed
-from roomkey.protocol import dumps
 from roomkey.runtime import Runtime
 
 MAX_BODY_BYTES = 4096

@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey import rest_api
-from roomkey.apps import App
-from roomkey.errors import BadRequest, MethodNotAllowed, RequestTimeout, RoomkeyError
+from roomkey.core.apps import App
+from roomkey.core.errors import BadRequest, MethodNotAllowed, RequestTimeout, RoomkeyError
+from roomkey.core.rest_signing import verify_rest_body, verify_rest_query
 from roomkey.http.context import (
     client_address,
     closing_response,
@@ -32,7 +32,7 @@ from roomkey.http.context import (
     read_body,
     runtime,
 )
-from roomkey.rest_auth import verify_rest_body, verify_rest_query
+from roomkey.hub import publishing
 from roomkey.runtime import Runtime
 
 # Room for JSON escaping (up to 6 bytes per character) and 100 channel names per event.
@@ -119,32 +119,32 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
 
 
 async def _events(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
-    return await rest_api.trigger(rt.hub, app, json_body(request, body))
+    return await publishing.trigger(rt.hub, app, json_body(request, body))
 
 
 async def _batch(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
-    return await rest_api.trigger_batch(rt.hub, app, json_body(request, body))
+    return await publishing.trigger_batch(rt.hub, app, json_body(request, body))
 
 
 async def _channels(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
     query = request.rel_url.query
-    return await rest_api.channels(
+    return await publishing.channels(
         rt.hub, app, query.get("filter_by_prefix", ""), query.get("info")
     )
 
 
 async def _channel(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
-    return await rest_api.channel(
+    return await publishing.channel(
         rt.hub, app, request.match_info["channel_name"], request.rel_url.query.get("info")
     )
 
 
 async def _users(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
-    return await rest_api.users(rt.hub, app, request.match_info["channel_name"])
+    return await publishing.users(rt.hub, app, request.match_info["channel_name"])
 
 
 async def _terminate(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
-    return await rest_api.terminate_connections(rt.hub, app, request.match_info["user_id"])
+    return await publishing.terminate_connections(rt.hub, app, request.match_info["user_id"])
 
 
 def add_routes(app: web.Application) -> None:

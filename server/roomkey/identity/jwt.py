@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 
 from roomkey.config import JwtSettings
-from roomkey.errors import Unauthorized
+from roomkey.core.errors import Unauthorized
 from roomkey.identity.base import Identity, scalar_user_id
 
 MAX_TOKEN_CHARS = 8192

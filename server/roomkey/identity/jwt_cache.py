@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from roomkey.config import JwtSettings
-from roomkey.errors import Unauthorized
+from roomkey.core.errors import Unauthorized
 from roomkey.identity.base import Identity
 from roomkey.identity.jwt import JwtAuthenticator
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from roomkey.errors import Forbidden, Unauthorized
+from roomkey.core.errors import Forbidden, Unauthorized
 from roomkey.identity.base import Identity
 from roomkey.identity.jwt import JwtAuthenticator
 from roomkey.identity.session import SessionAuthenticator

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from roomkey.config import RedisSettings, SessionSettings
-from roomkey.errors import Unauthorized
+from roomkey.core.errors import Unauthorized
 from roomkey.identity.base import Identity, SessionStore, scalar_user_id
 from roomkey.redis_client import bounded, open_redis
 

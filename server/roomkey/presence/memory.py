@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from roomkey.errors import LimitExceeded
+from roomkey.core.errors import LimitExceeded
 from roomkey.presence.base import ConnectionCounter, DepartureHandler, JoinResult
 
 

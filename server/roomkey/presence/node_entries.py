@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from roomkey.protocol import dumps
+from roomkey.core.protocol import dumps
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,12 +36,12 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 
 from roomkey.config import RedisSettings
-from roomkey.errors import LimitExceeded, RoomkeyError, ServiceUnavailable
+from roomkey.core.errors import LimitExceeded, RoomkeyError, ServiceUnavailable
+from roomkey.core.protocol import dumps
 from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
 from roomkey.presence.base import ConnectionCounter, Departure, DepartureHandler, JoinResult
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
-from roomkey.protocol import dumps
 from roomkey.redis_client import bounded, open_redis, text
 from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait

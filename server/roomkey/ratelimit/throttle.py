@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
-from roomkey.apps import App
 from roomkey.config import RateLimits
-from roomkey.connection import Connection
-from roomkey.errors import RateLimited
+from roomkey.core.apps import App
+from roomkey.core.errors import RateLimited
+from roomkey.hub.connection import Connection
 from roomkey.ratelimit.base import Decision, FixedWindow, RateLimiter
 from roomkey.ratelimit.memory import MemoryRateLimiter
 from roomkey.redis_keys import rate_window

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from roomkey.apps import App
-from roomkey.channels import ChannelKind, channel_kind
-from roomkey.errors import BadRequest, Forbidden
+from roomkey.core.apps import App
+from roomkey.core.channels import ChannelKind, channel_kind
+from roomkey.core.errors import BadRequest, Forbidden
+from roomkey.core.members import identity_member
+from roomkey.core.policy import ChannelPolicy
+from roomkey.core.protocol import dumps
+from roomkey.core.signing import shared_secret, sign_channel, sign_user
 from roomkey.identity.base import Identity
-from roomkey.members import identity_member
-from roomkey.policy import ChannelPolicy
-from roomkey.protocol import dumps
-from roomkey.signing import shared_secret, sign_channel, sign_user
 
 
 def authorize_channel(

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from roomkey.channels import ChannelKind, channel_kind, new_socket_id
-from roomkey.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
+from roomkey.core.channels import ChannelKind, channel_kind, new_socket_id
+from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
+from roomkey.core.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
 from roomkey.http.context import RUNTIME, client_address, error_response, request_identity
-from roomkey.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
-from roomkey.transports.pusher_connection import MAX_REASON_BYTES, PusherConnection
-from roomkey.transports.pusher_wire import (
+from roomkey.transports.pusher.connection import MAX_REASON_BYTES, PusherConnection
+from roomkey.transports.pusher.wire import (
     Frame,
     connection_established,
     error_frame,

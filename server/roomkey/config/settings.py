@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from roomkey.config_reader import ConfigError, TableReader
+from roomkey.config.reader import ConfigError, TableReader
 
 __all__ = [
     "AppSettings",
@@ -229,7 +229,7 @@ class PerformanceSettings:
     ``jwt_cache_size``: verified bearer tokens kept (LRU) so that repeated authorize calls
     with one token skip the signature check until the token's ``exp``; 0 turns it off.
     ``lean_sockets``: Socket.IO connections use roomkey's lighter Engine.IO socket (a
-    direct WebSocket handshaken in its own handler, ``transports/engineio_direct.py``; the
+    direct WebSocket handshaken in its own handler, ``_patches/engineio_direct.py``; the
     reader in the connection's own task, a writer task only while packets are queued, the
     ping a timer) instead of python-engineio's request handling and socket (six tasks per
     connection); same packets on the wire.
@@ -307,7 +307,7 @@ def parse_settings(data: object) -> Settings:
     problem, each with its path."""
     # config_sections builds the dataclasses above, so it imports this module: importing it
     # when called keeps the import graph free of cycles.
-    from roomkey import config_sections as read
+    from roomkey.config import sections as read
 
     errors: list[str] = []
     top = TableReader("", data, errors)

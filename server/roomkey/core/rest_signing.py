@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from roomkey.apps import App, AppRegistry
-from roomkey.errors import Unauthorized, UnknownApp
-from roomkey.signing import body_md5, macs_equal, sign_rest
+from roomkey.core.apps import App, AppRegistry
+from roomkey.core.errors import Unauthorized, UnknownApp
+from roomkey.core.signing import body_md5, macs_equal, sign_rest
 
 MAX_CLOCK_SKEW_SECONDS = 600
 AUTH_VERSION = "1.0"

@@ -10,9 +10,9 @@ import abc
 from dataclasses import dataclass
 from typing import Any
 
-from roomkey.apps import App
+from roomkey.core.apps import App
+from roomkey.core.protocol import Outbound
 from roomkey.identity.base import Identity
-from roomkey.protocol import Outbound
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 import engineio
 import socketio
 
-from roomkey.transports.engineio_socket import LeanSocketTable
+from roomkey._patches.engineio_socket import LeanSocketTable
 
 SIZE_ATTR = "roomkey_size"
 

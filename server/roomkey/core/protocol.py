@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from roomkey.channels import validate_channel_name, validate_event_name
-from roomkey.errors import BadRequest
+from roomkey.core.channels import validate_channel_name, validate_event_name
+from roomkey.core.errors import BadRequest
 
 JSON_SEPARATORS = (",", ":")
 

@@ -27,14 +27,14 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey.apps import App
-from roomkey.connection import Connection
-from roomkey.errors import RoomkeyError, SlowConsumer
+from roomkey._patches.engineio_websocket import text_frame
+from roomkey.core.apps import App
+from roomkey.core.errors import RoomkeyError, SlowConsumer
+from roomkey.core.protocol import Outbound
+from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
-from roomkey.protocol import Outbound
-from roomkey.transports.engineio_websocket import text_frame
-from roomkey.transports.pusher_wire import encode_outbound, error_frame
+from roomkey.transports.pusher.wire import encode_outbound, error_frame
 
 log = logging.getLogger("roomkey.pusher")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from roomkey.channels import channel_kind
-from roomkey.connection import Connection
+from roomkey.core.channels import channel_kind
+from roomkey.hub.connection import Connection
 
 CLOSE_CODE = 4009
 

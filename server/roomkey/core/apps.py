@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from roomkey.config import AppSettings
-from roomkey.errors import UnknownApp
+from roomkey.core.errors import UnknownApp
 
 App = AppSettings
 

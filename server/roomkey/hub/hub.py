@@ -19,17 +19,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from roomkey.apps import App, AppRegistry
 from roomkey.broker.base import Broker
-from roomkey.channels import (
+from roomkey.core.apps import App, AppRegistry
+from roomkey.core.channels import (
     CLIENT_EVENT_PREFIX,
     ChannelKind,
     channel_kind,
     server_to_user_channel,
     server_to_user_id,
 )
-from roomkey.connection import Connection, Member
-from roomkey.errors import (
+from roomkey.core.errors import (
     BadRequest,
     ClientEventRejected,
     Forbidden,
@@ -38,17 +37,14 @@ from roomkey.errors import (
     RoomkeyError,
     Unauthorized,
 )
-from roomkey.identity.base import Identity
-from roomkey.identity.resolver import IdentityResolver
-from roomkey.members import (
+from roomkey.core.members import (
     identity_member,
     member_from_channel_data,
     member_from_user_data,
     presence_payload,
 )
-from roomkey.policy import ChannelPolicy, allowed
-from roomkey.presence.base import Departure, PresenceStore
-from roomkey.protocol import (
+from roomkey.core.policy import ChannelPolicy, allowed
+from roomkey.core.protocol import (
     ChannelEvent,
     MemberAdded,
     MemberRemoved,
@@ -59,8 +55,12 @@ from roomkey.protocol import (
     TriggerRequest,
     data_as_text,
 )
-from roomkey.signing import channel_string, user_string, verify_auth
-from roomkey.users import UserConnections
+from roomkey.core.signing import channel_string, user_string, verify_auth
+from roomkey.hub.connection import Connection, Member
+from roomkey.hub.users import UserConnections
+from roomkey.identity.base import Identity
+from roomkey.identity.resolver import IdentityResolver
+from roomkey.presence.base import Departure, PresenceStore
 
 log = logging.getLogger("roomkey.hub")
 

@@ -11,7 +11,7 @@ import enum
 import re
 import secrets
 
-from roomkey.errors import BadRequest
+from roomkey.core.errors import BadRequest
 
 CHANNEL_NAME_MAX = 164
 EVENT_NAME_MAX = 200

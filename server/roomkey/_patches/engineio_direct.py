@@ -31,8 +31,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from engineio import packet
 
-from roomkey.transports.engineio_socket import LeanSocket
-from roomkey.transports.engineio_websocket import SOCKET_ATTR
+from roomkey._patches.engineio_socket import LeanSocket
+from roomkey._patches.engineio_websocket import SOCKET_ATTR
 
 OriginCheck = Callable[[str | None, str | None], bool]
 

@@ -25,10 +25,11 @@ from aiohttp import web
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from roomkey.apps import App
-from roomkey.channels import new_socket_id
-from roomkey.connection import Connection
-from roomkey.errors import (
+from roomkey._patches import engineio_direct, engineio_websocket
+from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue, MeteredSocketIOServer
+from roomkey.core.apps import App
+from roomkey.core.channels import new_socket_id
+from roomkey.core.errors import (
     BadRequest,
     Forbidden,
     PayloadTooLarge,
@@ -36,9 +37,7 @@ from roomkey.errors import (
     SlowConsumer,
     Unauthorized,
 )
-from roomkey.http.context import client_address, request_identity
-from roomkey.logs import DropMessages
-from roomkey.protocol import (
+from roomkey.core.protocol import (
     ChannelEvent,
     MemberAdded,
     MemberRemoved,
@@ -50,8 +49,9 @@ from roomkey.protocol import (
     parse_trigger,
     parse_unsubscribe,
 )
-from roomkey.transports import engineio_direct, engineio_websocket
-from roomkey.transports.socketio_queue import SIZE_ATTR, MeteredQueue, MeteredSocketIOServer
+from roomkey.http.context import client_address, request_identity
+from roomkey.hub.connection import Connection
+from roomkey.logs import DropMessages
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime

@@ -11,7 +11,7 @@ is open (``refresh`` and session re-reads keep the user), so ``discard`` finds b
 
 from __future__ import annotations
 
-from roomkey.connection import Connection
+from roomkey.hub.connection import Connection
 
 
 class UserConnections:

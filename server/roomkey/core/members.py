@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from roomkey.apps import App
-from roomkey.connection import Member
-from roomkey.errors import BadRequest, LimitExceeded, PayloadTooLarge
+from roomkey.core.apps import App
+from roomkey.core.errors import BadRequest, LimitExceeded, PayloadTooLarge
+from roomkey.core.protocol import dumps
+from roomkey.hub.connection import Member
 from roomkey.identity.base import Identity, scalar_user_id
-from roomkey.protocol import dumps
 
 
 def presence_payload(members: dict[str, Any]) -> dict[str, Any]:

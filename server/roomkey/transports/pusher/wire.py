@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from roomkey.errors import BadRequest, RoomkeyError
-from roomkey.protocol import (
+from roomkey.core.errors import BadRequest, RoomkeyError
+from roomkey.core.protocol import (
     ChannelEvent,
     MemberAdded,
     MemberRemoved,

@@ -29,7 +29,7 @@ from roomkey.config import (
     WebhookSettings,
     WebhookTarget,
 )
-from roomkey.config_reader import TableReader
+from roomkey.config.reader import TableReader
 from roomkey.redis_keys import name_problem
 
 

@@ -2,7 +2,7 @@
 
 ``TableReader(path, table, errors)`` reads keys with defaults and records problems as
 ``"apps[0].secret: must be a non-empty string"``. Unknown keys are reported too, so a typo never
-silently becomes a default. Only ``config.py`` and ``config_sections.py`` use this.
+silently becomes a default. Only ``config/settings.py`` and ``config/sections.py`` use this.
 """
 
 from __future__ import annotations

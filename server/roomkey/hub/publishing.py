@@ -1,7 +1,7 @@
 """Pusher's HTTP API, after the signature check: parse the request, call the hub, answer.
 
 Knows nothing of aiohttp: the edge (``http/rest.py``) verifies the signature
-(``rest_auth.py``), decodes the JSON body and calls these functions, which return the JSON
+(``core/rest_signing.py``), decodes the JSON body and calls these functions, which return the JSON
 object to answer with or raise a ``RoomkeyError`` (400 bad input, 413 data too large,
 503 the broker cannot take a publish). Everything is validated before anything is published:
 a refused request publishes nothing.
@@ -21,16 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from roomkey.apps import App
-from roomkey.channels import (
+from roomkey.core.apps import App
+from roomkey.core.channels import (
     ChannelKind,
     channel_kind,
     validate_channel_name,
     validate_published_event_name,
     validate_socket_id,
 )
-from roomkey.errors import BadRequest, LimitExceeded, PayloadTooLarge
-from roomkey.hub import Hub
+from roomkey.core.errors import BadRequest, LimitExceeded, PayloadTooLarge
+from roomkey.hub.hub import Hub
 
 USER_COUNT = "user_count"
 SUBSCRIPTION_COUNT = "subscription_count"

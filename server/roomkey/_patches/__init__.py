@@ -1,0 +1,1 @@
+"""Everything that touches a library's private parts, fenced in one place."""

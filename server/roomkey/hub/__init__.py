@@ -1,0 +1,2 @@
+"""The transport-agnostic behaviour: connections, subscriptions, channel authorization, presence
+orchestration, client events, users and sign-in, publishing."""

@@ -1,0 +1,1 @@
+"""Pusher's own WebSocket protocol (protocol 7)."""

@@ -1,0 +1,1 @@
+"""The Socket.IO transport (python-socketio on aiohttp)."""
