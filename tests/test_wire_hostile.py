@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,7 @@ import pytest
 import socketio
 
 from roomkey.app import SOCKETIO
-from roomkey.config import Limits
+from roomkey.config import Limits, PerformanceSettings
 from roomkey.signing import sign_channel
 from tests.conftest import (
     APP_KEY,
@@ -336,4 +337,95 @@ async def test_deep_json_over_long_polling_is_answered_and_the_session_stays(
         assert answers[0].startswith('431[{"error":{"code":4300'), answers
         await post('422["subscribe",{"channel":"news"}]')
         assert await poll() == ['432[{"channel":"news"}]']
+    no_traceback(caplog)
+
+
+# -- messages that are not Engine.IO at all -----------------------------------------------------
+
+
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "python-engineio"])
+async def test_a_websocket_message_that_is_not_engineio_closes_the_socket(
+    start_server: StartServer,
+    connect: ConnectClient,
+    caplog: pytest.LogCaptureFixture,
+    lean: bool,
+) -> None:
+    settings = replace(make_settings(), performance=PerformanceSettings(lean_sockets=lean))
+    server = await start_server(settings)
+    sio = server.app[SOCKETIO].sio
+    for garbage in ("x", "", "\u0664" + "hello", "bAAA", "7"):
+        raw, _ = await raw_connected(server)
+        raw.send(garbage)
+        await raw.texts_until_closed()
+        raw.close()
+        await eventually(lambda: not sio.eio.sockets, "the Engine.IO socket to close")
+        await eventually(lambda: not server.runtime.hub.connections, "the hub to forget it")
+    text = await scrape(server)
+    assert sample(text, "roomkey_refusals_total", what="socketio packet", reason="bad_request") == 5
+    await still_serves(server, connect)
+    no_traceback(caplog)
+
+
+async def test_an_upgraded_socket_that_sends_garbage_is_closed(
+    start_server: StartServer, connect: ConnectClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Long-polling first, then the WebSocket upgrade (python-engineio's own handler reads
+    the upgraded socket), then something that is not Engine.IO."""
+    server = await start_server()
+    url = f"{server.url}/socket.io/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        opened = json.loads((await (await http.get(url)).text())[1:])
+        sid = opened["sid"]
+        async with http.post(
+            f"{url}&sid={sid}", data=b"40" + json.dumps({"key": APP_KEY}).encode()
+        ):
+            pass
+        async with http.get(f"{url}&sid={sid}") as resp:
+            assert "connection_established" in await resp.text()
+        ws_url = (
+            f"{server.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        )
+        async with http.ws_connect(ws_url) as ws:
+            await ws.send_str("2probe")
+            assert (await ws.receive(timeout=5)).data == "3probe"
+            await ws.send_str("5")
+            await ws.send_str('420["subscribe",{"channel":"news"}]')
+            for _ in range(5):
+                if (await ws.receive(timeout=5)).data == '430[{"channel":"news"}]':
+                    break
+            else:
+                raise AssertionError("no answer on the upgraded socket")
+            await ws.send_str("not engine.io")
+            for _ in range(10):
+                msg = await ws.receive(timeout=5)
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+            else:
+                raise AssertionError("the socket stayed open")
+    sio = server.app[SOCKETIO].sio
+    await eventually(lambda: not sio.eio.sockets, "the Engine.IO socket to close")
+    await eventually(lambda: not server.runtime.hub.connections, "the hub to forget it")
+    await still_serves(server, connect)
+    no_traceback(caplog)
+
+
+async def test_a_long_polling_body_that_is_not_engineio_ends_the_session(
+    start_server: StartServer, connect: ConnectClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_server()
+    url = f"{server.url}/socket.io/?EIO=4&transport=polling"
+    sio = server.app[SOCKETIO].sio
+    async with aiohttp.ClientSession() as http:
+        for body in (b"x", b"\xff\xfe", b"4" + b"\x1e4" * 20, b"d=", b"bAAA"):
+            opened = json.loads((await (await http.get(url)).text())[1:])
+            session = f"{url}&sid={opened['sid']}"
+            async with http.post(session, data=b"40" + json.dumps({"key": APP_KEY}).encode()):
+                pass
+            async with http.get(session) as resp:
+                assert "connection_established" in await resp.text()
+            async with http.post(session, data=body) as resp:
+                assert resp.status == 400, body
+            await eventually(lambda: not sio.eio.sockets, "the Engine.IO socket to close")
+            await eventually(lambda: not server.runtime.hub.connections, "the hub to forget it")
+    await still_serves(server, connect)
     no_traceback(caplog)

@@ -220,6 +220,7 @@ class SocketIOTransport:
         # Direct WebSockets handshake in their own handler (with lean sockets).
         engineio_direct.install(self.sio.eio, allow_origin)
         self.sio.eio.use_lean_sockets(lean_sockets)
+        self.sio.eio.on_not_engineio = self._refused_engineio
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)
@@ -438,6 +439,12 @@ class SocketIOTransport:
         if rt is not None:
             rt.metrics.count(rt.metrics.messages_received, "socketio", "invalid frame")
             rt.log_refusal("socketio packet", exc, conn=conn)
+
+    def _refused_engineio(self, eio_sid: str | None) -> None:
+        """A message or long-polling body that is not Engine.IO: the socket is being closed
+        (engineio_socket); only logged and counted here."""
+        conn = self._connection_of(eio_sid) if eio_sid is not None else None
+        self._refused_packet(BadRequest("not an Engine.IO packet: the socket is closed"), conn)
 
     async def refuse_binary(self, eio_sid: str) -> None:
         """Binary data: roomkey's protocol is JSON text. The client is told (an ``error``
