@@ -4,8 +4,9 @@ own event names, packets of every type). Whatever arrives:
 
 - nothing is logged with a traceback, and the log grows by a bounded amount per frame
   (measured as roomkey writes it: its formatter and flood control);
-- a text frame never ends the socket: the socket still answers a well-formed request;
-  binary ends it with an error first;
+- a text frame that is Engine.IO (or any Pusher text frame) never ends the socket: it still
+  answers a well-formed request; binary ends it with an error first, and text that is not
+  Engine.IO (or Engine.IO's CLOSE) ends it;
 - the hub forgets the fuzzing socket once it is gone, and a well-behaved client of each
   transport keeps receiving what is published.
 

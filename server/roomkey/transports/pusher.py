@@ -1,6 +1,6 @@
 """Pusher's own WebSocket protocol (protocol 7, 5 and 6 accepted) at ``GET /app/{key}``.
 
-Wire contract: PROTOCOL.md section 4; pusher-js, Laravel Echo and Pusher's mobile SDKs work
+Wire contract: docs/pusher-clients.md; pusher-js, Laravel Echo and Pusher's mobile SDKs work
 unchanged. The edge parses frames, calls the same hub as the Socket.IO transport and formats
 the answers:
 

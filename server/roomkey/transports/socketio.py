@@ -1,6 +1,6 @@
 """The Socket.IO transport (python-socketio on aiohttp): parse, call the hub, format.
 
-Wire contract: PROTOCOL.md section 3. The app is chosen by the handshake ``auth`` object
+Wire contract: docs/protocol.md. The app is chosen by the handshake ``auth`` object
 (``{"key", "token"?}``) or the ``key`` query parameter. Every client request is answered
 through its acknowledgement, ``{"error": {"code", "message"}}`` on failure.
 
