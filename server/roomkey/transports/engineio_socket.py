@@ -37,6 +37,9 @@ from roomkey.transports.engineio_websocket import not_engineio, report_not_engin
 
 
 class CheckedSocket(AsyncSocket):  # type: ignore[misc]
+    """python-engineio's socket with its long-polling POST checked (``LeanSocket`` builds on
+    it)."""
+
     # Set by python-engineio's BaseSocket; declared for the type checker.
     closed: bool
     sid: str

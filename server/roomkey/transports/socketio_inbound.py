@@ -65,7 +65,11 @@ class BoundedJson:
     """The ``json`` option of python-socketio (which hands it to python-engineio): the
     standard encoder, and python-engineio's decoder behind a nesting bound. Both libraries
     treat a ``ValueError`` from ``loads`` as a packet that does not decode; a
-    ``RecursionError`` would escape them."""
+    ``RecursionError`` would escape them. The libraries set it on their packet classes, so it
+    holds for every Socket.IO server and client in the process: the same as their default
+    module but for JSON nested deeper than ``protocol.MAX_JSON_DEPTH``. Should something else
+    replace it, ``GuardedSocketIOServer`` still answers a ``RecursionError`` as a packet that
+    does not decode."""
 
     dumps = staticmethod(json.dumps)
 
