@@ -416,7 +416,7 @@ async def test_a_long_polling_body_that_is_not_engineio_ends_the_session(
     url = f"{server.url}/socket.io/?EIO=4&transport=polling"
     sio = server.app[SOCKETIO].sio
     async with aiohttp.ClientSession() as http:
-        for body in (b"x", b"\xff\xfe", b"4" + b"\x1e4" * 20, b"d=", b"bAAA"):
+        for body in (b"x", b"\xff\xfe", b"4" + b"\x1e4" * 20, b"d=", b"bAAA", b"8", b"3\x1e9"):
             opened = json.loads((await (await http.get(url)).text())[1:])
             session = f"{url}&sid={opened['sid']}"
             async with http.post(session, data=b"40" + json.dumps({"key": APP_KEY}).encode()):

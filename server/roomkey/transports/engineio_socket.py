@@ -35,6 +35,8 @@ from engineio.async_socket import AsyncSocket
 
 from roomkey.transports.engineio_websocket import not_engineio, report_not_engineio
 
+_PACKET_TYPES = range(len(packet.packet_names))
+
 
 class CheckedSocket(AsyncSocket):  # type: ignore[misc]
     """python-engineio's socket with its long-polling POST checked (``LeanSocket`` builds on
@@ -46,8 +48,8 @@ class CheckedSocket(AsyncSocket):  # type: ignore[misc]
 
     async def handle_post_request(self, environ: dict[str, Any]) -> None:
         """A long-polling POST, as python-engineio handles it, except that a body that is
-        not an Engine.IO payload (not UTF-8, a packet that does not decode, too many packets)
-        raises ``EngineIOError``: python-engineio then ends the session and answers 400, as
+        not an Engine.IO payload (not UTF-8, a packet that does not decode or has no such
+        type, too many packets) raises ``EngineIOError``: python-engineio then ends the session and answers 400, as
         for an oversized body. Packets after one that closed the socket are not read."""
         length = int(environ.get("CONTENT_LENGTH", "0"))
         if length > self.server.max_http_buffer_size:
@@ -56,8 +58,11 @@ class CheckedSocket(AsyncSocket):  # type: ignore[misc]
         try:
             packets = payload.Payload(encoded_payload=body.decode("utf-8")).packets
         except (ValueError, KeyError, IndexError):  # UnicodeDecodeError, binascii.Error too
+            packets = None
+        # python-engineio decodes any digit as a type; past NOOP (6) its receive would fail.
+        if packets is None or any(p.packet_type not in _PACKET_TYPES for p in packets):
             report_not_engineio(self.server, self.sid)
-            raise exceptions.EngineIOError("not an Engine.IO payload") from None
+            raise exceptions.EngineIOError("not an Engine.IO payload")
         for pkt in packets:
             if self.closed:
                 break
