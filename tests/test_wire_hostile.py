@@ -5,6 +5,7 @@ logs a traceback; well-behaved clients carry on."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from dataclasses import replace
@@ -16,6 +17,7 @@ import socketio
 
 from roomkey.app import SOCKETIO
 from roomkey.config import Limits, PerformanceSettings
+from roomkey.logs import RepeatFilter, TextFormatter
 from roomkey.signing import sign_channel
 from tests.conftest import (
     APP_KEY,
@@ -429,3 +431,41 @@ async def test_a_long_polling_body_that_is_not_engineio_ends_the_session(
             await eventually(lambda: not server.runtime.hub.connections, "the hub to forget it")
     await still_serves(server, connect)
     no_traceback(caplog)
+
+
+async def test_a_flood_of_malformed_packets_is_answered_and_logged_once(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    """The review's log flood: bare ``42`` packets. Each is answered; roomkey's log (its
+    formatter and flood control) gets one line for all of them, and no traceback."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    handler.addFilter(RepeatFilter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        server = await start_server()
+        raw, _ = await raw_connected(server)
+        count = 500
+        for _ in range(count):
+            raw.send("42")
+        raw.send('421["subscribe",{"channel":"news"}]')
+        answers = 0
+        while True:
+            text = await raw.recv()
+            if text.startswith("431"):
+                break
+            answers += text.startswith('42["error",{"code":4300')
+        assert answers == count
+        raw.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    log = stream.getvalue()
+    assert "Traceback" not in log
+    assert log.count("refused socketio packet") == 1, log
+    assert len(log.encode()) < 5000, log
+    await still_serves(server, connect)
