@@ -8,12 +8,11 @@ signs. Every function raises a ``RoomkeyError`` (``BadRequest``, ``LimitExceeded
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from roomkey.core.apps import App
 from roomkey.core.errors import BadRequest, LimitExceeded, PayloadTooLarge
-from roomkey.core.protocol import dumps
+from roomkey.core.protocol import dumps, loads
 from roomkey.hub.connection import Member
 from roomkey.identity.base import Identity, scalar_user_id
 
@@ -50,10 +49,7 @@ def identity_member(identity: Identity, app: App) -> Member:
 
 
 def _member_from_json(text: str, field: str, id_key: str, app: App) -> Member:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise BadRequest(f"{field} must be a JSON object") from None
+    data = loads(text, field)
     if not isinstance(data, dict):
         raise BadRequest(f"{field} must be a JSON object")
     user_id = scalar_user_id(data.get(id_key))
