@@ -24,8 +24,7 @@ from aiohttp import web
 
 from roomkey.app import create_app
 from roomkey.config import AppSettings, JwtSettings, RuleSettings, ServerSettings, Settings
-from roomkey.http.context import RUNTIME
-from roomkey.runtime import Runtime
+from roomkey.runtime import RUNTIME, Runtime
 
 APP_ID = "101"
 APP_KEY = "test-key"

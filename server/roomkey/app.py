@@ -20,7 +20,6 @@ from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import ServiceUnavailable
 from roomkey.core.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
 from roomkey.http import authorize, bad_requests, demo, operations, rest, static
-from roomkey.http.context import RUNTIME
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
 from roomkey.hub.connection import Connection
 from roomkey.hub.hub import Hub
@@ -31,7 +30,7 @@ from roomkey.metrics import Metrics
 from roomkey.presence.factory import create_presence_store
 from roomkey.ratelimit.factory import create_rate_limiter
 from roomkey.ratelimit.throttle import Throttle
-from roomkey.runtime import Runtime
+from roomkey.runtime import RUNTIME, Runtime
 from roomkey.tasks import cancel_and_wait
 from roomkey.transports.pusher.server import PusherTransport
 from roomkey.transports.socketio.server import SocketIOTransport

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from aiohttp import web
+
 from roomkey.config import Settings
 from roomkey.core.apps import App, AppRegistry
 from roomkey.core.errors import RoomkeyError
@@ -104,3 +106,8 @@ class Runtime:
         """A transport dropped ``conn`` because its outbound buffer overflowed."""
         self.metrics.slow_consumer_disconnects.labels(conn.transport).inc()
         self.log_refusal("delivery", exc, conn=conn)
+
+
+# Where the aiohttp application keeps its runtime (set by ``app.py`` at start-up): every edge,
+# HTTP or transport, reaches the runtime of the request in hand through it.
+RUNTIME = web.AppKey("roomkey.runtime", Runtime)

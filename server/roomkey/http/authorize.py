@@ -26,17 +26,16 @@ from roomkey.core.errors import (
 from roomkey.core.protocol import dumps_strings
 from roomkey.http.context import (
     buffered_body,
-    client_address,
     closing_response,
     error_response,
     json_text_response,
     parse_fields,
     read_body,
-    request_identity,
     runtime,
 )
 from roomkey.hub.authorization import authorize_channel, authorize_user
 from roomkey.identity.base import Identity
+from roomkey.identity.request import client_address, request_identity
 from roomkey.identity.resolver import bearer_from_header
 from roomkey.runtime import Runtime
 

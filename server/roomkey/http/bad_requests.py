@@ -35,9 +35,9 @@ from aiohttp.http_exceptions import (
 )
 
 from roomkey.core.errors import BadRequest
-from roomkey.http.context import RUNTIME, error_response
+from roomkey.http.context import error_response
 from roomkey.logs import log_event
-from roomkey.runtime import Runtime
+from roomkey.runtime import RUNTIME, Runtime
 
 log = logging.getLogger("roomkey.http")
 

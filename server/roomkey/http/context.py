@@ -1,5 +1,6 @@
-"""Shared pieces of the HTTP edges: the runtime key, the client's address and identity, error
-responses, bounded body reading and form or JSON field parsing."""
+"""Shared pieces of the HTTP edges: the runtime of a request, error responses, bounded body
+reading and form or JSON field parsing. Who sent a request (address, identity) is
+``roomkey.identity.request``, shared with the transports."""
 
 from __future__ import annotations
 
@@ -21,11 +22,8 @@ from roomkey.core.errors import (
     RoomkeyError,
 )
 from roomkey.core.protocol import dumps
-from roomkey.identity.base import Identity
-from roomkey.identity.resolver import bearer_from_header
-from roomkey.runtime import Runtime
+from roomkey.runtime import RUNTIME, Runtime
 
-RUNTIME = web.AppKey("roomkey.runtime", Runtime)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -35,31 +33,6 @@ def runtime(request: web.Request) -> Runtime:
     (roomkey mounted inside another application)."""
     rt = request.app.get(RUNTIME)
     return rt if rt is not None else request.config_dict[RUNTIME]
-
-
-def client_address(rt: Runtime, request: web.Request) -> str:
-    """The client's address: the peer, or ``X-Forwarded-For`` behind a trusted proxy."""
-    return rt.addresses.resolve(request.remote, request.headers.get("X-Forwarded-For"))
-
-
-async def request_identity(
-    rt: Runtime, request: web.Request, token: str | None = None, *, header: bool = True
-) -> Identity | None:
-    """Who sent the request: a bearer token (``token``, else with ``header`` the request's
-    ``Authorization: Bearer`` header), else its session cookie (only from allowed origins);
-    None when it carries neither. Raises ``Unauthorized`` or ``Forbidden`` for credentials
-    that do not hold. A token is checked synchronously (and cached): the Cookie header is not
-    even parsed then."""
-    if token is None and header:
-        token = bearer_from_header(request.headers.get("Authorization"))
-    if token is not None:
-        return rt.identity.from_bearer(token)
-    name = rt.session_cookie_name
-    cookie = request.cookies.get(name) if name is not None else None
-    if not cookie:
-        return None
-    allowed = rt.origins.allows_credentials(request.headers.get("Origin"), request.host)
-    return await rt.identity.from_cookie(cookie, allowed)
 
 
 JSON_TYPE = "application/json; charset=utf-8"

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from roomkey.config import MetricsSettings
-from roomkey.http.context import RUNTIME, runtime
+from roomkey.http.context import runtime
 from roomkey.metrics import CONTENT_TYPE
-from roomkey.runtime import Runtime
+from roomkey.runtime import RUNTIME, Runtime
 
 log = logging.getLogger("roomkey")
 

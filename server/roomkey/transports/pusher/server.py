@@ -37,7 +37,9 @@ from aiohttp import WSMsgType, web
 from roomkey.core.channels import ChannelKind, channel_kind, new_socket_id
 from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
 from roomkey.core.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
-from roomkey.http.context import RUNTIME, client_address, error_response, request_identity
+from roomkey.http.context import error_response
+from roomkey.identity.request import client_address, request_identity
+from roomkey.runtime import RUNTIME
 from roomkey.transports.pusher.connection import MAX_REASON_BYTES, PusherConnection
 from roomkey.transports.pusher.wire import (
     Frame,

@@ -49,8 +49,8 @@ from roomkey.core.protocol import (
     parse_trigger,
     parse_unsubscribe,
 )
-from roomkey.http.context import client_address, request_identity
 from roomkey.hub.connection import Connection
+from roomkey.identity.request import client_address, request_identity
 from roomkey.logs import DropMessages
 from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 
