@@ -27,7 +27,6 @@ from roomkey.core.protocol import dumps_strings
 from roomkey.http.context import (
     buffered_body,
     closing_response,
-    error_response,
     json_text_response,
     parse_fields,
     read_body,
@@ -37,6 +36,7 @@ from roomkey.hub.authorization import authorize_channel, authorize_user
 from roomkey.identity.base import Identity
 from roomkey.identity.request import client_address, request_identity
 from roomkey.identity.resolver import bearer_from_header
+from roomkey.refusals import error_response
 from roomkey.runtime import Runtime
 
 

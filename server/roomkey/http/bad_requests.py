@@ -35,8 +35,8 @@ from aiohttp.http_exceptions import (
 )
 
 from roomkey.core.errors import BadRequest
-from roomkey.http.context import error_response
 from roomkey.logs import log_event
+from roomkey.refusals import error_response
 from roomkey.runtime import RUNTIME, Runtime
 
 log = logging.getLogger("roomkey.http")

@@ -1,6 +1,7 @@
-"""Shared pieces of the HTTP edges: the runtime of a request, error responses, bounded body
+"""Shared pieces of the HTTP edges: the runtime of a request, JSON answers, bounded body
 reading and form or JSON field parsing. Who sent a request (address, identity) is
-``roomkey.identity.request``, shared with the transports."""
+``roomkey.identity.request`` and how a refusal is answered is ``roomkey.refusals``: both are
+shared with the transports."""
 
 from __future__ import annotations
 
@@ -14,17 +15,10 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import CIMultiDict
 
-from roomkey.core.errors import (
-    BadRequest,
-    PayloadTooLarge,
-    RateLimited,
-    RequestTimeout,
-    RoomkeyError,
-)
+from roomkey.core.errors import BadRequest, PayloadTooLarge, RequestTimeout
 from roomkey.core.protocol import dumps
+from roomkey.refusals import JSON_TYPE, NO_STORE
 from roomkey.runtime import RUNTIME, Runtime
-
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def runtime(request: web.Request) -> Runtime:
@@ -35,7 +29,6 @@ def runtime(request: web.Request) -> Runtime:
     return rt if rt is not None else request.config_dict[RUNTIME]
 
 
-JSON_TYPE = "application/json; charset=utf-8"
 _JSON_HEADERS = CIMultiDict({"Content-Type": JSON_TYPE, **NO_STORE})
 
 
@@ -55,14 +48,6 @@ def json_text_response(
     if headers:
         h.update(headers)
     return web.Response(body=text.encode(), status=status, headers=h)
-
-
-def error_response(exc: RoomkeyError, headers: Mapping[str, str] | None = None) -> web.Response:
-    """``{"error": {"code", "message"}}`` with the error's HTTP status."""
-    h = dict(headers or {})
-    if isinstance(exc, RateLimited):
-        h["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return json_response({"error": exc.as_dict()}, h, status=exc.status)
 
 
 def buffered_body(request: web.Request, limit: int, *, peek: bool = False) -> bytes | None:

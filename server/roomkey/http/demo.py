@@ -39,10 +39,11 @@ from roomkey.core.channels import validate_channel_name
 from roomkey.core.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
 from roomkey.core.policy import allowed
 from roomkey.core.protocol import dumps
-from roomkey.http.context import NO_STORE, error_response, parse_fields, read_body, runtime
+from roomkey.http.context import parse_fields, read_body, runtime
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
 from roomkey.identity.request import request_identity
+from roomkey.refusals import NO_STORE, error_response
 from roomkey.runtime import Runtime
 
 MAX_BODY_BYTES = 4096

@@ -25,9 +25,10 @@ from aiohttp import web
 from roomkey.core.apps import App
 from roomkey.core.errors import BadRequest, MethodNotAllowed, RequestTimeout, RoomkeyError
 from roomkey.core.rest_signing import verify_rest_body, verify_rest_query
-from roomkey.http.context import closing_response, error_response, read_body, runtime
+from roomkey.http.context import closing_response, read_body, runtime
 from roomkey.hub import publishing
 from roomkey.identity.request import client_address
+from roomkey.refusals import error_response
 from roomkey.runtime import Runtime
 
 # Room for JSON escaping (up to 6 bytes per character) and 100 channel names per event.

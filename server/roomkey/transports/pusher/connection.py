@@ -29,17 +29,15 @@ from aiohttp import web
 
 from roomkey._patches.engineio_websocket import text_frame
 from roomkey.core.apps import App
-from roomkey.core.errors import RoomkeyError, SlowConsumer
+from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import Outbound
 from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
+from roomkey.refusals import close_reason, slow_consumer
 from roomkey.transports.pusher.wire import encode_outbound, error_frame
 
 log = logging.getLogger("roomkey.pusher")
-
-# A close reason travels in a close frame, whose payload is at most 125 bytes.
-MAX_REASON_BYTES = 120
 
 
 class PusherConnection(Connection):
@@ -105,10 +103,7 @@ class PusherConnection(Connection):
             if self._buffer is not None:
                 self._buffer.clear()
             self._buffered_bytes = 0
-            exc = SlowConsumer(
-                f"outbound buffer over limits.max_outbound_buffer_bytes "
-                f"({self._max_buffer_bytes}): the client is not reading"
-            )
+            exc = slow_consumer(self._max_buffer_bytes)
             self.close(exc.code, exc.message)
             if self._on_overflow is not None:
                 self._on_overflow(self, exc)
@@ -145,9 +140,8 @@ class PusherConnection(Connection):
                 await asyncio.wait_for(ws.send_str(text), self._write_timeout)
             if self.closing is not None:
                 code, reason = self.closing
-                message = reason.encode()[:MAX_REASON_BYTES]
                 await asyncio.wait_for(
-                    ws.close(code=code, message=message), self._write_timeout * 2
+                    ws.close(code=code, message=close_reason(reason)), self._write_timeout * 2
                 )
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
             # The peer is gone or not reading: drop the TCP connection; the reader ends.

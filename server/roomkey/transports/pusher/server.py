@@ -37,14 +37,13 @@ from aiohttp import WSMsgType, web
 from roomkey.core.channels import ChannelKind, channel_kind, new_socket_id
 from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
 from roomkey.core.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
-from roomkey.http.context import error_response
 from roomkey.identity.request import client_address, request_identity
+from roomkey.refusals import INTERNAL_ERROR, close_reason, error_response, pusher_error
 from roomkey.runtime import RUNTIME
-from roomkey.transports.pusher.connection import MAX_REASON_BYTES, PusherConnection
+from roomkey.transports.pusher.connection import PusherConnection
 from roomkey.transports.pusher.wire import (
     Frame,
     connection_established,
-    error_frame,
     frame,
     parse_frame,
     protocol_problem,
@@ -131,8 +130,8 @@ class PusherTransport:
         except RoomkeyError as exc:
             rt.log_refusal("pusher connect", exc, address=address)
             try:
-                await ws.send_str(error_frame(exc.code, exc.message))
-                await ws.close(code=exc.code, message=exc.message.encode()[:MAX_REASON_BYTES])
+                await ws.send_str(pusher_error(exc))
+                await ws.close(code=exc.code, message=close_reason(exc.message))
             except ConnectionError:
                 pass  # the client left first
             return ws
@@ -269,11 +268,11 @@ class PusherTransport:
             self._refuse(rt, conn, what, exc)
         except Exception:
             log.exception("pusher %s failed", what)
-            conn.send(error_frame(4300, "internal error"))
+            conn.send(pusher_error(INTERNAL_ERROR))
 
     def _refuse(self, rt: Runtime, conn: PusherConnection, what: str, exc: RoomkeyError) -> None:
         rt.log_refusal(f"pusher {what}", exc, conn=conn)
-        conn.send(error_frame(exc.code, exc.message))
+        conn.send(pusher_error(exc))
 
     async def _dispatch(self, rt: Runtime, conn: PusherConnection, msg: Frame) -> None:
         event = msg.event

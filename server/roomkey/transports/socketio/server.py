@@ -29,14 +29,7 @@ from roomkey._patches import engineio_direct, engineio_websocket
 from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
 from roomkey.core.apps import App
 from roomkey.core.channels import new_socket_id
-from roomkey.core.errors import (
-    BadRequest,
-    Forbidden,
-    PayloadTooLarge,
-    RoomkeyError,
-    SlowConsumer,
-    Unauthorized,
-)
+from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
 from roomkey.core.protocol import (
     ChannelEvent,
     MemberAdded,
@@ -52,6 +45,13 @@ from roomkey.core.protocol import (
 from roomkey.hub.connection import Connection
 from roomkey.identity.request import client_address, request_identity
 from roomkey.logs import DropMessages
+from roomkey.refusals import (
+    INTERNAL_ERROR,
+    NOT_CONNECTED,
+    connect_error,
+    error_answer,
+    slow_consumer,
+)
 from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 
 if TYPE_CHECKING:
@@ -169,15 +169,6 @@ class _ConnectNotifyingManager(socketio.AsyncManager):  # type: ignore[misc]
         return result
 
 
-def _refusal(exc: RoomkeyError) -> socketio.exceptions.ConnectionRefusedError:
-    """A ``connect_error`` whose data is ``{"code", "message"}`` for Python clients and, under
-    ``data``, for socket.io-client (which exposes it as ``err.data``)."""
-    refused = socketio.exceptions.ConnectionRefusedError(exc.message)
-    detail = {"code": exc.code, "message": exc.message, "reason": exc.reason}
-    refused.error_args = {**detail, "data": detail}
-    return refused
-
-
 class SocketIOTransport:
     """Owns the python-socketio server. Created before the aiohttp app starts (routes), bound
     to the runtime at start-up (``bind``), and closed at shutdown (``close``)."""
@@ -280,10 +271,7 @@ class SocketIOTransport:
         """``conn`` stopped reading: free what is queued for it, tell it why (should it ever
         read again) and drop the socket without waiting for the queue to drain."""
         queue.drop_all()
-        exc = SlowConsumer(
-            f"outbound buffer over limits.max_outbound_buffer_bytes ({limit}): "
-            "the client is not reading"
-        )
+        exc = slow_consumer(limit)
         queue.put_nowait(_event_packet("error", exc.as_dict()))
         conn.closed = True
         if self.runtime is not None:
@@ -302,7 +290,7 @@ class SocketIOTransport:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         rt = self.runtime
         if rt is None:
-            raise _refusal(RoomkeyError("server is starting", code=4200))
+            raise connect_error(RoomkeyError("server is starting", code=4200))
         request: web.Request = environ["aiohttp.request"]
         address = client_address(rt, request)
         try:
@@ -311,7 +299,7 @@ class SocketIOTransport:
             )
         except RoomkeyError as exc:
             rt.log_refusal("socketio connect", exc, address=address)
-            raise _refusal(exc) from None
+            raise connect_error(exc) from None
         if request.headers.get("Upgrade", "").lower() == "websocket":
             conn.tcp = request.transport
         self._conns[sid] = conn
@@ -372,7 +360,7 @@ class SocketIOTransport:
     ) -> Any:
         conn = self._conns.get(sid)
         if conn is None or self.runtime is None:
-            return {"error": {"code": 4300, "message": "not connected"}}
+            return error_answer(NOT_CONNECTED)
         self.runtime.metrics.count(self.runtime.metrics.messages_received, conn.transport, what)
         try:
             limit = conn.app.limits.max_socketio_message_bytes
@@ -383,10 +371,10 @@ class SocketIOTransport:
             return await action(conn)
         except RoomkeyError as exc:
             self.runtime.log_refusal(what, exc, conn=conn)
-            return {"error": exc.as_dict()}
+            return error_answer(exc)
         except Exception:
             log.exception("socketio %s failed", what)
-            return {"error": {"code": 4300, "message": "internal error"}}
+            return error_answer(INTERNAL_ERROR)
 
     async def _on_subscribe(self, sid: str, *args: Any) -> Any:
         payload = args[0] if args else None
@@ -494,7 +482,7 @@ class SocketIOTransport:
         if ack_id is None:
             conn.emit("error", exc.as_dict())
         else:
-            conn.acknowledge(ack_id, {"error": exc.as_dict()})
+            conn.acknowledge(ack_id, error_answer(exc))
 
     async def drain(self, seconds: float) -> None:
         """Wait up to ``seconds`` for the tasks this transport owns (disconnects in flight)
