@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import struct
 from typing import Any
 
 from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from roomkey.transports.websocket_frames import can_write_now
 
 
 def websocket_factory(compress: bool) -> type[Any]:
@@ -114,27 +115,14 @@ def report_not_engineio(eio_server: Any, sid: str | None) -> None:
         hook(sid)
 
 
-def text_frame(text: str) -> bytes:
-    """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 section 5.2), exactly
-    what aiohttp writes for ``send_str(text)`` on a socket without compression."""
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x81, n))
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x81, 127, n)
-    return head + payload
-
-
 def write_now(eio_socket: Any, frame: bytes, max_buffered: int) -> bool:
     """Write ``frame`` straight to ``eio_socket``'s transport if that cannot reorder anything.
 
-    That is when the socket is on a WebSocket opened by this module without compression, its
-    Engine.IO writer is idle (nothing queued, no packet in flight between the queue and the
-    wire), and the transport holds at most ``max_buffered`` bytes. Returns False otherwise:
-    the caller queues the packet for the writer instead, as before.
+    That is when the socket is on a WebSocket opened by this module, its Engine.IO writer is
+    idle (nothing queued, no packet in flight between the queue and the wire), and the wire
+    takes the frame as is (``websocket_frames.can_write_now``: no compression, the transport
+    holds at most ``max_buffered`` bytes). Returns False otherwise: the caller queues the
+    packet for the writer instead, as before.
     """
     ws = getattr(eio_socket, SOCKET_ATTR, None)
     if ws is None or eio_socket.upgrading:
@@ -151,9 +139,7 @@ def write_now(eio_socket: Any, frame: bytes, max_buffered: int) -> bool:
         if queue._queue or not queue._getters:
             return False
     transport = ws.transport
-    if transport is None or transport.is_closing() or ws.compressed:
-        return False
-    if transport.get_write_buffer_size() > max_buffered:
+    if not can_write_now(transport, compressed=ws.compressed, max_buffered=max_buffered):
         return False
     transport.write(frame)
     return True

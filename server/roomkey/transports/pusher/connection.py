@@ -12,9 +12,10 @@ frame with the code.
 
 With ``performance.direct_writes`` a delivery is framed once per message (WebSocket bytes,
 cached on the message) and written straight to the socket's transport when that cannot change
-what the client sees: no writer runs (so nothing is queued or in flight), the WebSocket has no
-compression, and the transport buffers at most the outbound limit. Otherwise it is queued as
-above. That saves a task and a ``send_str`` per recipient per message.
+what the client sees: no writer runs (so nothing is queued or in flight), and the wire takes
+the frame as is (``websocket_frames.can_write_now``: no compression, the transport buffers at
+most the outbound limit). Otherwise it is queued as above. That saves a task and a
+``send_str`` per recipient per message.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey._patches.engineio_websocket import text_frame
 from roomkey.core.apps import App
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import Outbound
@@ -35,7 +35,8 @@ from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
 from roomkey.refusals import close_reason, slow_consumer
-from roomkey.transports.pusher.wire import encode_outbound, error_frame
+from roomkey.transports.pusher.wire import FRAME_KEY, encode_outbound, error_frame
+from roomkey.transports.websocket_frames import can_write_now, message_frame
 
 log = logging.getLogger("roomkey.pusher")
 
@@ -78,18 +79,15 @@ class PusherConnection(Connection):
 
     def deliver(self, message: Outbound) -> None:
         tcp = self._tcp
+        # No writer: nothing is queued or in flight that the frame could overtake.
         if (
-            tcp is not None
-            and self.writer is None
+            self.writer is None
             and self.closing is None
-            and not self._ws.compress
-            and not tcp.is_closing()
-            and tcp.get_write_buffer_size() <= self._max_buffer_bytes
+            and can_write_now(
+                tcp, compressed=bool(self._ws.compress), max_buffered=self._max_buffer_bytes
+            )
         ):
-            frame = message.encoded.get("pusher-frame")
-            if frame is None:
-                frame = message.encoded["pusher-frame"] = text_frame(encode_outbound(message))
-            tcp.write(frame)
+            tcp.write(message_frame(message, FRAME_KEY, encode_outbound))
             return
         self.send(encode_outbound(message))
 

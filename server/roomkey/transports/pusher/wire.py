@@ -23,6 +23,9 @@ from roomkey.core.protocol import (
 )
 
 SUPPORTED_PROTOCOLS = range(5, 8)
+# The key of each form in ``Outbound.encoded``: the text, and its WebSocket frame.
+TEXT_KEY = "pusher"
+FRAME_KEY = "pusher-frame"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ def subscription_succeeded(channel: str, ack: dict[str, Any]) -> str:
 
 def encode_outbound(message: Outbound) -> str:
     """The Pusher form of a delivery, built once per message and cached on it."""
-    cached = message.encoded.get("pusher")
+    cached = message.encoded.get(TEXT_KEY)
     if cached is not None:
         return str(cached)
     if isinstance(message, ChannelEvent):
@@ -143,7 +146,7 @@ def encode_outbound(message: Outbound) -> str:
         )
     else:
         raise TypeError(f"cannot encode {message!r}")
-    message.encoded["pusher"] = text
+    message.encoded[TEXT_KEY] = text
     return text
 
 

@@ -53,6 +53,7 @@ from roomkey.refusals import (
     slow_consumer,
 )
 from roomkey.transports.socketio_inbound import GuardedSocketIOServer
+from roomkey.transports.websocket_frames import message_frame
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
@@ -74,6 +75,12 @@ def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
 def _ack_packet(ack_id: int, payload: Any) -> eio_packet.Packet:
     """One Engine.IO MESSAGE carrying a Socket.IO ACK on the default namespace."""
     return eio_packet.Packet(eio_packet.MESSAGE, data=f"{sio_packet.ACK}{ack_id}{dumps([payload])}")
+
+
+def _packet_text(message: Outbound) -> str:
+    """The text a delivery's WebSocket frame carries: its Engine.IO packet, encoded."""
+    text: str = encode_outbound(message).encode()
+    return text
 
 
 def encode_outbound(message: Outbound) -> eio_packet.Packet:
@@ -133,9 +140,7 @@ class SocketIOConnection(Connection):
         if self._transport.direct_writes:
             # The frame is built once per message, like the packet; written straight to the
             # transport when nothing is queued ahead of it (see engineio_websocket.write_now).
-            frame = message.encoded.get("sio-frame")
-            if frame is None:
-                frame = message.encoded["sio-frame"] = engineio_websocket.text_frame(pkt.encode())
+            frame = message_frame(message, "sio-frame", _packet_text)
             if engineio_websocket.write_now(sock, frame, self.app.limits.max_outbound_buffer_bytes):
                 return
         self._put(pkt)
