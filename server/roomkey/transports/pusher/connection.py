@@ -35,6 +35,7 @@ from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
 from roomkey.refusals import close_reason, slow_consumer
+from roomkey.tasks import within
 from roomkey.transports.pusher.wire import FRAME_KEY, encode_outbound, error_frame
 from roomkey.transports.websocket_frames import can_write_now, message_frame
 
@@ -54,12 +55,14 @@ class PusherConnection(Connection):
         address: str,
         write_timeout: float,
         abort: Callable[[], None],
-        on_overflow: Callable[[Connection, RoomkeyError], None] | None = None,
-        tcp: asyncio.Transport | None = None,
-        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]] | None = None,
+        tcp: asyncio.Transport | None,
+        spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
+        on_overflow: Callable[[Connection, RoomkeyError], None],
     ) -> None:
-        """``tcp``: the socket's transport, for direct writes (None: always queue).
-        ``spawn``: starts a writer task (the transport's, which owns and cancels them)."""
+        """``write_timeout``: seconds each send may take (the close frame twice that); past
+        it, or on a failed write, ``abort`` drops the TCP connection. ``tcp``: the socket's
+        transport, for direct writes (None: always queue). ``spawn`` starts a writer task the
+        transport owns; ``on_overflow`` hears once of a client dropped for not reading."""
         super().__init__(app, socket_id, identity, address)
         self._ws = ws
         self._write_timeout = write_timeout
@@ -70,7 +73,7 @@ class PusherConnection(Connection):
         self._max_buffer_bytes = app.limits.max_outbound_buffer_bytes
         self.closing: tuple[int, str] | None = None
         self._tcp = tcp
-        self._spawn = spawn or asyncio.ensure_future
+        self._spawn = spawn
         # The writer while one runs: none means nothing is queued or in flight, so a direct
         # write cannot overtake a frame between the buffer and the wire.
         self.writer: asyncio.Task[None] | None = None
@@ -103,8 +106,7 @@ class PusherConnection(Connection):
             self._buffered_bytes = 0
             exc = slow_consumer(self._max_buffer_bytes)
             self.close(exc.code, exc.message)
-            if self._on_overflow is not None:
-                self._on_overflow(self, exc)
+            self._on_overflow(self, exc)
             return
         self._queue(text)
         self._buffered_bytes += size
@@ -135,10 +137,10 @@ class PusherConnection(Connection):
             while buffer:
                 text = buffer.popleft()
                 self._buffered_bytes -= len(text)
-                await asyncio.wait_for(ws.send_str(text), self._write_timeout)
+                await within(ws.send_str(text), self._write_timeout)
             if self.closing is not None:
                 code, reason = self.closing
-                await asyncio.wait_for(
+                await within(
                     ws.close(code=code, message=close_reason(reason)), self._write_timeout * 2
                 )
         except (TimeoutError, ConnectionError, RuntimeError) as exc:

@@ -29,17 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from roomkey.core.channels import ChannelKind, channel_kind, new_socket_id
-from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
+from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError
 from roomkey.core.protocol import parse_signin, parse_subscribe, parse_trigger, parse_unsubscribe
-from roomkey.identity.request import client_address, request_identity
+from roomkey.identity.request import client_address
 from roomkey.refusals import INTERNAL_ERROR, close_reason, error_response, pusher_error
-from roomkey.runtime import RUNTIME
+from roomkey.runtime import RUNTIME, Runtime
+from roomkey.tasks import OwnedTasks, within
+from roomkey.transports.admission import admit, handshake_identity
 from roomkey.transports.pusher.connection import PusherConnection
 from roomkey.transports.pusher.wire import (
     Frame,
@@ -51,9 +52,6 @@ from roomkey.transports.pusher.wire import (
     subscription_errors,
     subscription_succeeded,
 )
-
-if TYPE_CHECKING:
-    from roomkey.runtime import Runtime
 
 log = logging.getLogger("roomkey.pusher")
 
@@ -70,7 +68,7 @@ class PusherTransport:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
         self._conns: set[PusherConnection] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = OwnedTasks()  # the sockets' writers
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -86,22 +84,13 @@ class PusherTransport:
         if not self._conns:
             return
         try:
-            await asyncio.wait_for(self._idle.wait(), seconds)
+            await within(self._idle.wait(), seconds)
         except TimeoutError:
             log.warning("pusher sockets still open at shutdown: %d", len(self._conns))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Start a socket's writer, owned here (cancelled by ``close``)."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Cancel the writers still running (at shutdown, after ``drain``)."""
+        await self._tasks.close()
 
     # -- one socket --------------------------------------------------------------------
 
@@ -175,15 +164,12 @@ class PusherTransport:
         connection quota."""
         if not rt.origins.allows(request.headers.get("Origin"), request.host):
             raise Forbidden("origin is not allowed", reason="origin")
-        app = rt.apps.by_key(key)
-        await rt.admit_connection(app, address)
+        app = await admit(rt, key, address)
         problem = protocol_problem(request.query.get("protocol"))
         if problem is not None:
             code, message = problem
             raise BadRequest(message, code=code)
-        identity = await request_identity(rt, request, header=False)
-        if app.require_identity and identity is None:
-            raise Unauthorized("this app requires an identity: log in first", reason="no_identity")
+        identity = await handshake_identity(rt, request, app, None, how="log in first")
         transport = request.transport
         conn = PusherConnection(
             app,
@@ -193,14 +179,14 @@ class PusherTransport:
             address=address,
             write_timeout=rt.settings.server.pusher_pong_timeout_seconds,
             abort=transport.abort if transport is not None else lambda: None,
-            on_overflow=rt.slow_consumer,
             tcp=(
                 transport
                 if rt.settings.performance.direct_writes
                 and isinstance(transport, asyncio.Transport)
                 else None
             ),
-            spawn=self._spawn,
+            spawn=self._tasks.spawn,
+            on_overflow=rt.slow_consumer,
         )
         await rt.hub.connect(conn)
         return conn

@@ -29,7 +29,7 @@ from roomkey._patches import engineio_direct, engineio_websocket
 from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
 from roomkey.core.apps import App
 from roomkey.core.channels import new_socket_id
-from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError, Unauthorized
+from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError
 from roomkey.core.protocol import (
     ChannelEvent,
     MemberAdded,
@@ -43,7 +43,7 @@ from roomkey.core.protocol import (
     parse_unsubscribe,
 )
 from roomkey.hub.connection import Connection
-from roomkey.identity.request import client_address, request_identity
+from roomkey.identity.request import client_address
 from roomkey.logs import DropMessages
 from roomkey.refusals import (
     INTERNAL_ERROR,
@@ -52,6 +52,7 @@ from roomkey.refusals import (
     error_answer,
     slow_consumer,
 )
+from roomkey.transports.admission import admit, handshake_identity
 from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 from roomkey.transports.websocket_frames import message_frame
 
@@ -315,17 +316,13 @@ class SocketIOTransport:
         key = auth.get("key")
         if key is None:
             key = parse_qs(request.query_string).get("key", [None])[0]
-        app = rt.apps.by_key(key)
-        await rt.admit_connection(app, address)
+        app = await admit(rt, key, address)
         token = auth.get("token")
         if token is not None and not isinstance(token, str):
             raise BadRequest("auth.token must be a string")
-        identity = await request_identity(rt, request, token or None, header=False)
-        if app.require_identity and identity is None:
-            raise Unauthorized(
-                "this app requires an identity: send auth.token or log in first",
-                reason="no_identity",
-            )
+        identity = await handshake_identity(
+            rt, request, app, token or None, how="send auth.token or log in first"
+        )
         conn = SocketIOConnection(self, sid, app, identity=identity, address=address)
         await rt.hub.connect(conn)
         return conn
