@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from roomkey.config import PerformanceSettings
-from roomkey.transports.socketio.server import SocketIOConnection
+from roomkey.transports.socketio.connection import SocketIOConnection
 from tests.conftest import APP_KEY, Server, StartServer, make_settings
 
 

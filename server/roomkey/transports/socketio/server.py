@@ -1,40 +1,35 @@
-"""The Socket.IO transport (python-socketio on aiohttp): parse, call the hub, format.
+"""The Socket.IO transport (python-socketio on aiohttp): admission, requests, refusals.
 
 Wire contract: docs/protocol.md. The app is chosen by the handshake ``auth`` object
-(``{"key", "token"?}``) or the ``key`` query parameter. Every client request is answered
-through its acknowledgement, ``{"error": {"code", "message"}}`` on failure.
+(``{"key", "token"?}``) or the ``key`` query parameter. Every client request is one entry of
+``HANDLERS`` (its payload's parser and the hub call that answers it), answered through its
+acknowledgement, ``{"error": {"code", "message"}}`` on failure. What goes out is
+``connection`` (queueing, direct writes, slow consumers) and ``wire`` (the packets).
 
-Deliveries bypass python-socketio's per-recipient emit: a message is encoded once into one
-Engine.IO packet (which caches its own encoding) and that packet object is queued on each
-recipient's Engine.IO socket, whose writer task sends it. No task per recipient per message.
-With ``performance.direct_writes`` (the default) the message is also framed once as WebSocket
-bytes, written straight to each recipient's transport whenever its Engine.IO writer is idle
-with nothing queued, so that order and bytes on the wire are unchanged.
+Inbound packets the server will not dispatch (binary, malformed, reserved event names) are
+stopped by ``socketio_inbound``'s server before python-socketio sees them; it hands them back
+here (``refuse_binary``, ``refuse_malformed``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs
 
 import socketio
 from aiohttp import web
-from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
 from roomkey._patches import engineio_direct, engineio_websocket
-from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
-from roomkey.core.apps import App
-from roomkey.core.channels import new_socket_id
 from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError
 from roomkey.core.protocol import (
-    ChannelEvent,
-    MemberAdded,
-    MemberRemoved,
-    Outbound,
+    RefreshRequest,
+    SigninRequest,
+    SubscribeRequest,
+    TriggerRequest,
+    UnsubscribeRequest,
     dumps,
     parse_refresh,
     parse_signin,
@@ -45,120 +40,80 @@ from roomkey.core.protocol import (
 from roomkey.hub.connection import Connection
 from roomkey.identity.request import client_address
 from roomkey.logs import DropMessages
-from roomkey.refusals import (
-    INTERNAL_ERROR,
-    NOT_CONNECTED,
-    connect_error,
-    error_answer,
-    slow_consumer,
-)
+from roomkey.refusals import INTERNAL_ERROR, NOT_CONNECTED, connect_error, error_answer
+from roomkey.tasks import OwnedTasks
 from roomkey.transports.admission import admit, handshake_identity
+from roomkey.transports.socketio.connection import SocketIOConnection
+from roomkey.transports.socketio.wire import NAMESPACE
 from roomkey.transports.socketio_inbound import GuardedSocketIOServer
-from roomkey.transports.websocket_frames import message_frame
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
 
 log = logging.getLogger("roomkey.socketio")
 
-NAMESPACE = "/"
 _ENGINEIO_ORIGIN_NOISE = DropMessages("is not an accepted origin")
 
-
-def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
-    """One Engine.IO MESSAGE carrying a Socket.IO EVENT on the default namespace."""
-    text = f"{sio_packet.EVENT}{dumps([event, payload])}"
-    pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
-    setattr(pkt, SIZE_ATTR, len(text.encode()) + 1)  # measured once, shared by recipients
-    return pkt
+T = TypeVar("T")
 
 
-def _ack_packet(ack_id: int, payload: Any) -> eio_packet.Packet:
-    """One Engine.IO MESSAGE carrying a Socket.IO ACK on the default namespace."""
-    return eio_packet.Packet(eio_packet.MESSAGE, data=f"{sio_packet.ACK}{ack_id}{dumps([payload])}")
+@dataclass(frozen=True)
+class Handler(Generic[T]):
+    """One kind of client request: ``parse`` turns its payload into ``T`` (``BadRequest``
+    naming what is wrong), ``call`` asks the hub and returns the acknowledgement's payload.
+    ``throttle``, when set, is a rate checked before the payload is parsed: a malformed
+    request counts against it too."""
+
+    parse: Callable[[object], T]
+    call: Callable[[Runtime, SocketIOConnection, T], Awaitable[dict[str, Any]]]
+    throttle: Callable[[Runtime, Connection], None] | None = None
 
 
-def _packet_text(message: Outbound) -> str:
-    """The text a delivery's WebSocket frame carries: its Engine.IO packet, encoded."""
-    text: str = encode_outbound(message).encode()
-    return text
+# The hub calls, as ``Handler.call``: those that are the hub's coroutine return it as is.
 
 
-def encode_outbound(message: Outbound) -> eio_packet.Packet:
-    """The Socket.IO form of a delivery, built once per message and cached on it."""
-    cached = message.encoded.get("sio")
-    if cached is not None:
-        return cached
-    if isinstance(message, ChannelEvent):
-        pkt = _event_packet("event", message.as_dict())
-    elif isinstance(message, MemberAdded):
-        pkt = _event_packet(
-            "member_added",
-            {
-                "channel": message.channel,
-                "user_id": message.user_id,
-                "user_info": message.user_info,
-            },
-        )
-    elif isinstance(message, MemberRemoved):
-        pkt = _event_packet(
-            "member_removed", {"channel": message.channel, "user_id": message.user_id}
-        )
-    else:
-        raise TypeError(f"cannot encode {message!r}")
-    message.encoded["sio"] = pkt
-    return pkt
+def _subscribe(
+    rt: Runtime, conn: SocketIOConnection, req: SubscribeRequest
+) -> Awaitable[dict[str, Any]]:
+    return rt.hub.subscribe(conn, req)
 
 
-class SocketIOConnection(Connection):
-    transport = "socketio"
+def _unsubscribe(
+    rt: Runtime, conn: SocketIOConnection, req: UnsubscribeRequest
+) -> Awaitable[dict[str, Any]]:
+    return rt.hub.unsubscribe(conn, req.channel)
 
-    def __init__(self, transport: SocketIOTransport, sid: str, app: App, **kwargs: Any) -> None:
-        super().__init__(app, new_socket_id(), **kwargs)
-        self.sid = sid
-        self._transport = transport
-        self._eio_socket: Any = None
-        self.tcp: Any = None  # the aiohttp transport, when the socket is a direct WebSocket
 
-    def attach_socket(self, eio_socket: Any) -> None:
-        self._eio_socket = eio_socket
+async def _trigger(rt: Runtime, conn: SocketIOConnection, req: TriggerRequest) -> dict[str, Any]:
+    await rt.hub.client_event(conn, req)
+    return {}
 
-    def _put(self, pkt: eio_packet.Packet) -> None:
-        sock = self._eio_socket
-        if sock is None or sock.closed or self.closed:
-            return
-        queue = sock.queue
-        queue.put_nowait(pkt)
-        limit = self.app.limits.max_outbound_buffer_bytes
-        if limit and isinstance(queue, MeteredQueue) and queue.bytes > limit:
-            self._transport.drop_slow(self, queue, limit)
 
-    def deliver(self, message: Outbound) -> None:
-        sock = self._eio_socket
-        if sock is None or sock.closed or self.closed:
-            return
-        pkt = encode_outbound(message)
-        if self._transport.direct_writes:
-            # The frame is built once per message, like the packet; written straight to the
-            # transport when nothing is queued ahead of it (see engineio_websocket.write_now).
-            frame = message_frame(message, "sio-frame", _packet_text)
-            if engineio_websocket.write_now(sock, frame, self.app.limits.max_outbound_buffer_bytes):
-                return
-        self._put(pkt)
+def _signin(rt: Runtime, conn: SocketIOConnection, req: SigninRequest) -> Awaitable[dict[str, Any]]:
+    return rt.hub.signin(conn, req)
 
-    def emit(self, event: str, payload: Any) -> None:
-        self._put(_event_packet(event, payload))
 
-    def acknowledge(self, ack_id: int, payload: Any) -> None:
-        """Answer the client's request ``ack_id`` with ``payload``."""
-        self._put(_ack_packet(ack_id, payload))
+async def _refresh(rt: Runtime, conn: SocketIOConnection, req: RefreshRequest) -> dict[str, Any]:
+    return rt.hub.refresh(conn, req)
 
-    def close(self, code: int, reason: str) -> None:
-        if self.closed:
-            return
-        self.emit("error", {"code": code, "message": reason})
-        self.closed = True
-        self._transport.spawn(self._transport.sio.disconnect(self.sid))
+
+def _subscribe_rate(rt: Runtime, conn: Connection) -> None:
+    rt.throttle.subscribe(conn)
+
+
+# Event name -> handler, registered in one loop (``SocketIOTransport.__init__``). The names
+# are the protocol's (docs/protocol.md); any other is answered as an unknown event.
+HANDLERS: dict[str, Handler[Any]] = {
+    "subscribe": Handler[SubscribeRequest](parse_subscribe, _subscribe, _subscribe_rate),
+    "unsubscribe": Handler[UnsubscribeRequest](parse_unsubscribe, _unsubscribe),
+    "trigger": Handler[TriggerRequest](parse_trigger, _trigger),
+    "signin": Handler[SigninRequest](parse_signin, _signin),
+    "refresh": Handler[RefreshRequest](parse_refresh, _refresh),
+}
+# The unknown-event answer names exactly the events above: "unknown event; expected
+# subscribe, unsubscribe, trigger, signin or refresh".
+*_FIRST_EVENTS, _LAST_EVENT = HANDLERS
+UNKNOWN_EVENT = f"unknown event; expected {', '.join(_FIRST_EVENTS)} or {_LAST_EVENT}"
 
 
 class _ConnectNotifyingManager(socketio.AsyncManager):  # type: ignore[misc]
@@ -194,7 +149,8 @@ class SocketIOTransport:
         self.runtime: Runtime | None = None
         self.direct_writes = direct_writes
         self._conns: dict[str, SocketIOConnection] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Disconnects and aborts the transport started (a socket closed from this side).
+        self._tasks = OwnedTasks()
         # Binary, malformed and reserved-name packets are stopped before python-socketio
         # dispatches them (socketio_inbound); the refusals come back to this transport.
         self.sio = GuardedSocketIOServer(
@@ -223,11 +179,8 @@ class SocketIOTransport:
         self.sio.eio.on_not_engineio = self._refused_engineio
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("subscribe", self._on_subscribe)
-        self.sio.on("unsubscribe", self._on_unsubscribe)
-        self.sio.on("trigger", self._on_trigger)
-        self.sio.on("signin", self._on_signin)
-        self.sio.on("refresh", self._on_refresh)
+        for event, handler in HANDLERS.items():
+            self.sio.on(event, self._handler(event, handler))
         self.sio.on("*", self._on_unknown)
 
     def _origin_check(
@@ -261,31 +214,9 @@ class SocketIOTransport:
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def spawn(self, coro: Any) -> None:
-        """Run a coroutine owned by this transport (cancelled at ``close``)."""
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def drop_slow(self, conn: SocketIOConnection, queue: MeteredQueue, limit: int) -> None:
-        """``conn`` stopped reading: free what is queued for it, tell it why (should it ever
-        read again) and drop the socket without waiting for the queue to drain."""
-        queue.drop_all()
-        exc = slow_consumer(limit)
-        queue.put_nowait(_event_packet("error", exc.as_dict()))
-        conn.closed = True
-        if self.runtime is not None:
-            self.runtime.slow_consumer(conn, exc)
-        if conn.tcp is not None:
-            conn.tcp.abort()
-        sock = conn._eio_socket
-        self.spawn(sock.close(wait=False, abort=True))
+        """Cancel the tasks this transport owns (at shutdown, after ``drain``)."""
+        await self._tasks.close()
 
     @property
     def connection_count(self) -> int:
@@ -323,7 +254,16 @@ class SocketIOTransport:
         identity = await handshake_identity(
             rt, request, app, token or None, how="send auth.token or log in first"
         )
-        conn = SocketIOConnection(self, sid, app, identity=identity, address=address)
+        conn = SocketIOConnection(
+            app,
+            sid,
+            identity=identity,
+            address=address,
+            direct_writes=self.direct_writes,
+            spawn=self._tasks.spawn,
+            disconnect=self.sio.disconnect,
+            on_overflow=rt.slow_consumer,
+        )
         await rt.hub.connect(conn)
         return conn
 
@@ -353,85 +293,48 @@ class SocketIOTransport:
             # the hub could not update shared state (Redis down).
             self.runtime.connection_closed(conn)
 
+    def _handler(
+        self, event: str, handler: Handler[Any]
+    ) -> Callable[..., Awaitable[dict[str, Any]]]:
+        """python-socketio's handler for ``event``: ``(sid, payload?)`` -> the acknowledgement."""
+
+        async def handle(sid: str, *args: Any) -> dict[str, Any]:
+            return await self._answer(sid, event, handler, args[0] if args else None)
+
+        return handle
+
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        # ``event`` is client input: it reaches neither the answer, the log nor the metrics.
+        return await self._answer(sid, "unknown event", None, list(args))
+
     async def _answer(
-        self,
-        sid: str,
-        what: str,
-        action: Callable[[SocketIOConnection], Any],
-        payload: Any = None,
-    ) -> Any:
+        self, sid: str, what: str, handler: Handler[Any] | None, payload: Any
+    ) -> dict[str, Any]:
+        """Answer one request of connection ``sid`` (``handler`` None: an unknown event) with
+        the hub's acknowledgement, or with the refusal (logged and counted as ``what``). A
+        payload over ``limits.max_socketio_message_bytes`` is refused before it is parsed."""
         conn = self._conns.get(sid)
-        if conn is None or self.runtime is None:
+        rt = self.runtime
+        if conn is None or rt is None:
             return error_answer(NOT_CONNECTED)
-        self.runtime.metrics.count(self.runtime.metrics.messages_received, conn.transport, what)
+        rt.metrics.count(rt.metrics.messages_received, conn.transport, what)
         try:
             limit = conn.app.limits.max_socketio_message_bytes
             if limit and payload is not None and len(dumps(payload).encode()) > limit:
                 raise PayloadTooLarge(
                     f"message is larger than limits.max_socketio_message_bytes ({limit})"
                 )
-            return await action(conn)
+            if handler is None:
+                raise BadRequest(UNKNOWN_EVENT)
+            if handler.throttle is not None:
+                handler.throttle(rt, conn)
+            return await handler.call(rt, conn, handler.parse(payload))
         except RoomkeyError as exc:
-            self.runtime.log_refusal(what, exc, conn=conn)
+            rt.log_refusal(what, exc, conn=conn)
             return error_answer(exc)
         except Exception:
             log.exception("socketio %s failed", what)
             return error_answer(INTERNAL_ERROR)
-
-    async def _on_subscribe(self, sid: str, *args: Any) -> Any:
-        payload = args[0] if args else None
-
-        async def act(conn: SocketIOConnection) -> Any:
-            assert self.runtime is not None
-            self.runtime.throttle.subscribe(conn)
-            return await self.runtime.hub.subscribe(conn, parse_subscribe(payload))
-
-        return await self._answer(sid, "subscribe", act, payload)
-
-    async def _on_unsubscribe(self, sid: str, *args: Any) -> Any:
-        payload = args[0] if args else None
-
-        async def act(conn: SocketIOConnection) -> Any:
-            assert self.runtime is not None
-            return await self.runtime.hub.unsubscribe(conn, parse_unsubscribe(payload).channel)
-
-        return await self._answer(sid, "unsubscribe", act, payload)
-
-    async def _on_trigger(self, sid: str, *args: Any) -> Any:
-        payload = args[0] if args else None
-
-        async def act(conn: SocketIOConnection) -> Any:
-            assert self.runtime is not None
-            await self.runtime.hub.client_event(conn, parse_trigger(payload))
-            return {}
-
-        return await self._answer(sid, "trigger", act, payload)
-
-    async def _on_signin(self, sid: str, *args: Any) -> Any:
-        payload = args[0] if args else None
-
-        async def act(conn: SocketIOConnection) -> Any:
-            assert self.runtime is not None
-            return await self.runtime.hub.signin(conn, parse_signin(payload))
-
-        return await self._answer(sid, "signin", act, payload)
-
-    async def _on_refresh(self, sid: str, *args: Any) -> Any:
-        payload = args[0] if args else None
-
-        async def act(conn: SocketIOConnection) -> Any:
-            assert self.runtime is not None
-            return self.runtime.hub.refresh(conn, parse_refresh(payload))
-
-        return await self._answer(sid, "refresh", act, payload)
-
-    async def _on_unknown(self, event: str, sid: str, *args: Any) -> Any:
-        async def act(conn: SocketIOConnection) -> Any:
-            raise BadRequest(
-                "unknown event; expected subscribe, unsubscribe, trigger, signin or refresh"
-            )
-
-        return await self._answer(sid, "unknown event", act, list(args))
 
     # -- packets the server does not dispatch (socketio_inbound) ------------------------
 
@@ -489,5 +392,4 @@ class SocketIOTransport:
     async def drain(self, seconds: float) -> None:
         """Wait up to ``seconds`` for the tasks this transport owns (disconnects in flight)
         to finish; they are not cancelled (``close`` does that)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=seconds)
+        await self._tasks.wait(seconds)
