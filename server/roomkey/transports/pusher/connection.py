@@ -59,10 +59,11 @@ class PusherConnection(Connection):
         spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
         on_overflow: Callable[[Connection, RoomkeyError], None],
     ) -> None:
-        """``write_timeout``: seconds each send may take (the close frame twice that); past
-        it, or on a failed write, ``abort`` drops the TCP connection. ``tcp``: the socket's
-        transport, for direct writes (None: always queue). ``spawn`` starts a writer task the
-        transport owns; ``on_overflow`` hears once of a client dropped for not reading."""
+        """``ws``: the prepared WebSocket. ``write_timeout``: seconds each send may take (the
+        close frame twice that); past it, or on a failed write, ``abort`` drops the TCP
+        connection. ``tcp``: the socket's transport, for direct writes (None: always queue).
+        ``spawn`` starts a writer task the transport owns; ``on_overflow`` hears once of a
+        client dropped for not reading."""
         super().__init__(app, socket_id, identity, address)
         self._ws = ws
         self._write_timeout = write_timeout
@@ -73,6 +74,8 @@ class PusherConnection(Connection):
         self._max_buffer_bytes = app.limits.max_outbound_buffer_bytes
         self.closing: tuple[int, str] | None = None
         self._tcp = tcp
+        # Settled by the handshake (``ws`` is prepared before the connection is made).
+        self._compressed = bool(ws.compress)
         self._spawn = spawn
         # The writer while one runs: none means nothing is queued or in flight, so a direct
         # write cannot overtake a frame between the buffer and the wire.
@@ -86,9 +89,7 @@ class PusherConnection(Connection):
         if (
             self.writer is None
             and self.closing is None
-            and can_write_now(
-                tcp, compressed=bool(self._ws.compress), max_buffered=self._max_buffer_bytes
-            )
+            and can_write_now(tcp, compressed=self._compressed, max_buffered=self._max_buffer_bytes)
         ):
             tcp.write(message_frame(message, FRAME_KEY, encode_outbound))
             return
