@@ -35,7 +35,6 @@ from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
 from roomkey.refusals import close_reason, slow_consumer
-from roomkey.tasks import within
 from roomkey.transports.pusher.wire import FRAME_KEY, encode_outbound, error_frame
 from roomkey.transports.websocket_frames import can_write_now, message_frame
 
@@ -135,13 +134,17 @@ class PusherConnection(Connection):
         ws = self._ws
         buffer = self._buffer
         try:
+            # asyncio.wait_for, not tasks.within: on Python 3.11 it runs each send as a task
+            # of its own, and those loop turns let a client on the same event loop answer the
+            # close frame before aiohttp drops the transport; with ``within`` it sees 1006,
+            # not the code (tests/test_terminate_identities.py).
             while buffer:
                 text = buffer.popleft()
                 self._buffered_bytes -= len(text)
-                await within(ws.send_str(text), self._write_timeout)
+                await asyncio.wait_for(ws.send_str(text), self._write_timeout)
             if self.closing is not None:
                 code, reason = self.closing
-                await within(
+                await asyncio.wait_for(
                     ws.close(code=code, message=close_reason(reason)), self._write_timeout * 2
                 )
         except (TimeoutError, ConnectionError, RuntimeError) as exc:
