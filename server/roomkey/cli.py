@@ -15,7 +15,7 @@ from roomkey.config import (
     development_settings,
     load_settings,
 )
-from roomkey.config_checks import is_shipped_secret
+from roomkey.config.checks import is_shipped_secret
 from roomkey.core.channels import validate_socket_id
 from roomkey.core.errors import BadRequest
 from roomkey.core.signing import sign_channel, sign_user
