@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.channels import ChannelKind, channel_kind
 from roomkey.core.errors import BadRequest, Forbidden
 from roomkey.core.members import identity_member
@@ -20,7 +20,7 @@ from roomkey.identity.base import Identity
 
 
 def authorize_channel(
-    app: App, policy: ChannelPolicy, identity: Identity, socket_id: str, channel: str
+    app: AppSettings, policy: ChannelPolicy, identity: Identity, socket_id: str, channel: str
 ) -> dict[str, str] | Awaitable[dict[str, str]]:
     """``{"auth"}``; presence adds ``channel_data``; encrypted adds ``shared_secret``.
     ``Forbidden`` when the policy says no; ``BadRequest`` for channels that take no
@@ -40,7 +40,7 @@ def authorize_channel(
 
 
 async def _signed_later(
-    app: App,
+    app: AppSettings,
     kind: ChannelKind,
     decision: Awaitable[bool],
     identity: Identity,
@@ -51,7 +51,12 @@ async def _signed_later(
 
 
 def _signed(
-    app: App, kind: ChannelKind, allowed: bool, identity: Identity, socket_id: str, channel: str
+    app: AppSettings,
+    kind: ChannelKind,
+    allowed: bool,
+    identity: Identity,
+    socket_id: str,
+    channel: str,
 ) -> dict[str, str]:
     if not allowed:
         raise Forbidden(f"not allowed to join {channel}")
@@ -69,13 +74,13 @@ def _signed(
     return body
 
 
-def authorize_user(app: App, identity: Identity, socket_id: str) -> dict[str, str]:
+def authorize_user(app: AppSettings, identity: Identity, socket_id: str) -> dict[str, str]:
     """User sign-in: ``{"auth", "user_data"}`` with ``user_data`` = ``{"id", "user_info"}``."""
     user_data = _user_data(identity, app)
     return {"auth": sign_user(app.key, app.secret, socket_id, user_data), "user_data": user_data}
 
 
-def _channel_data(identity: Identity, app: App) -> str:
+def _channel_data(identity: Identity, app: AppSettings) -> str:
     """Presence ``channel_data`` of an identity in an app, built (and held to the app's
     limits) once per identity."""
     key = f"channel_data:{app.id}"
@@ -87,7 +92,7 @@ def _channel_data(identity: Identity, app: App) -> str:
     return text
 
 
-def _user_data(identity: Identity, app: App) -> str:
+def _user_data(identity: Identity, app: AppSettings) -> str:
     """Sign-in ``user_data`` of an identity in an app, built once per identity."""
     key = f"user_data:{app.id}"
     text = identity.memo.get(key)

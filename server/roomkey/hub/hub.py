@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from roomkey.broker.base import Broker
-from roomkey.core.apps import App, AppRegistry
+from roomkey.config import AppSettings
+from roomkey.core.apps import AppRegistry
 from roomkey.core.channels import (
     CLIENT_EVENT_PREFIX,
     ChannelKind,
@@ -38,6 +39,7 @@ from roomkey.core.errors import (
     Unauthorized,
 )
 from roomkey.core.members import (
+    Member,
     identity_member,
     member_from_channel_data,
     member_from_user_data,
@@ -56,7 +58,7 @@ from roomkey.core.protocol import (
     data_as_text,
 )
 from roomkey.core.signing import channel_string, user_string, verify_auth
-from roomkey.hub.connection import Connection, Member
+from roomkey.hub.connection import Connection
 from roomkey.hub.users import UserConnections
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import IdentityResolver
@@ -69,11 +71,11 @@ class WebhookSink(Protocol):
     """Receives channel life events as Pusher webhook event objects
     (``{"name": "channel_occupied", "channel": ...}``). Must not block."""
 
-    def emit(self, app: App, event: dict[str, Any]) -> None: ...
+    def emit(self, app: AppSettings, event: dict[str, Any]) -> None: ...
 
 
 class NoWebhooks:
-    def emit(self, app: App, event: dict[str, Any]) -> None:
+    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
         return None
 
 
@@ -304,19 +306,19 @@ class Hub:
             except RoomkeyError as exc:
                 log.warning("unlisten %s: %s", conn.app.id, exc.message)
 
-    async def _announce(self, app: App, message: Outbound, exclude: str | None) -> None:
+    async def _announce(self, app: AppSettings, message: Outbound, exclude: str | None) -> None:
         """Member events go through the broker like any publish; a failure is logged."""
         try:
             await self.broker.publish(app.id, message, exclude)
         except RoomkeyError as exc:
             log.warning("member event on app %s not published: %s", app.id, exc.message)
 
-    async def _member_removed(self, app: App, channel: str, user_id: str) -> None:
+    async def _member_removed(self, app: AppSettings, channel: str, user_id: str) -> None:
         """The user's last connection left ``channel``: tell its members and the webhooks."""
         await self._announce(app, MemberRemoved(channel, user_id), None)
         self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
 
-    def _channel_webhook(self, app: App, name: str, channel: str) -> None:
+    def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
         """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
         ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
         if channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
@@ -345,7 +347,7 @@ class Hub:
             await self._join(conn, channel, None)
         return {"user_data": req.user_data}
 
-    async def terminate_user(self, app: App, user_id: str) -> None:
+    async def terminate_user(self, app: AppSettings, user_id: str) -> None:
         """Close every connection that carries ``user_id``'s identity (from the handshake,
         a JWT or a session cookie, or from a sign-in), on every node, with 4009."""
         await self.broker.publish_control(app.id, {"op": "terminate_user", "user_id": user_id})
@@ -412,7 +414,12 @@ class Hub:
         self.webhooks.emit(app, hook)
 
     async def publish(
-        self, app: App, channels: Iterable[str], event: str, data: Any, exclude: str | None = None
+        self,
+        app: AppSettings,
+        channels: Iterable[str],
+        event: str,
+        data: Any,
+        exclude: str | None = None,
     ) -> None:
         """Publish ``event`` with ``data`` (exactly as given) on each channel, skipping the
         socket ``exclude``. Raises ``ServiceUnavailable`` when the broker cannot take it."""
