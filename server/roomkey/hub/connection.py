@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 
 from roomkey.config import AppSettings
+from roomkey.core.client_events import NO_EVENTS
 from roomkey.core.members import Member
 from roomkey.core.protocol import Outbound
 from roomkey.identity.base import Identity
@@ -36,8 +37,8 @@ class Connection(abc.ABC):
         self.pending: dict[str, None] = {}
         self.user: Member | None = None  # set by user sign-in
         self.closed = False
-        self.client_event_window = 0.0
-        self.client_event_count = 0
+        # Client events relayed in the current rate window (``core/client_events.py``).
+        self.client_events = NO_EVENTS
 
     @abc.abstractmethod
     def deliver(self, message: Outbound) -> None:
