@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from roomkey.broker.base import Broker
+from roomkey.cluster.base import NodeRegistry
+from roomkey.cluster.memory import MemoryNodeRegistry
 from roomkey.config import AppSettings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.channels import ChannelKind, channel_kind, server_to_user_channel
@@ -55,7 +57,7 @@ class WebhookSink(Protocol):
     def emit(self, app: AppSettings, event: dict[str, Any]) -> None: ...
 
 
-class NoWebhooks:
+class NoWebhooks(WebhookSink):
     def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
         return None
 
@@ -70,10 +72,12 @@ class Hub:
         webhooks: WebhookSink | None = None,
         clock: Callable[[], float] = time.monotonic,
         identities: IdentityResolver | None = None,
+        nodes: NodeRegistry | None = None,
     ) -> None:
         """``identities`` confirms handshake identities when a subscribe relies on one and
         takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
-        identity's ``exp`` is checked)."""
+        identity's ``exp`` is checked). ``nodes``: the node registry that shares connection
+        counts with the other nodes (default: this node alone)."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
@@ -86,10 +90,11 @@ class Hub:
         self._local: dict[tuple[str, str], dict[str, Connection]] = {}
         self.identities = identities or IdentityResolver(None, None)
         self._users = UserConnections()
+        self.nodes: NodeRegistry = nodes if nodes is not None else MemoryNodeRegistry()
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
-        presence.set_connection_counter(self._quota_counts)
+        self.nodes.set_connection_counter(self._quota_counts)
 
     # -- connections -------------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class Hub:
 
     def _quota_counts(self) -> dict[str, int]:
         """This node's connections per app with a connection quota (shared with the other
-        nodes through the presence store)."""
+        nodes through the node registry)."""
         return {a.id: self.connection_count(a.id) for a in self.apps if a.limits.max_connections}
 
     async def connect(self, conn: Connection) -> None:
@@ -106,8 +111,7 @@ class Hub:
         connections on this node and, as last heard, on the other nodes, reach the quota."""
         limit = conn.app.limits.max_connections
         if limit and (
-            self.connection_count(conn.app.id) + self.presence.other_connections(conn.app.id)
-            >= limit
+            self.connection_count(conn.app.id) + self.nodes.other_connections(conn.app.id) >= limit
         ):
             raise OverQuota(f"app is over its connection quota ({limit})")
         self.connections[conn.socket_id] = conn
