@@ -44,6 +44,9 @@ from roomkey.transports.pusher.server import PusherTransport
 from roomkey.transports.socketio.server import SocketIOTransport
 from roomkey.webhooks import WebhookDispatcher
 
+# A cleanup context: opens a resource up to its ``yield``, closes it after.
+Context = Callable[[web.Application], AsyncIterator[None]]
+
 SOCKETIO = web.AppKey("roomkey.socketio", SocketIOTransport)
 PUSHER = web.AppKey("roomkey.pusher", PusherTransport)
 
@@ -123,15 +126,12 @@ def _add_operations(app: web.Application, settings: Settings, *, listener: bool)
         app.cleanup_ctx.append(operations.listener_context(settings.metrics))
 
 
-def _fallback_logging(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+def _fallback_logging(settings: Settings) -> Context:
     async def fallback_logging(app: web.Application) -> AsyncIterator[None]:
         with logs.fallback_logging(settings.server.log_format, settings.server.log_level):
             yield
 
     return fallback_logging
-
-
-Context = Callable[[web.Application], AsyncIterator[None]]
 
 
 @dataclass(frozen=True)
