@@ -36,26 +36,57 @@ class RawSocketIO:
         return cls(reader, writer)
 
     def send(self, text: str) -> None:
-        data = text.encode()
+        self.send_frame(0x1, text.encode())
+
+    def send_binary(self, data: bytes) -> None:
+        self.send_frame(0x2, data)
+
+    def send_frame(self, opcode: int, data: bytes) -> None:
+        """One final, masked frame (as a client must send) of any size."""
         mask = os.urandom(4)
         n = len(data)
-        header = bytes([0x81])
+        header = bytes([0x80 | opcode])
         if n < 126:
             header += bytes([0x80 | n])
-        else:
+        elif n < 65536:
             header += bytes([0x80 | 126]) + struct.pack("!H", n)
-        self.writer.write(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+        else:
+            header += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        masked = int.from_bytes(data, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        self.writer.write(header + mask + masked.to_bytes(n, "big"))
 
-    async def recv(self) -> str:
-        b1, b2 = await asyncio.wait_for(self.reader.readexactly(2), 5)
+    async def recv_frame(self, timeout: float = 5) -> tuple[int, bytes]:
+        """The next frame: ``(opcode, payload)``."""
+        b1, b2 = await asyncio.wait_for(self.reader.readexactly(2), timeout)
         n = b2 & 0x7F
         if n == 126:
             (n,) = struct.unpack("!H", await self.reader.readexactly(2))
         elif n == 127:
             (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
-        payload = await asyncio.wait_for(self.reader.readexactly(n), 5)
-        assert b1 & 0x0F == 1, "expected a text frame"
+        payload = await asyncio.wait_for(self.reader.readexactly(n), timeout)
+        return b1 & 0x0F, payload
+
+    async def recv(self) -> str:
+        opcode, payload = await self.recv_frame()
+        assert opcode == 1, "expected a text frame"
         return payload.decode()
+
+    async def texts_until_closed(self, timeout: float = 10) -> list[str]:
+        """Every text frame until the server closes the WebSocket (a close frame, or the
+        end of the TCP stream); fails if it is still open after ``timeout`` seconds."""
+        texts: list[str] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0, f"still open after {timeout} s; got {texts}"
+            try:
+                opcode, payload = await self.recv_frame(left)
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                return texts
+            if opcode == 0x8:
+                return texts
+            if opcode == 0x1:
+                texts.append(payload.decode())
 
     async def recv_until(self, prefix: str) -> str:
         for _ in range(20):

@@ -1,4 +1,4 @@
-"""Channel names, socket ids and event names: the grammar of PROTOCOL.md section 1."""
+"""Channel names, socket ids and event names: the grammar of docs/protocol.md."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web_protocol
 from aiohttp.http_exceptions import LineTooLong
 
-from roomkey import serving
+from roomkey import process
 from roomkey.http import bad_requests
 from roomkey.logs import (
     JsonFormatter,
@@ -255,7 +255,7 @@ def test_loop_exceptions_are_one_flood_controlled_line() -> None:
         asyncio.get_running_loop().call_soon(lambda: 1 / 0)
         await asyncio.sleep(0)
 
-    loop = serving.new_event_loop()
+    loop = process.new_event_loop()
     try:
         with collecting("roomkey.loop", JsonFormatter()) as out:
             loop.run_until_complete(unhandled())

@@ -367,5 +367,7 @@ async def test_embedded_with_host_logging_roomkey_lines_go_to_the_host() -> None
     assert "HOST|roomkey|refused http request" in log
     assert not [x for x in log.splitlines() if x[:1].isdigit()], "a line in roomkey's format"
     assert "Traceback" not in log and COOKIE_MARKER not in log
+    # roomkey answers malformed packets before the libraries see them; whatever they still
+    # log reaches the host's handler one line per window.
     flood = [x for x in log.splitlines() if x.startswith(("HOST|engineio", "HOST|socketio"))]
-    assert 1 <= len(flood) <= 3, flood
+    assert len(flood) <= 3, flood

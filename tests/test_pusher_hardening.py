@@ -231,8 +231,6 @@ async def test_frames_are_counted_by_type_and_sockets_logged(
     await client.next_event("pusher:error")
     await client.ws.send_str("{not json")
     await client.next_event("pusher:error")
-    await client.ws.send_bytes(b"\x00\x01")
-    await client.next_event("pusher:error")
     await client.ws.send_str(json.dumps({"event": "client-big", "data": "x" * 70_000}))
     await client.next_event("pusher:error")
     text = metrics(server)
@@ -253,7 +251,7 @@ async def test_frames_are_counted_by_type_and_sockets_logged(
         "trigger": 2,
         "unsubscribe": 1,
         "unknown event": 1,
-        "invalid frame": 3,
+        "invalid frame": 2,
     }
     assert sample(text, "roomkey_connections", app=APP_ID, transport="pusher") == 1
     assert sample(text, "roomkey_connections_opened_total", app=APP_ID, transport="pusher") == 1

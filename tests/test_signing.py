@@ -1,4 +1,4 @@
-"""PROTOCOL.md section 2: every HMAC against Pusher's published known answers."""
+"""docs/protocol.md's signatures: every HMAC against Pusher's published known answers."""
 
 from __future__ import annotations
 

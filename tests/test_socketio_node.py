@@ -1,5 +1,5 @@
 """socket.io-client (Node), with its default transports (long-polling, then the upgrade to
-WebSocket), against a real roomkey: the contract of PROTOCOL.md section 3."""
+WebSocket), against a real roomkey: the Socket.IO contract of docs/protocol.md."""
 
 from __future__ import annotations
 

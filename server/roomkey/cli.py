@@ -16,6 +16,8 @@ from roomkey.config import (
     load_settings,
 )
 from roomkey.config_checks import is_shipped_secret
+from roomkey.core.channels import validate_socket_id
+from roomkey.core.errors import BadRequest
 from roomkey.core.signing import sign_channel, sign_user
 from roomkey.logs import configure_logging
 from roomkey.process import run_server, run_workers
@@ -142,12 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     sign = sub.add_parser("sign", help="compute an auth signature (debugging help)")
     sign.add_argument("--key", required=True)
     sign.add_argument("--secret", required=True)
-    sign.add_argument("--socket-id", required=True)
+    sign.add_argument("--socket-id", required=True, type=_socket_id)
     sign.add_argument("--channel")
     sign.add_argument("--channel-data")
     sign.add_argument("--user-data")
     sign.set_defaults(func=_sign)
     return parser
+
+
+def _socket_id(value: str) -> str:
+    """``--socket-id``: refused (exit 2) unless it is a socket id (``1234.5678``)."""
+    try:
+        return validate_socket_id(value)
+    except BadRequest as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def main(argv: list[str] | None = None) -> int:

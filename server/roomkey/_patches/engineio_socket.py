@@ -15,7 +15,13 @@ idle connection. ``LeanSocket`` keeps the same protocol with no task of its own 
 
 An upgrade from long-polling keeps python-engineio's own handler. ``LeanSocketTable`` is the
 server's ``sockets`` dict that turns every new socket into a ``LeanSocket`` (python-engineio
-creates its sockets itself and has no factory for them).
+creates its sockets itself and has no factory for them); ``CheckedSocketTable`` turns them into
+``CheckedSocket``s when lean sockets are off.
+
+Both kinds refuse what is not Engine.IO, as Engine.IO's reference server does: a WebSocket
+message (``engineio_websocket.not_engineio``) or a long-polling body that does not decode
+ends the socket, reported once through the server's ``on_not_engineio`` hook, where
+python-engineio would raise and log a traceback (and, on a POST, answer 200).
 """
 
 from __future__ import annotations
@@ -24,11 +30,46 @@ import asyncio
 import time
 from typing import Any
 
-from engineio import exceptions, packet
+from engineio import exceptions, packet, payload
 from engineio.async_socket import AsyncSocket
 
+from roomkey._patches.engineio_websocket import not_engineio, report_not_engineio
 
-class LeanSocket(AsyncSocket):  # type: ignore[misc]
+_PACKET_TYPES = range(len(packet.packet_names))
+
+
+class CheckedSocket(AsyncSocket):  # type: ignore[misc]
+    """python-engineio's socket with its long-polling POST checked (``LeanSocket`` builds on
+    it)."""
+
+    # Set by python-engineio's BaseSocket; declared for the type checker.
+    closed: bool
+    sid: str
+
+    async def handle_post_request(self, environ: dict[str, Any]) -> None:
+        """A long-polling POST, as python-engineio handles it, except that a body that is
+        not an Engine.IO payload (not UTF-8, a packet that does not decode or has no such
+        type, too many packets) raises ``EngineIOError``: python-engineio then ends the session and answers 400, as
+        for an oversized body. Packets after one that closed the socket are not read."""
+        length = int(environ.get("CONTENT_LENGTH", "0"))
+        if length > self.server.max_http_buffer_size:
+            raise exceptions.ContentTooLongError()
+        body = await environ["wsgi.input"].read(length)
+        try:
+            packets = payload.Payload(encoded_payload=body.decode("utf-8")).packets
+        except (ValueError, KeyError, IndexError):  # UnicodeDecodeError, binascii.Error too
+            packets = None
+        # python-engineio decodes any digit as a type; past NOOP (6) its receive would fail.
+        if packets is None or any(p.packet_type not in _PACKET_TYPES for p in packets):
+            report_not_engineio(self.server, self.sid)
+            raise exceptions.EngineIOError("not an Engine.IO payload")
+        for pkt in packets:
+            if self.closed:
+                break
+            await self.receive(pkt)
+
+
+class LeanSocket(CheckedSocket):
     # Set by python-engineio's BaseSocket; declared for the type checker.
     connected: bool
     upgraded: bool
@@ -91,6 +132,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 # over the limit: the end.
                 if not isinstance(data, str | bytes) or len(data) > limit:
                     return
+                if not_engineio(data):
+                    report_not_engineio(self.server, self.sid)
+                    return
                 try:
                     await self.receive(packet.Packet(encoded_packet=data))
                 except exceptions.UnknownPacketError:
@@ -99,6 +143,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                     return
                 except Exception:
                     self.server.logger.exception("Unknown receive error")
+                if self.closed:
+                    return  # closed by the server or by the client's CLOSE packet: no more reading
         finally:
             queue.put_nowait(None)  # the writer sends what is queued, then closes the socket
             writer = self._writer
@@ -145,7 +191,15 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 class LeanSocketTable(dict[str, Any]):
     """An Engine.IO server's ``sockets``: each socket stored is made a ``LeanSocket``."""
 
+    socket_class: type[AsyncSocket] = LeanSocket
+
     def __setitem__(self, sid: str, sock: Any) -> None:
         if type(sock) is AsyncSocket:
-            sock.__class__ = LeanSocket
+            sock.__class__ = self.socket_class
         super().__setitem__(sid, sock)
+
+
+class CheckedSocketTable(LeanSocketTable):
+    """An Engine.IO server's ``sockets`` without lean sockets: each is a ``CheckedSocket``."""
+
+    socket_class = CheckedSocket

@@ -9,12 +9,15 @@ opens the socket with ``compress`` taken from ``server.compression``.
 
 The wrapper also makes itself known to its Engine.IO socket so that ``write_now`` can put an
 already framed delivery straight on the transport when that cannot change what the client
-sees (``performance.direct_writes``).
+sees (``performance.direct_writes``), and it ends a socket (upgraded from long-polling) whose
+client sends a message that is not an Engine.IO packet (``not_engineio``), as Engine.IO's
+reference server does, instead of letting python-engineio's handler raise on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import struct
 from typing import Any
 
@@ -44,6 +47,17 @@ def websocket_factory(compress: bool) -> type[Any]:
             self.compressed = bool(sock.compress)
             return sock
 
+        async def wait(self) -> Any:
+            """The next message (python-engineio's upgraded-socket handler reads with this);
+            ``OSError`` (to that handler: the socket is gone) for one that is not an
+            Engine.IO packet, after reporting it (``report_not_engineio``)."""
+            data = await super().wait()
+            if not_engineio(data):
+                eio_socket = getattr(self.handler, "__self__", None)
+                report_not_engineio(self.server, getattr(eio_socket, "sid", None))
+                raise OSError("not an Engine.IO packet")
+            return data
+
         async def __call__(self, environ: dict[str, Any]) -> web.WebSocketResponse:
             # python-engineio's way in (an upgrade from long-polling).
             sock = await self.open(environ["aiohttp.request"])
@@ -68,6 +82,36 @@ def install(eio_server: Any, *, compress: bool) -> None:
 
 
 SOCKET_ATTR = "roomkey_websocket"
+
+# Engine.IO packet types (OPEN to NOOP), as the first character of a text message.
+_ENGINEIO_TYPES = frozenset("0123456")
+
+
+def not_engineio(data: Any) -> bool:
+    """Whether a text message cannot be an Engine.IO packet: empty, or starting with neither
+    an ASCII packet type (0 to 6) nor ``b`` followed by base64 (binary, as long-polling sends
+    it). python-engineio raises on these (``int()`` of the type, ``b64decode``); a type in
+    another script's digits (``int()`` reads them too) is refused here. Binary messages are
+    Engine.IO binary packets: refused by the Socket.IO layer."""
+    if not isinstance(data, str):
+        return False
+    if not data:
+        return True
+    if data[0] == "b":
+        try:
+            base64.b64decode(data[1:])  # as python-engineio decodes it
+        except ValueError:  # binascii.Error
+            return True
+        return False
+    return data[0] not in _ENGINEIO_TYPES
+
+
+def report_not_engineio(eio_server: Any, sid: str | None) -> None:
+    """Tell ``eio_server``'s ``on_not_engineio`` hook (the transport logs and counts the
+    refusal) that socket ``sid`` sent something that is not Engine.IO; it is then closed."""
+    hook = getattr(eio_server, "on_not_engineio", None)
+    if hook is not None:
+        hook(sid)
 
 
 def text_frame(text: str) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 import engineio
 import socketio
 
-from roomkey._patches.engineio_socket import LeanSocketTable
+from roomkey._patches.engineio_socket import CheckedSocketTable, LeanSocketTable
 
 SIZE_ATTR = "roomkey_size"
 
@@ -161,6 +161,9 @@ class MeteredEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
 
     lean_sockets = True
     sockets: dict[str, Any]
+    # Told the sid of a socket that sent something that is not Engine.IO, before the socket
+    # is closed (engineio_socket); the transport sets it to log and count the refusal.
+    on_not_engineio: Callable[[str | None], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -170,7 +173,7 @@ class MeteredEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
         """Whether sockets created from now on are ``LeanSocket``s
         (``performance.lean_sockets``)."""
         self.lean_sockets = on
-        self.sockets = LeanSocketTable(self.sockets) if on else dict(self.sockets)
+        self.sockets = LeanSocketTable(self.sockets) if on else CheckedSocketTable(self.sockets)
 
     def create_queue(self, *args: Any, **kwargs: Any) -> MeteredQueue:
         return MeteredQueue(*args, **kwargs)
@@ -184,8 +187,7 @@ class MeteredEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
         """
         if sid is None:
             await super().disconnect()
-            if self.lean_sockets:
-                self.sockets = LeanSocketTable(self.sockets)  # engineio reset it to a dict
+            self.use_lean_sockets(self.lean_sockets)  # engineio reset it to a dict
             return
         socket = self.sockets.get(sid)
         if socket is not None:

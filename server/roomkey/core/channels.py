@@ -18,7 +18,8 @@ EVENT_NAME_MAX = 200
 
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
 _SERVER_TO_USER_PREFIX = "#server-to-user-"
-_SOCKET_ID_RE = re.compile(r"\d{1,20}\.\d{1,20}")
+# ASCII digits only: ``\d`` would also match every other script's digits (``١٢٣.٤٥٦``).
+_SOCKET_ID_RE = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
 
 RESERVED_EVENT_PREFIXES = ("pusher:", "pusher_internal:")
 CLIENT_EVENT_PREFIX = "client-"
@@ -80,7 +81,8 @@ def server_to_user_id(channel: str) -> str | None:
 
 
 def validate_socket_id(value: object, field: str = "socket_id") -> str:
-    """A socket id as Pusher's SDKs accept it: ``^\\d+\\.\\d+$``."""
+    """A socket id as Pusher's SDKs accept it: ``^[0-9]+\\.[0-9]+$`` (ASCII digits, at most 20
+    on each side)."""
     if not isinstance(value, str) or _SOCKET_ID_RE.fullmatch(value) is None:
         raise BadRequest(f"{field} must look like 1234.5678")
     return value

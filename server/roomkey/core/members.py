@@ -9,13 +9,12 @@ limits do not allow.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from roomkey.config import AppSettings
 from roomkey.core.errors import BadRequest, LimitExceeded, PayloadTooLarge
-from roomkey.core.protocol import dumps
+from roomkey.core.protocol import dumps, loads
 from roomkey.identity.base import Identity, scalar_user_id
 
 
@@ -60,10 +59,7 @@ def identity_member(identity: Identity, app: AppSettings) -> Member:
 
 
 def _member_from_json(text: str, field: str, id_key: str, app: AppSettings) -> Member:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise BadRequest(f"{field} must be a JSON object") from None
+    data = loads(text, field)
     if not isinstance(data, dict):
         raise BadRequest(f"{field} must be a JSON object")
     user_id = scalar_user_id(data.get(id_key))

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 from roomkey.config import AppSettings
 from roomkey.core.apps import AppRegistry
+from roomkey.core.channels import validate_socket_id
 from roomkey.core.errors import Unauthorized, UnknownApp
 
 MAX_CLOCK_SKEW_SECONDS = 600
@@ -69,7 +70,9 @@ def channel_string(socket_id: str, channel: str, channel_data: str | None = None
 def sign_channel(
     key: str, secret: str, socket_id: str, channel: str, channel_data: str | None = None
 ) -> str:
-    """The ``auth`` value for a private, encrypted (no channel_data) or presence channel."""
+    """The ``auth`` value for a private, encrypted (no channel_data) or presence channel.
+    ``BadRequest`` if ``socket_id`` is not a socket id (nothing is signed for one)."""
+    validate_socket_id(socket_id)
     return f"{key}:{hmac_hex(secret, channel_string(socket_id, channel, channel_data))}"
 
 
@@ -78,7 +81,9 @@ def user_string(socket_id: str, user_data: str) -> str:
 
 
 def sign_user(key: str, secret: str, socket_id: str, user_data: str) -> str:
-    """The ``auth`` value for user sign-in."""
+    """The ``auth`` value for user sign-in. ``BadRequest`` if ``socket_id`` is not a socket
+    id."""
+    validate_socket_id(socket_id)
     return f"{key}:{hmac_hex(secret, user_string(socket_id, user_data))}"
 
 

@@ -176,6 +176,9 @@ class Hub:
             )
             first = joined.first
             ack["presence"] = presence_payload(joined.members)
+        # Pending to joined in one step (no await between): the channel counts once against
+        # max_channels_per_connection while the rest of the join awaits the backends.
+        conn.pending.pop(channel, None)
         conn.channels[channel] = member
         await self._add_local(conn, channel)
         try:

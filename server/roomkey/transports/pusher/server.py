@@ -1,6 +1,6 @@
 """Pusher's own WebSocket protocol (protocol 7, 5 and 6 accepted) at ``GET /app/{key}``.
 
-Wire contract: PROTOCOL.md section 4; pusher-js, Laravel Echo and Pusher's mobile SDKs work
+Wire contract: docs/pusher-clients.md; pusher-js, Laravel Echo and Pusher's mobile SDKs work
 unchanged. The edge parses frames, calls the same hub as the Socket.IO transport and formats
 the answers:
 
@@ -11,7 +11,9 @@ the answers:
 - ``pusher:subscribe`` -> ``pusher_internal:subscription_succeeded`` or, when refused,
   ``pusher:subscription_error`` on the channel followed by ``pusher:error``;
 - ``pusher:unsubscribe``; ``pusher:signin`` -> ``pusher:signin_success``; ``client-*``
-  events; anything refused -> ``pusher:error`` ``{"code", "message"}``, the socket stays open.
+  events; anything refused (a frame that does not parse included) -> ``pusher:error``
+  ``{"code", "message"}``, the socket stays open;
+- a binary frame -> ``pusher:error`` 4300 and a close frame with 4300.
 
 Refusals at connect (foreign origin 4009, unknown key 4001, protocol 4007/4008, identity 4009,
 quota 4004, new connections per address over their rate 4100) are a ``pusher:error`` and a
@@ -224,8 +226,16 @@ class PusherTransport:
             if msg.type is WSMsgType.TEXT:
                 await self._on_text(rt, conn, msg.data, limit)
             elif msg.type is WSMsgType.BINARY:
+                # Pusher's protocol is JSON text: a client that sends binary is not speaking
+                # it, so the socket ends (4300: pusher-js does not reconnect to repeat it).
                 rt.metrics.count(rt.metrics.messages_received, conn.transport, "invalid frame")
-                self._refuse(rt, conn, "frame", BadRequest("binary frames are not supported"))
+                exc = BadRequest(
+                    "binary frames are not accepted: Pusher's protocol is JSON text",
+                    reason="binary",
+                )
+                rt.log_refusal("pusher frame", exc, conn=conn)
+                conn.close(exc.code, exc.message)
+                return
             else:  # CLOSE, CLOSING, CLOSED, ERROR (including frames past the hard limit)
                 return
 

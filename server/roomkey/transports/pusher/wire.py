@@ -8,7 +8,6 @@ What the server sends follows what pusher-js decodes: channel events and the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from roomkey.core.protocol import (
     Outbound,
     data_as_text,
     dumps,
+    loads,
 )
 
 SUPPORTED_PROTOCOLS = range(5, 8)
@@ -35,11 +35,9 @@ class Frame:
 
 
 def parse_frame(text: str) -> Frame:
-    """A frame from a text message; ``BadRequest`` naming what is wrong otherwise."""
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        raise BadRequest("frame is not valid JSON") from None
+    """A frame from a text message; ``BadRequest`` naming what is wrong otherwise (invalid
+    JSON, JSON nested deeper than ``protocol.MAX_JSON_DEPTH``, wrong types)."""
+    obj = loads(text, "frame")
     if not isinstance(obj, dict):
         raise BadRequest("frame must be a JSON object")
     event = obj.get("event")
@@ -51,10 +49,7 @@ def parse_frame(text: str) -> Frame:
     data = obj.get("data")
     if isinstance(data, str) and event.startswith("pusher:"):
         # Some clients send the data of pusher:* events JSON-encoded, as the server does.
-        try:
-            data = json.loads(data)
-        except ValueError:
-            raise BadRequest(f"data of {event} is not valid JSON") from None
+        data = loads(data, f"data of {event}")
     return Frame(event, channel, data)
 
 

@@ -1,6 +1,6 @@
 """The Socket.IO transport (python-socketio on aiohttp): parse, call the hub, format.
 
-Wire contract: PROTOCOL.md section 3. The app is chosen by the handshake ``auth`` object
+Wire contract: docs/protocol.md. The app is chosen by the handshake ``auth`` object
 (``{"key", "token"?}``) or the ``key`` query parameter. Every client request is answered
 through its acknowledgement, ``{"error": {"code", "message"}}`` on failure.
 
@@ -26,7 +26,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from roomkey._patches import engineio_direct, engineio_websocket
-from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue, MeteredSocketIOServer
+from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
 from roomkey.config import AppSettings
 from roomkey.core.channels import new_socket_id
 from roomkey.core.errors import (
@@ -52,6 +52,7 @@ from roomkey.core.protocol import (
 from roomkey.http.context import client_address, request_identity
 from roomkey.hub.connection import Connection
 from roomkey.logs import DropMessages
+from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
@@ -68,6 +69,11 @@ def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
     pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
     setattr(pkt, SIZE_ATTR, len(text.encode()) + 1)  # measured once, shared by recipients
     return pkt
+
+
+def _ack_packet(ack_id: int, payload: Any) -> eio_packet.Packet:
+    """One Engine.IO MESSAGE carrying a Socket.IO ACK on the default namespace."""
+    return eio_packet.Packet(eio_packet.MESSAGE, data=f"{sio_packet.ACK}{ack_id}{dumps([payload])}")
 
 
 def encode_outbound(message: Outbound) -> eio_packet.Packet:
@@ -139,6 +145,10 @@ class SocketIOConnection(Connection):
     def emit(self, event: str, payload: Any) -> None:
         self._put(_event_packet(event, payload))
 
+    def acknowledge(self, ack_id: int, payload: Any) -> None:
+        """Answer the client's request ``ack_id`` with ``payload``."""
+        self._put(_ack_packet(ack_id, payload))
+
     def close(self, code: int, reason: str) -> None:
         if self.closed:
             return
@@ -190,7 +200,10 @@ class SocketIOTransport:
         self.direct_writes = direct_writes
         self._conns: dict[str, SocketIOConnection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.sio = MeteredSocketIOServer(
+        # Binary, malformed and reserved-name packets are stopped before python-socketio
+        # dispatches them (socketio_inbound); the refusals come back to this transport.
+        self.sio = GuardedSocketIOServer(
+            refusals=self,
             async_mode="aiohttp",
             client_manager=_ConnectNotifyingManager(self._connected),
             cors_allowed_origins=self._origin_check(allow_origin),
@@ -212,6 +225,7 @@ class SocketIOTransport:
         # Direct WebSockets handshake in their own handler (with lean sockets).
         engineio_direct.install(self.sio.eio, allow_origin)
         self.sio.eio.use_lean_sockets(lean_sockets)
+        self.sio.eio.on_not_engineio = self._refused_engineio
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("subscribe", self._on_subscribe)
@@ -430,6 +444,59 @@ class SocketIOTransport:
             )
 
         return await self._answer(sid, "unknown event", act, list(args))
+
+    # -- packets the server does not dispatch (socketio_inbound) ------------------------
+
+    def _connection_of(self, eio_sid: str) -> SocketIOConnection | None:
+        sid = self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE)
+        return self._conns.get(sid) if sid is not None else None
+
+    def _refused_packet(self, exc: RoomkeyError, conn: SocketIOConnection | None) -> None:
+        rt = self.runtime
+        if rt is not None:
+            rt.metrics.count(rt.metrics.messages_received, "socketio", "invalid frame")
+            rt.log_refusal("socketio packet", exc, conn=conn)
+
+    def _refused_engineio(self, eio_sid: str | None) -> None:
+        """A message or long-polling body that is not Engine.IO: the socket is being closed
+        (engineio_socket); only logged and counted here."""
+        conn = self._connection_of(eio_sid) if eio_sid is not None else None
+        self._refused_packet(BadRequest("not an Engine.IO packet: the socket is closed"), conn)
+
+    async def refuse_binary(self, eio_sid: str) -> None:
+        """Binary data: roomkey's protocol is JSON text. The client is told (an ``error``
+        event), then its connection and its Engine.IO socket are closed; nothing of the
+        packet or of its attachments is kept."""
+        exc = BadRequest(
+            "binary data is not accepted: roomkey's Socket.IO protocol is JSON text",
+            reason="binary",
+        )
+        conn = self._connection_of(eio_sid)
+        self._refused_packet(exc, conn)
+        sock = self.sio.eio.sockets.get(eio_sid)
+        if conn is not None:
+            conn.emit("error", exc.as_dict())
+            await self.sio.disconnect(conn.sid)
+        await self.sio.eio.disconnect(eio_sid)
+        if sock is not None:
+            # After the CLOSE packet: the writer sends what is queued, then ends the
+            # WebSocket (or the long-poll) instead of waiting for the client to do it.
+            sock.queue.put_nowait(None)
+
+    async def refuse_malformed(
+        self, eio_sid: str, namespace: str | None, ack_id: int | None, exc: BadRequest
+    ) -> None:
+        """A packet that does not decode or cannot be dispatched: answered with ``exc``
+        through its acknowledgement, or as an ``error`` event when it asked for none. The
+        connection stays open and nothing else changes."""
+        conn = self._connection_of(eio_sid) if namespace in (None, NAMESPACE) else None
+        self._refused_packet(exc, conn)
+        if conn is None:
+            return  # not connected to the namespace: nothing to answer through
+        if ack_id is None:
+            conn.emit("error", exc.as_dict())
+        else:
+            conn.acknowledge(ack_id, {"error": exc.as_dict()})
 
     async def drain(self, seconds: float) -> None:
         """Wait up to ``seconds`` for the tasks this transport owns (disconnects in flight)
