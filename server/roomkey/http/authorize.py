@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.channels import validate_channel_name, validate_socket_id
 from roomkey.core.errors import (
     Forbidden,
@@ -69,7 +69,7 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
-def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
+def _app_of(rt: Runtime, fields: dict[str, Any]) -> AppSettings:
     # Through by_key even for the default, so that a disabled app never signs.
     key = fields.get("app_key")
     return rt.apps.by_key(rt.apps.default.key if key is None else key)
@@ -89,18 +89,18 @@ def _log_ids(rt: Runtime, fields: dict[str, Any]) -> tuple[str, str | None]:
 # reads any further field it needs from ``fields``. The answer, or (an application's async
 # policy) an awaitable of it.
 Answer = dict[str, str] | Awaitable[dict[str, str]]
-Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Answer]
+Signer = Callable[[Runtime, AppSettings, Identity, str, dict[str, Any]], Answer]
 
 
 def _sign_channel(
-    rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
+    rt: Runtime, app: AppSettings, identity: Identity, socket_id: str, fields: dict[str, Any]
 ) -> Answer:
     channel = validate_channel_name(fields.get("channel_name"), "channel_name")
     return authorize_channel(app, rt.policy, identity, socket_id, channel)
 
 
 def _sign_user(
-    rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
+    rt: Runtime, app: AppSettings, identity: Identity, socket_id: str, fields: dict[str, Any]
 ) -> Answer:
     return authorize_user(app, identity, socket_id)
 

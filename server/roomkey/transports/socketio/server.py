@@ -27,7 +27,7 @@ from socketio import packet as sio_packet
 
 from roomkey._patches import engineio_direct, engineio_websocket
 from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.channels import new_socket_id
 from roomkey.core.errors import (
     BadRequest,
@@ -105,7 +105,9 @@ def encode_outbound(message: Outbound) -> eio_packet.Packet:
 class SocketIOConnection(Connection):
     transport = "socketio"
 
-    def __init__(self, transport: SocketIOTransport, sid: str, app: App, **kwargs: Any) -> None:
+    def __init__(
+        self, transport: SocketIOTransport, sid: str, app: AppSettings, **kwargs: Any
+    ) -> None:
         super().__init__(app, new_socket_id(), **kwargs)
         self.sid = sid
         self._transport = transport
