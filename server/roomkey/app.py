@@ -18,7 +18,13 @@ from roomkey.broker.factory import create_broker
 from roomkey.config import Settings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import ServiceUnavailable
-from roomkey.core.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
+from roomkey.core.policy import (
+    ChannelPolicy,
+    FirstCallPolicy,
+    PolicyFunction,
+    RulePolicy,
+    policy_for,
+)
 from roomkey.http import authorize, bad_requests, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
@@ -45,13 +51,14 @@ def setup(
     app: web.Application,
     settings: Settings,
     *,
-    policy: PolicyCallable | None = None,
+    policy: PolicyFunction | None = None,
     operations: bool = False,
 ) -> None:
     """Install roomkey's routes and lifetime into ``app`` (before it starts).
 
-    ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``
-    (or an awaitable of bool).
+    ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``,
+    or an ``async def`` (or any function returning an awaitable of bool): which of the two
+    is decided once (``core.policy.policy_for``).
 
     ``operations``: also what ``roomkey serve`` runs for operators: ``/healthz`` and
     ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
@@ -96,7 +103,7 @@ def setup(
 
 
 def create_app(
-    settings: Settings, *, policy: PolicyCallable | None = None, metrics_listener: bool = False
+    settings: Settings, *, policy: PolicyFunction | None = None, metrics_listener: bool = False
 ) -> web.Application:
     """roomkey's own application: ``setup`` with ``/healthz`` and ``/readyz`` (and
     ``/metrics`` with ``metrics.on_main_port``). ``metrics_listener``: also run the metrics
@@ -128,14 +135,12 @@ def _lifetime(
     settings: Settings,
     origins: OriginPolicy,
     transport: SocketIOTransport,
-    policy_fn: PolicyCallable | None,
+    policy_fn: PolicyFunction | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         node_id = secrets.token_hex(8)
         apps = AppRegistry(settings.apps)
-        policy: ChannelPolicy = (
-            CallablePolicy(policy_fn) if policy_fn else RulePolicy(settings.apps)
-        )
+        policy: ChannelPolicy = policy_for(policy_fn) if policy_fn else RulePolicy(settings.apps)
         identity, sessions = create_identity(settings)
         broker = create_broker(settings, node_id)
         presence = create_presence_store(settings, node_id)
@@ -169,6 +174,14 @@ def _lifetime(
             addresses=ClientAddresses(settings.server.trusted_proxies),
             deadlines=AuthorizationDeadlines(on_expired=authorization_expired),
         )
+        if isinstance(policy, FirstCallPolicy):
+
+            def use_known(known: ChannelPolicy) -> None:
+                # Once its first call shows that a plain function answers at once, the
+                # authorize endpoint calls it without awaiting anything.
+                rt.policy = known
+
+            policy.on_known = use_known
         app[RUNTIME] = rt
         transport.bind(rt)
         loop_lag = asyncio.create_task(metrics.measure_event_loop())

@@ -7,47 +7,44 @@ own identity is used.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from roomkey.core.apps import App
 from roomkey.core.channels import ChannelKind, channel_kind
 from roomkey.core.errors import BadRequest, Forbidden
 from roomkey.core.members import identity_member
-from roomkey.core.policy import ChannelPolicy
+from roomkey.core.policy import AsyncPolicy, SyncPolicy
 from roomkey.core.protocol import dumps
 from roomkey.core.signing import shared_secret, sign_channel, sign_user
 from roomkey.identity.base import Identity
 
 
 def authorize_channel(
-    app: App, policy: ChannelPolicy, identity: Identity, socket_id: str, channel: str
-) -> dict[str, str] | Awaitable[dict[str, str]]:
+    app: App, policy: SyncPolicy, identity: Identity, socket_id: str, channel: str
+) -> dict[str, str]:
     """``{"auth"}``; presence adds ``channel_data``; encrypted adds ``shared_secret``.
     ``Forbidden`` when the policy says no; ``BadRequest`` for channels that take no
-    authorization. The answer itself when the policy decides at once (the configured rules
-    do), else an awaitable of it (an application's async policy): the HTTP edge awaits
-    nothing in the common case."""
+    authorization (the policy is not asked then). Nothing is awaited: the common case (the
+    configured rules) signs in the caller's own step."""
+    kind = _needing_authorization(channel)
+    return _signed(app, kind, policy.allows(app, identity, channel), identity, socket_id, channel)
+
+
+async def authorize_channel_async(
+    app: App, policy: AsyncPolicy, identity: Identity, socket_id: str, channel: str
+) -> dict[str, str]:
+    """``authorize_channel`` for a policy that may wait (an application's async function)."""
+    kind = _needing_authorization(channel)
+    allowed = await policy.allows(app, identity, channel)
+    return _signed(app, kind, allowed, identity, socket_id, channel)
+
+
+def _needing_authorization(channel: str) -> ChannelKind:
     kind = channel_kind(channel)
     if not kind.needs_auth:
         raise BadRequest(
             f"{channel} needs no authorization (only private-, presence- and "
             "private-encrypted- channels do)"
         )
-    decision = policy.allows(app, identity, channel)
-    if isinstance(decision, bool):
-        return _signed(app, kind, decision, identity, socket_id, channel)
-    return _signed_later(app, kind, decision, identity, socket_id, channel)
-
-
-async def _signed_later(
-    app: App,
-    kind: ChannelKind,
-    decision: Awaitable[bool],
-    identity: Identity,
-    socket_id: str,
-    channel: str,
-) -> dict[str, str]:
-    return _signed(app, kind, (await decision) is True, identity, socket_id, channel)
+    return kind
 
 
 def _signed(
