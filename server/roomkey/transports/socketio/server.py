@@ -26,6 +26,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from roomkey._patches import engineio_direct, engineio_websocket
+from roomkey._patches.socketio_inbound import GuardedSocketIOServer
 from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
 from roomkey.core.apps import App
 from roomkey.core.channels import new_socket_id
@@ -52,7 +53,6 @@ from roomkey.core.protocol import (
 from roomkey.http.context import client_address, request_identity
 from roomkey.hub.connection import Connection
 from roomkey.logs import DropMessages
-from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
