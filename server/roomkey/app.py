@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 from aiohttp import web
 
-from roomkey import gc_tuning, logs
+from roomkey import _patches, gc_tuning, logs
 from roomkey.broker.factory import create_broker
 from roomkey.config import Settings
 from roomkey.core.apps import AppRegistry
@@ -60,6 +61,10 @@ def setup(
     or an ``async def`` (or any function returning an awaitable of bool): which of the two
     is decided once (``core.policy.policy_for``).
 
+    Raises ``roomkey._patches.LibraryMismatch`` (one line) when an installed library no
+    longer has the shape one of roomkey's guards is built on; a speed patch that does not fit
+    is switched off with one warning line instead (``roomkey._patches``).
+
     ``operations``: also what ``roomkey serve`` runs for operators: ``/healthz`` and
     ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
     listener (``[metrics]``, when enabled) while ``app`` runs. Off by default: the host
@@ -71,6 +76,9 @@ def setup(
     roomkey's error body, by every aiohttp server of the process (``bad_requests``).
     """
     logs.tame_libraries()
+    # Library private parts, checked once: a guard that does not fit stops here
+    # (LibraryMismatch); a speed patch that does not fit is switched off, with one warning.
+    settings = replace(settings, performance=_patches.install(settings.performance).performance)
     bad_requests.install()
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
