@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from roomkey import gc_tuning, logs
+from roomkey import _patches, gc_tuning, logs
 from roomkey.broker.base import Broker
 from roomkey.broker.factory import create_broker
 from roomkey.cluster.base import NodeRegistry
@@ -23,7 +23,13 @@ from roomkey.cluster.factory import create_node_registry
 from roomkey.config import Settings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import ServiceUnavailable
-from roomkey.core.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
+from roomkey.core.policy import (
+    ChannelPolicy,
+    FirstCallPolicy,
+    PolicyFunction,
+    RulePolicy,
+    policy_for,
+)
 from roomkey.http import authorize, bad_requests, demo, operations, rest, static
 from roomkey.http.context import RUNTIME
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
@@ -55,13 +61,18 @@ def setup(
     app: web.Application,
     settings: Settings,
     *,
-    policy: PolicyCallable | None = None,
+    policy: PolicyFunction | None = None,
     operations: bool = False,
 ) -> None:
     """Install roomkey's routes and lifetime into ``app`` (before it starts).
 
-    ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``
-    (or an awaitable of bool).
+    ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``,
+    or an ``async def`` (or any function returning an awaitable of bool): which of the two
+    is decided once (``core.policy.policy_for``).
+
+    Raises ``roomkey._patches.LibraryMismatch`` (one line) when an installed library no
+    longer has the shape one of roomkey's guards is built on; a speed patch that does not fit
+    is switched off with one warning line instead (``roomkey._patches``).
 
     ``operations``: also what ``roomkey serve`` runs for operators: ``/healthz`` and
     ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
@@ -74,6 +85,9 @@ def setup(
     roomkey's error body, by every aiohttp server of the process (``bad_requests``).
     """
     logs.tame_libraries()
+    # Library private parts, checked once: a guard that does not fit stops here
+    # (LibraryMismatch); a speed patch that does not fit is switched off, with one warning.
+    settings = replace(settings, performance=_patches.install(settings.performance).performance)
     bad_requests.install()
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
@@ -106,7 +120,7 @@ def setup(
 
 
 def create_app(
-    settings: Settings, *, policy: PolicyCallable | None = None, metrics_listener: bool = False
+    settings: Settings, *, policy: PolicyFunction | None = None, metrics_listener: bool = False
 ) -> web.Application:
     """roomkey's own application: ``setup`` with ``/healthz`` and ``/readyz`` (and
     ``/metrics`` with ``metrics.on_main_port``). ``metrics_listener``: also run the metrics
@@ -151,10 +165,10 @@ class _Parts:
 PARTS = web.AppKey("roomkey.parts", _Parts)
 
 
-def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyCallable | None) -> _Parts:
+def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction | None) -> _Parts:
     node_id = secrets.token_hex(8)
     apps = AppRegistry(settings.apps)
-    policy: ChannelPolicy = CallablePolicy(policy_fn) if policy_fn else RulePolicy(settings.apps)
+    policy: ChannelPolicy = policy_for(policy_fn) if policy_fn else RulePolicy(settings.apps)
     identity, sessions = create_identity(settings)
     broker = create_broker(settings, node_id)
     presence = create_presence_store(settings, node_id)
@@ -185,6 +199,14 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyCallable 
         addresses=ClientAddresses(settings.server.trusted_proxies),
         deadlines=AuthorizationDeadlines(on_expired=authorization_expired),
     )
+    if isinstance(policy, FirstCallPolicy):
+
+        def use_known(known: ChannelPolicy) -> None:
+            # Once its first call shows that a plain function answers at once, the
+            # authorize endpoint calls it without awaiting anything.
+            rt.policy = known
+
+        policy.on_known = use_known
     return _Parts(rt, broker, presence, nodes, webhooks, sessions)
 
 
@@ -192,7 +214,7 @@ def _lifetime(
     settings: Settings,
     origins: OriginPolicy,
     transport: SocketIOTransport,
-    policy_fn: PolicyCallable | None,
+    policy_fn: PolicyFunction | None,
 ) -> list[Context]:
     """roomkey's lifetime in the application: one cleanup context per resource, in the order
     they start (aiohttp closes them in reverse: connections first, the session store last).

@@ -22,8 +22,6 @@ application's asynchronous policy.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 from roomkey.config import AppSettings
 from roomkey.core.channels import ChannelKind, channel_kind, server_to_user_id
 from roomkey.core.errors import BadRequest, Forbidden, Unauthorized
@@ -33,7 +31,7 @@ from roomkey.core.members import (
     member_from_channel_data,
     member_from_user_data,
 )
-from roomkey.core.policy import ChannelPolicy, allowed
+from roomkey.core.policy import AsyncPolicy, ChannelPolicy, SyncPolicy, allowed
 from roomkey.core.protocol import SigninRequest, SubscribeRequest, dumps
 from roomkey.core.signing import (
     channel_string,
@@ -118,34 +116,33 @@ def signin_member(conn: Connection, req: SigninRequest) -> Member:
 
 
 def authorize_channel(
-    app: AppSettings, policy: ChannelPolicy, identity: Identity, socket_id: str, channel: str
-) -> dict[str, str] | Awaitable[dict[str, str]]:
+    app: AppSettings, policy: SyncPolicy, identity: Identity, socket_id: str, channel: str
+) -> dict[str, str]:
     """``{"auth"}``; presence adds ``channel_data``; encrypted adds ``shared_secret``.
     ``Forbidden`` when the policy says no; ``BadRequest`` for channels that take no
-    authorization. The answer itself when the policy decides at once (the configured rules
-    do), else an awaitable of it (an application's async policy): the HTTP edge awaits
-    nothing in the common case."""
+    authorization (the policy is not asked then). Nothing is awaited: the common case (the
+    configured rules) signs in the caller's own step."""
+    kind = _needing_authorization(channel)
+    return _signed(app, kind, policy.allows(app, identity, channel), identity, socket_id, channel)
+
+
+async def authorize_channel_async(
+    app: AppSettings, policy: AsyncPolicy, identity: Identity, socket_id: str, channel: str
+) -> dict[str, str]:
+    """``authorize_channel`` for a policy that may wait (an application's async function)."""
+    kind = _needing_authorization(channel)
+    decision = await policy.allows(app, identity, channel)
+    return _signed(app, kind, decision, identity, socket_id, channel)
+
+
+def _needing_authorization(channel: str) -> ChannelKind:
     kind = channel_kind(channel)
     if not kind.needs_auth:
         raise BadRequest(
             f"{channel} needs no authorization (only private-, presence- and "
             "private-encrypted- channels do)"
         )
-    decision = policy.allows(app, identity, channel)
-    if isinstance(decision, bool):
-        return _signed(app, kind, decision, identity, socket_id, channel)
-    return _signed_later(app, kind, decision, identity, socket_id, channel)
-
-
-async def _signed_later(
-    app: AppSettings,
-    kind: ChannelKind,
-    decision: Awaitable[bool],
-    identity: Identity,
-    socket_id: str,
-    channel: str,
-) -> dict[str, str]:
-    return _signed(app, kind, (await decision) is True, identity, socket_id, channel)
+    return kind
 
 
 def _signed(

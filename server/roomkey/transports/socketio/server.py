@@ -25,8 +25,9 @@ from aiohttp import web
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from roomkey._patches import engineio_direct, engineio_websocket
-from roomkey._patches.socketio_queue import SIZE_ATTR, MeteredQueue
+from roomkey._patches import engineio_websocket
+from roomkey._patches.socketio_inbound import GuardedSocketIOServer
+from roomkey._patches.socketio_queue import MeteredQueue, remember_size
 from roomkey.config import AppSettings
 from roomkey.core.channels import new_socket_id
 from roomkey.core.errors import (
@@ -52,7 +53,6 @@ from roomkey.core.protocol import (
 from roomkey.http.context import client_address, request_identity
 from roomkey.hub.connection import Connection
 from roomkey.logs import DropMessages
-from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
@@ -67,7 +67,7 @@ def _event_packet(event: str, payload: Any) -> eio_packet.Packet:
     """One Engine.IO MESSAGE carrying a Socket.IO EVENT on the default namespace."""
     text = f"{sio_packet.EVENT}{dumps([event, payload])}"
     pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
-    setattr(pkt, SIZE_ATTR, len(text.encode()) + 1)  # measured once, shared by recipients
+    remember_size(pkt, len(text.encode()) + 1)  # measured once, shared by recipients
     return pkt
 
 
@@ -220,11 +220,11 @@ class SocketIOTransport:
             logger=logging.getLogger("socketio.server"),
             engineio_logger=logging.getLogger("engineio.server"),
         )
-        # permessage-deflate only when configured: see engineio_websocket.
-        engineio_websocket.install(self.sio.eio, compress=compression)
-        # Direct WebSockets handshake in their own handler (with lean sockets).
-        engineio_direct.install(self.sio.eio, allow_origin)
-        self.sio.eio.use_lean_sockets(lean_sockets)
+        # permessage-deflate only when configured; with lean sockets, direct WebSockets
+        # handshake in their own handler (roomkey._patches: MeteredEngineIOServer.patch).
+        self.sio.eio.patch(
+            compress=compression, lean_sockets=lean_sockets, allow_origin=allow_origin
+        )
         self.sio.eio.on_not_engineio = self._refused_engineio
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
