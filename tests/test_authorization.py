@@ -9,9 +9,13 @@ import pytest
 
 from roomkey.config import AppSettings, Limits, RuleSettings
 from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge
-from roomkey.core.policy import CallablePolicy, RulePolicy
+from roomkey.core.policy import AsyncFunctionPolicy, RulePolicy
 from roomkey.core.signing import sign_channel, sign_user
-from roomkey.hub.authorization import authorize_channel, authorize_user
+from roomkey.hub.authorization import (
+    authorize_channel,
+    authorize_channel_async,
+    authorize_user,
+)
 from roomkey.identity.base import Identity
 
 RULES = (RuleSettings("presence-*"), RuleSettings("private-*"))
@@ -88,12 +92,12 @@ async def test_an_async_policy_is_awaited_and_only_for_channels_that_need_it() -
         asked.append(channel)
         return channel.endswith("-ok")
 
-    policy = CallablePolicy(decide)
-    pending = authorize_channel(ROOMY, policy, identity(), "1.2", "private-ok")
+    policy = AsyncFunctionPolicy(decide)
+    pending = authorize_channel_async(ROOMY, policy, identity(), "1.2", "private-ok")
     assert not isinstance(pending, dict)
     assert await pending == {"auth": sign_channel("key-a", "secret-a", "1.2", "private-ok")}
     with pytest.raises(Forbidden):
-        await authorize_channel(ROOMY, policy, identity(), "1.2", "private-no")  # type: ignore[misc]
+        await authorize_channel_async(ROOMY, policy, identity(), "1.2", "private-no")
     with pytest.raises(BadRequest):
-        authorize_channel(ROOMY, policy, identity(), "1.2", "public-ok")
+        await authorize_channel_async(ROOMY, policy, identity(), "1.2", "public-ok")
     assert asked == ["private-ok", "private-no"]  # never asked about a public channel

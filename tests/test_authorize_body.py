@@ -1,8 +1,8 @@
 """``performance.peek_body``: a small body that has all arrived is looked at where aiohttp
-holds it, never taken out (``http/context.py``). These tests pin that the aiohttp in use still
-holds a body the way ``peek_body`` expects (if it stops, the peek quietly falls back and the
-first test fails, saying so), that a body in pieces falls back to reading, and that roomkey
-answers the same either way."""
+holds it, never taken out (``_patches/aiohttp_body.py``). These tests pin that the aiohttp in
+use still holds a body the way ``peek_body`` expects (if it stops, the peek quietly falls back
+and the first test fails, saying so), that a body in pieces falls back to reading, and that
+roomkey answers the same either way."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from roomkey._patches.aiohttp_body import peek_body
 from roomkey.config import PerformanceSettings
 from roomkey.core.signing import sign_channel
-from roomkey.http.context import buffered_body, peek_body
+from roomkey.http.context import buffered_body
 from tests.authorize_client import post_auth
 from tests.conftest import APP_ID, APP_KEY, APP_SECRET, StartServer, make_settings, make_token
 from tests.rest_helpers import signed_post
@@ -79,7 +80,7 @@ async def test_a_whole_body_is_peeked_and_left_where_aiohttp_holds_it(probe: Any
     assert seen == {"peeked": BODY, "left": BODY}, (
         "aiohttp no longer holds a whole small body as one bytes chunk in "
         "StreamReader._buffer: peek_body falls back to reading (correct, but slower); "
-        "see roomkey.http.context.peek_body"
+        "see roomkey._patches.aiohttp_body.peek_body"
     )
 
 

@@ -1,4 +1,5 @@
-"""One contract for the broker and presence backends, run on memory and on a real Redis."""
+"""One contract for the broker, presence and node registry backends, run on memory and on a
+real Redis."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 from roomkey.broker.base import Broker
 from roomkey.broker.memory import MemoryBroker
 from roomkey.broker.redis import RedisBroker
+from roomkey.cluster.base import NodeRegistry
+from roomkey.cluster.memory import MemoryNodeRegistry
+from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RedisSettings
 from roomkey.core.errors import LimitExceeded, ServiceUnavailable
 from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound
@@ -67,6 +71,19 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
     await s.start()
     yield s
     await s.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[NodeRegistry]:
+    n: NodeRegistry
+    if request.param == "memory":
+        n = MemoryNodeRegistry()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        n = RedisNodeRegistry(redis_settings(server.url), "node-a")
+    await n.start()
+    yield n
+    await n.close()
 
 
 class Recorder:
@@ -233,6 +250,10 @@ async def test_redis_sweep_of_a_silent_node_announces_each_gone_user_once(
 ) -> None:
     settings = redis_settings(redis_server.url)
     a, b = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
+    nodes_a, nodes_b = (
+        RedisNodeRegistry(settings, "node-a", a),
+        RedisNodeRegistry(settings, "node-b", b),
+    )
     seen: list[Departure] = []
 
     async def announce(departures: list[Departure]) -> None:
@@ -240,8 +261,8 @@ async def test_redis_sweep_of_a_silent_node_announces_each_gone_user_once(
 
     a.set_departure_handler(announce)
     b.set_departure_handler(announce)
-    await a.start()
-    await b.start()
+    for part in (a, b, nodes_a, nodes_b):
+        await part.start()
     try:
         # u1 on both nodes, u2 only on node b; private-p only on node b.
         await a.join("1", "presence-s", "1.1", "u1", None, 0)
@@ -252,8 +273,8 @@ async def test_redis_sweep_of_a_silent_node_announces_each_gone_user_once(
         await b.add_subscriber("1", "presence-s", "2.2")
         await b.add_subscriber("1", "private-p", "2.3")
         # Node b goes silent without leaving (its heartbeat task stops, as in kill -9).
-        assert b._task is not None
-        b._task.cancel()
+        assert nodes_b._task is not None
+        nodes_b._task.cancel()
         await wait_until(lambda: len(seen) >= 2, within=5)
         await asyncio.sleep(0.5)  # more heartbeats: nothing announced twice
         assert sorted((d.channel, d.vacated, d.user_id) for d in seen) == [
@@ -263,13 +284,14 @@ async def test_redis_sweep_of_a_silent_node_announces_each_gone_user_once(
         assert await a.members("1", "presence-s") == {"u1": None}
         assert await a.channels("1") == {"presence-s": 1}
     finally:
-        await a.close()
-        await b.close()
+        for part in (nodes_a, nodes_b, a, b):
+            await part.close()
 
 
 async def test_redis_flush_is_repaired_from_live_connections(redis_server: RedisServer) -> None:
     settings = redis_settings(redis_server.url)
     a = RedisPresenceStore(settings, "node-a")
+    nodes_a = RedisNodeRegistry(settings, "node-a", a)
     seen: list[Departure] = []
 
     async def announce(departures: list[Departure]) -> None:
@@ -277,6 +299,7 @@ async def test_redis_flush_is_repaired_from_live_connections(redis_server: Redis
 
     a.set_departure_handler(announce)
     await a.start()
+    await nodes_a.start()
     try:
         await a.join("1", "presence-f", "1.1", "u1", {"n": 1}, 0)
         await a.add_subscriber("1", "presence-f", "1.1")
@@ -290,15 +313,50 @@ async def test_redis_flush_is_repaired_from_live_connections(redis_server: Redis
         assert await a.channels("1") == {"presence-f": 1, "private-f": 1}
         assert seen == []  # silent repair: nobody saw these users leave
     finally:
+        await nodes_a.close()
         await a.close()
 
 
-async def test_a_store_alone_counts_no_other_connections(store: PresenceStore) -> None:
-    store.set_connection_counter(lambda: {"1": 5})
-    if isinstance(store, RedisPresenceStore):
-        await store.beat()  # its own counts are not "other" connections
-    assert store.other_connections("1") == 0
-    assert store.other_connections("unknown") == 0
+async def test_a_stopping_node_unregisters_unless_redis_still_holds_its_entries(
+    redis_server: RedisServer,
+) -> None:
+    """A node that stops with nothing left in Redis leaves ``nodes`` at once; one whose leave
+    never reached Redis stays registered, so that another node sweeps and announces it."""
+    settings = redis_settings(redis_server.url)
+    keys = RedisKeys(settings.prefix)
+
+    def registered(node_id: str) -> bool:
+        return redis_server.cli("ZSCORE", keys.nodes, node_id) != ""
+
+    async def run_and_stop(node_id: str, *, leave: bool) -> None:
+        store = RedisPresenceStore(settings, node_id)
+        nodes = RedisNodeRegistry(settings, node_id, store)
+        await store.start()
+        await nodes.start()
+        try:
+            await wait_until(lambda: registered(node_id))
+            await store.add_subscriber("1", "private-s", f"{node_id}.1")
+            if leave:
+                await store.remove_subscriber("1", "private-s", f"{node_id}.1")
+        finally:
+            await nodes.close()
+            await store.close()
+
+    await run_and_stop("node-clean", leave=True)
+    assert not registered("node-clean")
+    await run_and_stop("node-left", leave=False)
+    assert registered("node-left")
+
+
+# -- node registry contract ----------------------------------------------------------------
+
+
+async def test_a_registry_alone_counts_no_other_connections(nodes: NodeRegistry) -> None:
+    nodes.set_connection_counter(lambda: {"1": 5})
+    if isinstance(nodes, RedisNodeRegistry):
+        await nodes.beat()  # its own counts are not "other" connections
+    assert nodes.other_connections("1") == 0
+    assert nodes.other_connections("unknown") == 0
 
 
 async def test_redis_nodes_share_connection_counts_until_one_stops_or_dies(
@@ -308,11 +366,11 @@ async def test_redis_nodes_share_connection_counts_until_one_stops_or_dies(
     total; a node that stops takes its count with it, one that goes silent loses it once
     swept (or once its key expires, node_timeout after its last beat)."""
     settings = redis_settings(redis_server.url)
-    a, b, c = (RedisPresenceStore(settings, f"node-{n}") for n in "abc")
+    a, b, c = (RedisNodeRegistry(settings, f"node-{n}") for n in "abc")
     counts = {"a": {"1": 3, "2": 1}, "b": {"1": 2}, "c": {"1": 4}}
-    for name, store in zip("abc", (a, b, c), strict=True):
-        store.set_connection_counter(lambda name=name: counts[name])  # type: ignore[misc]
-        await store.start()
+    for name, nodes in zip("abc", (a, b, c), strict=True):
+        nodes.set_connection_counter(lambda name=name: counts[name])  # type: ignore[misc]
+        await nodes.start()
     try:
         await wait_until(lambda: a.other_connections("1") == 6 and b.other_connections("1") == 7)
         assert a.other_connections("2") == 0 and b.other_connections("2") == 1
@@ -329,8 +387,8 @@ async def test_redis_nodes_share_connection_counts_until_one_stops_or_dies(
             redis_server.cli("EXISTS", RedisKeys(settings.prefix).node_connections("node-b")) == "0"
         )
     finally:
-        for store in (a, b, c):
-            await store.close()
+        for nodes in (a, b, c):
+            await nodes.close()
 
 
 async def test_other_nodes_counts_are_forgotten_while_redis_is_away() -> None:
@@ -339,16 +397,16 @@ async def test_other_nodes_counts_are_forgotten_while_redis_is_away() -> None:
     are back."""
     server = start_redis()
     settings = redis_settings(server.url)
-    a, b = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
+    a, b = RedisNodeRegistry(settings, "node-a"), RedisNodeRegistry(settings, "node-b")
     a.set_connection_counter(lambda: {"1": 1})
     b.set_connection_counter(lambda: {"1": 4})
-    for store in (a, b):
-        await store.start()
+    for nodes in (a, b):
+        await nodes.start()
     try:
         await wait_until(lambda: a.other_connections("1") == 4)
-        for store in (a, b):  # their own heartbeats aside, beats are driven here
-            assert store._task is not None
-            store._task.cancel()
+        for nodes in (a, b):  # their own heartbeats aside, beats are driven here
+            assert nodes._task is not None
+            nodes._task.cancel()
         server.process.terminate()
         server.process.wait(5)
         with pytest.raises(ServiceUnavailable):
@@ -365,6 +423,6 @@ async def test_other_nodes_counts_are_forgotten_while_redis_is_away() -> None:
                 await asyncio.sleep(0.1)
         assert a.other_connections("1") == 4
     finally:
-        for store in (a, b):
-            await store.close()
+        for nodes in (a, b):
+            await nodes.close()
         stop_redis(server)

@@ -227,18 +227,18 @@ async def test_connection_quota_holds_across_nodes(
     # Once b has heard a's two connections (and a has heard b's one), both are full.
     await wait_until(
         lambda: (
-            b.runtime.hub.presence.other_connections(APP_ID) == 2
-            and a.runtime.hub.presence.other_connections(APP_ID) == 1
+            b.runtime.hub.nodes.other_connections(APP_ID) == 2
+            and a.runtime.hub.nodes.other_connections(APP_ID) == 1
         )
     )
     for node in (a, b):
         assert (await refused(node, {"key": APP_KEY}))["code"] == 4004
     # The other app has no quota: not counted, not limited.
-    assert b.runtime.hub.presence.other_connections(OTHER_APP.id) == 0
+    assert b.runtime.hub.nodes.other_connections(OTHER_APP.id) == 0
     await connect(b, key=OTHER_APP.key)
     # A place freed on a can be taken on b, once b has heard of it.
     await on_a[0].client.disconnect()
-    await wait_until(lambda: b.runtime.hub.presence.other_connections(APP_ID) == 1)
+    await wait_until(lambda: b.runtime.hub.nodes.other_connections(APP_ID) == 1)
     await connect(b)
-    await wait_until(lambda: a.runtime.hub.presence.other_connections(APP_ID) == 2)
+    await wait_until(lambda: a.runtime.hub.nodes.other_connections(APP_ID) == 2)
     assert (await refused(a, {"key": APP_KEY}))["code"] == 4004

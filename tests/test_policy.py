@@ -1,5 +1,6 @@
 """Channel rules: patterns, placeholders, required claims, first match wins, default deny;
-and a Python callable that replaces them when roomkey is embedded."""
+and a Python callable that replaces them when roomkey is embedded, as one of the two policy
+types (decided at once, or awaited), chosen once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from dataclasses import replace
 import pytest
 
 from roomkey.config import AppSettings, RuleSettings
-from roomkey.core.policy import RulePolicy
+from roomkey.core.policy import (
+    AsyncFunctionPolicy,
+    AsyncPolicy,
+    FirstCallPolicy,
+    FunctionPolicy,
+    RulePolicy,
+    SyncPolicy,
+    policy_for,
+)
 from roomkey.identity.base import Identity
 from tests.authorize_client import post_auth
 from tests.conftest import ConnectClient, StartServer, make_settings, make_token
@@ -98,3 +107,77 @@ async def test_sync_callable_policy(start_server: StartServer, connect: ConnectC
     client = await connect(server, token=make_token("7"))
     assert await client.subscribe("private-x-ok") == {"channel": "private-x-ok"}
     assert (await client.subscribe("private-x"))["error"]["code"] == 4009
+
+
+# -- the two policy types, chosen once ------------------------------------------------------
+
+
+def test_an_async_def_is_an_async_policy_and_a_plain_function_waits_for_its_first_call() -> None:
+    async def decide(app: AppSettings, identity: Identity, channel: str) -> bool:
+        return True
+
+    class Checker:
+        async def __call__(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+            return True
+
+    assert isinstance(policy_for(decide), AsyncFunctionPolicy)
+    assert isinstance(policy_for(Checker()), AsyncFunctionPolicy)
+    assert isinstance(policy_for(lambda app, identity, channel: True), FirstCallPolicy)
+
+
+async def test_a_plain_function_answering_at_once_becomes_a_sync_policy(
+    start_server: StartServer,
+) -> None:
+    calls: list[str] = []
+
+    def decide(app: AppSettings, identity: Identity, channel: str) -> bool:
+        calls.append(channel)
+        return channel.endswith("-ok")
+
+    server = await start_server(policy=decide)
+    token = make_token("7")
+    for channel, expected in [("private-a-ok", 200), ("private-b", 403), ("private-c-ok", 200)]:
+        status, _, _ = await post_auth(
+            server, {"socket_id": "1.2", "channel_name": channel}, token=token
+        )
+        assert status == expected, channel
+        # After its first call the runtime holds a policy that decides at once: the
+        # authorize endpoint awaits nothing for it.
+        assert isinstance(server.runtime.policy, SyncPolicy)
+    assert calls == ["private-a-ok", "private-b", "private-c-ok"]
+
+
+async def test_a_plain_function_returning_an_awaitable_is_awaited(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    async def lookup(channel: str) -> bool:
+        return channel.endswith("-ok")
+
+    server = await start_server(policy=lambda app, identity, channel: lookup(channel))
+    token = make_token("7")
+    status, _, _ = await post_auth(
+        server, {"socket_id": "1.2", "channel_name": "private-x-ok"}, token=token
+    )
+    assert status == 200
+    assert isinstance(server.runtime.policy, AsyncPolicy)
+    status, body, _ = await post_auth(
+        server, {"socket_id": "1.2", "channel_name": "private-x"}, token=token
+    )
+    assert status == 403 and body["error"]["code"] == 4009
+    client = await connect(server, token=token)
+    assert await client.subscribe("private-y-ok") == {"channel": "private-y-ok"}
+    assert (await client.subscribe("private-y"))["error"]["code"] == 4009
+
+
+async def test_a_function_that_answered_at_once_may_not_answer_with_an_awaitable_later() -> None:
+    async def later() -> bool:
+        return True
+
+    answers: list[object] = [True]
+    policy = FirstCallPolicy(lambda app, identity, channel: answers.pop(0))
+    assert await policy.allows(APP, ADA, "private-a") is True
+    known = policy.known
+    assert isinstance(known, FunctionPolicy)
+    answers.append(later())
+    with pytest.raises(TypeError, match="async def"):
+        known.allows(APP, ADA, "private-b")

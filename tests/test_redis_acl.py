@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
 from roomkey.broker.redis import RedisBroker
+from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RateLimits, SessionSettings
 from roomkey.core.errors import BackendError, RateLimited
 from roomkey.core.protocol import ChannelEvent
@@ -92,6 +93,10 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     url = acl_url(acl_redis)
     settings = redis_settings(url, prefix="roomkey")
     store, silent = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
+    nodes, silent_nodes = (
+        RedisNodeRegistry(settings, "node-a", store),
+        RedisNodeRegistry(settings, "node-b", silent),
+    )
     broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
     limiter = RedisRateLimiter(url, prefix="roomkey", timeout=2.0)
     throttle = Throttle(RateLimits(authorize_per_minute_per_user=2), limiter)
@@ -105,9 +110,9 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     rec = Recorder()
     other.set_handler(rec.deliver)
     other.set_control_handler(rec.control)
-    store.set_connection_counter(lambda: {"1": 2})  # shared on each beat
-    silent.set_connection_counter(lambda: {"1": 3})
-    for part in (store, silent, broker, other, throttle):
+    nodes.set_connection_counter(lambda: {"1": 2})  # shared on each beat
+    silent_nodes.set_connection_counter(lambda: {"1": 3})
+    for part in (store, silent, nodes, silent_nodes, broker, other, throttle):
         await part.start()
     try:
         # Broker: listen, publish, control, unlisten; both listeners hear their pings.
@@ -124,7 +129,7 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         assert await store.members("1", "presence-acl") == {"u1": {"n": 1}}
         assert await store.subscriber_count("1", "presence-acl") == 1
         assert await store.channels("1") == {"presence-acl": 1}
-        await wait_until(lambda: store.other_connections("1") == 3)
+        await wait_until(lambda: nodes.other_connections("1") == 3)
         # Reconciliation after Redis lost everything, scripts included (SCRIPT EXISTS/LOAD).
         acl_redis.cli("FLUSHALL")
         acl_redis.cli("SCRIPT", "FLUSH")
@@ -132,8 +137,8 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         # A node that goes silent with entries is swept by the other (CLAIM_DEAD, removals).
         await silent.join("1", "presence-acl", "2.1", "u2", None, 100)
         await silent.add_subscriber("1", "private-gone", "2.2")
-        assert silent._task is not None
-        silent._task.cancel()  # as in kill -9
+        assert silent_nodes._task is not None
+        silent_nodes._task.cancel()  # as in kill -9
         await wait_until(lambda: len(departures) == 2)
         assert await store.leave("1", "presence-acl", "1.1") == "u1"
         assert await store.remove_subscriber("1", "presence-acl", "1.1") == 0
@@ -152,7 +157,7 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         }
         assert await sessions.load("unknown") is None
     finally:
-        for part in (store, silent, broker, other, throttle, sessions):
+        for part in (nodes, silent_nodes, store, silent, broker, other, throttle, sessions):
             await part.close()
     assert denials(acl_redis) == ""
 

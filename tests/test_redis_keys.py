@@ -10,6 +10,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 
+from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RateLimits, Settings
 from roomkey.core.errors import BackendError, RateLimited
 from roomkey.presence.redis import RedisPresenceStore
@@ -146,6 +147,9 @@ async def test_a_refused_command_does_not_stop_a_store_closing(redis_server: Red
     entries), the shutdown goes on and the node is left to the others' sweep."""
     settings = redis_settings(redis_server.url)
     store = RedisPresenceStore(settings, "node-x")
+    nodes = RedisNodeRegistry(settings, "node-x", store)
     await store.start()
+    await nodes.start()
     redis_server.cli("SET", RedisKeys(settings.prefix).node_entries("node-x"), "not a set")
+    await nodes.close()
     await store.close()

@@ -7,7 +7,7 @@ import pytest
 from roomkey.config import AppSettings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import Unauthorized
-from roomkey.core.rest_signing import (
+from roomkey.core.signing import (
     SignedQuery,
     verify_rest_body,
     verify_rest_query,

@@ -16,7 +16,7 @@ import aiohttp
 import jwt as pyjwt
 
 from roomkey.config import DEV_APP_SECRET, DEV_ENCRYPTION_MASTER_KEY, DEV_JWT_SECRET
-from roomkey.config_checks import SHIPPED_SECRETS
+from roomkey.config.checks import SHIPPED_SECRETS
 from tests.conftest import RedisServer, free_port
 from tests.serve_process import serve_process, start_roomkey
 
@@ -68,7 +68,7 @@ def test_every_published_example_secret_is_refused() -> None:
         assert value in found
     assert DEV_JWT_SECRET in found and DEV_APP_SECRET in found and "app-secret" in found
     missing = {v: where for v, where in found.items() if v not in SHIPPED_SECRETS}
-    assert not missing, f"add these to roomkey.config_checks.SHIPPED_SECRETS: {missing}"
+    assert not missing, f"add these to roomkey.config.checks.SHIPPED_SECRETS: {missing}"
     # And the list holds nothing that is not published (the preset's master key is shown in
     # config.example.toml, base64).
     stale = SHIPPED_SECRETS - set(found)

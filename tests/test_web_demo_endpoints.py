@@ -15,13 +15,13 @@ import pytest
 
 from roomkey.config import (
     DEV_JWT_SECRET,
+    AppSettings,
     ConfigError,
     JwtSettings,
     Settings,
     development_settings,
     parse_settings,
 )
-from roomkey.core.apps import App
 from roomkey.http.demo import TOKEN_TTL_SECONDS
 from roomkey.identity.base import Identity
 from tests.conftest import (
@@ -168,7 +168,7 @@ async def test_chat_is_stamped_with_the_verified_identity(
     }
 
 
-def closed_room_policy(app: App, identity: Identity, channel: str) -> bool:
+def closed_room_policy(app: AppSettings, identity: Identity, channel: str) -> bool:
     return channel != "presence-closed"
 
 

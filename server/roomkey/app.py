@@ -1,32 +1,45 @@
 """The aiohttp application: ``create_app(settings)``, or ``setup(app, settings)`` to mount
 roomkey inside an existing aiohttp application.
 
-Everything with a lifetime (backends, the hub, sessions, tasks, the metrics listener) is
-opened and closed in ``cleanup_ctx``; handlers reach it through the ``RUNTIME`` app key.
+Everything with a lifetime (the session store, broker, presence store, node registry,
+webhooks, rate limiter, event-loop probe, connections, the metrics listener) is opened and
+closed in a ``cleanup_ctx`` of its own; handlers reach it through the ``RUNTIME`` app key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from roomkey import gc_tuning, logs
+from roomkey import _patches, gc_tuning, logs
+from roomkey.broker.base import Broker
 from roomkey.broker.factory import create_broker
+from roomkey.cluster.base import NodeRegistry
+from roomkey.cluster.factory import create_node_registry
 from roomkey.config import Settings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import ServiceUnavailable
-from roomkey.core.policy import CallablePolicy, ChannelPolicy, PolicyCallable, RulePolicy
+from roomkey.core.policy import (
+    ChannelPolicy,
+    FirstCallPolicy,
+    PolicyFunction,
+    RulePolicy,
+    policy_for,
+)
 from roomkey.http import authorize, bad_requests, demo, operations, rest, static
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
 from roomkey.hub.connection import Connection
 from roomkey.hub.hub import Hub
+from roomkey.identity.base import SessionStore
 from roomkey.identity.factory import create_identity
 from roomkey.identity.origins import OriginPolicy
 from roomkey.identity.proxies import ClientAddresses
 from roomkey.metrics import Metrics
+from roomkey.presence.base import PresenceStore
 from roomkey.presence.factory import create_presence_store
 from roomkey.ratelimit.factory import create_rate_limiter
 from roomkey.ratelimit.throttle import Throttle
@@ -36,6 +49,9 @@ from roomkey.transports.pusher.server import PusherTransport
 from roomkey.transports.socketio.server import SocketIOTransport
 from roomkey.webhooks import WebhookDispatcher
 
+# A cleanup context: opens a resource up to its ``yield``, closes it after.
+Context = Callable[[web.Application], AsyncIterator[None]]
+
 SOCKETIO = web.AppKey("roomkey.socketio", SocketIOTransport)
 PUSHER = web.AppKey("roomkey.pusher", PusherTransport)
 
@@ -44,13 +60,18 @@ def setup(
     app: web.Application,
     settings: Settings,
     *,
-    policy: PolicyCallable | None = None,
+    policy: PolicyFunction | None = None,
     operations: bool = False,
 ) -> None:
     """Install roomkey's routes and lifetime into ``app`` (before it starts).
 
-    ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``
-    (or an awaitable of bool).
+    ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``,
+    or an ``async def`` (or any function returning an awaitable of bool): which of the two
+    is decided once (``core.policy.policy_for``).
+
+    Raises ``roomkey._patches.LibraryMismatch`` (one line) when an installed library no
+    longer has the shape one of roomkey's guards is built on; a speed patch that does not fit
+    is switched off with one warning line instead (``roomkey._patches``).
 
     ``operations``: also what ``roomkey serve`` runs for operators: ``/healthz`` and
     ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
@@ -63,6 +84,9 @@ def setup(
     roomkey's error body, by every aiohttp server of the process (``bad_requests``).
     """
     logs.tame_libraries()
+    # Library private parts, checked once: a guard that does not fit stops here
+    # (LibraryMismatch); a speed patch that does not fit is switched off, with one warning.
+    settings = replace(settings, performance=_patches.install(settings.performance).performance)
     bad_requests.install()
     origins = OriginPolicy(settings.server.allowed_origins)
     transport = SocketIOTransport(
@@ -84,7 +108,7 @@ def setup(
     if settings.server.development and web_root is not None:
         demo.add_routes(app, web_root)
     app.cleanup_ctx.append(_fallback_logging(settings))
-    app.cleanup_ctx.append(_lifetime(settings, origins, transport, policy))
+    app.cleanup_ctx.extend(_lifetime(settings, origins, transport, policy))
     pusher = PusherTransport()
     pusher.add_routes(app)
     app[PUSHER] = pusher
@@ -95,7 +119,7 @@ def setup(
 
 
 def create_app(
-    settings: Settings, *, policy: PolicyCallable | None = None, metrics_listener: bool = False
+    settings: Settings, *, policy: PolicyFunction | None = None, metrics_listener: bool = False
 ) -> web.Application:
     """roomkey's own application: ``setup`` with ``/healthz`` and ``/readyz`` (and
     ``/metrics`` with ``metrics.on_main_port``). ``metrics_listener``: also run the metrics
@@ -115,7 +139,7 @@ def _add_operations(app: web.Application, settings: Settings, *, listener: bool)
         app.cleanup_ctx.append(operations.listener_context(settings.metrics))
 
 
-def _fallback_logging(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+def _fallback_logging(settings: Settings) -> Context:
     async def fallback_logging(app: web.Application) -> AsyncIterator[None]:
         with logs.fallback_logging(settings.server.log_format, settings.server.log_level):
             yield
@@ -123,76 +147,157 @@ def _fallback_logging(settings: Settings) -> Callable[[web.Application], AsyncIt
     return fallback_logging
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """What roomkey runs inside the application, built when it starts (nothing started yet:
+    every handler between the parts is set before any part can call it), then started and
+    closed one cleanup context each."""
+
+    runtime: Runtime
+    broker: Broker
+    presence: PresenceStore
+    nodes: NodeRegistry
+    webhooks: WebhookDispatcher
+    sessions: SessionStore | None
+
+
+PARTS = web.AppKey("roomkey.parts", _Parts)
+
+
+def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction | None) -> _Parts:
+    node_id = secrets.token_hex(8)
+    apps = AppRegistry(settings.apps)
+    policy: ChannelPolicy = policy_for(policy_fn) if policy_fn else RulePolicy(settings.apps)
+    identity, sessions = create_identity(settings)
+    broker = create_broker(settings, node_id)
+    presence = create_presence_store(settings, node_id)
+    nodes = create_node_registry(settings, node_id, presence)
+    metrics = Metrics()
+    webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
+    hub = Hub(apps, broker, presence, policy, webhooks=webhooks, identities=identity, nodes=nodes)
+    metrics.watch_connections(lambda: hub.connections.values())
+    metrics.watch_broker(broker.stats)
+    broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
+    throttle = Throttle(settings.rate_limits, create_rate_limiter(settings))
+    metrics.watch_rate_limiter(lambda: throttle.limiter.failures)
+
+    def authorization_expired(conn: Connection) -> None:
+        metrics.authorization_timeouts.labels(conn.app.id).inc()
+
+    rt = Runtime(
+        settings,
+        apps,
+        hub,
+        policy,
+        identity,
+        origins,
+        sessions,
+        node_id,
+        metrics=metrics,
+        throttle=throttle,
+        addresses=ClientAddresses(settings.server.trusted_proxies),
+        deadlines=AuthorizationDeadlines(on_expired=authorization_expired),
+    )
+    if isinstance(policy, FirstCallPolicy):
+
+        def use_known(known: ChannelPolicy) -> None:
+            # Once its first call shows that a plain function answers at once, the
+            # authorize endpoint calls it without awaiting anything.
+            rt.policy = known
+
+        policy.on_known = use_known
+    return _Parts(rt, broker, presence, nodes, webhooks, sessions)
+
+
 def _lifetime(
     settings: Settings,
     origins: OriginPolicy,
     transport: SocketIOTransport,
-    policy_fn: PolicyCallable | None,
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        node_id = secrets.token_hex(8)
-        apps = AppRegistry(settings.apps)
-        policy: ChannelPolicy = (
-            CallablePolicy(policy_fn) if policy_fn else RulePolicy(settings.apps)
-        )
-        identity, sessions = create_identity(settings)
-        broker = create_broker(settings, node_id)
-        presence = create_presence_store(settings, node_id)
-        metrics = Metrics()
-        webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
-        hub = Hub(apps, broker, presence, policy, webhooks=webhooks, identities=identity)
-        await broker.start()
-        await presence.start()
-        await webhooks.start()
-        metrics.watch_connections(lambda: hub.connections.values())
-        metrics.watch_broker(broker.stats)
-        broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
+    policy_fn: PolicyFunction | None,
+) -> list[Context]:
+    """roomkey's lifetime in the application: one cleanup context per resource, in the order
+    they start (aiohttp closes them in reverse: connections first, the session store last).
+    A part whose start fails leaves the parts already started to be closed."""
 
-        def authorization_expired(conn: Connection) -> None:
-            metrics.authorization_timeouts.labels(conn.app.id).inc()
+    async def parts(app: web.Application) -> AsyncIterator[None]:
+        app[PARTS] = _build(settings, origins, policy_fn)
+        app[RUNTIME] = app[PARTS].runtime
+        yield
 
-        throttle = Throttle(settings.rate_limits, create_rate_limiter(settings))
-        await throttle.start()
-        metrics.watch_rate_limiter(lambda: throttle.limiter.failures)
-        rt = Runtime(
-            settings,
-            apps,
-            hub,
-            policy,
-            identity,
-            origins,
-            sessions,
-            node_id,
-            metrics=metrics,
-            throttle=throttle,
-            addresses=ClientAddresses(settings.server.trusted_proxies),
-            deadlines=AuthorizationDeadlines(on_expired=authorization_expired),
-        )
-        app[RUNTIME] = rt
+    async def session_store(app: web.Application) -> AsyncIterator[None]:
+        yield
+        sessions = app[PARTS].sessions
+        if sessions is not None:
+            await sessions.close()
+
+    async def broker(app: web.Application) -> AsyncIterator[None]:
+        await app[PARTS].broker.start()
+        yield
+        await _closed(app[PARTS].broker.close)
+
+    async def presence(app: web.Application) -> AsyncIterator[None]:
+        await app[PARTS].presence.start()
+        yield
+        await _closed(app[PARTS].presence.close)
+
+    async def node_registry(app: web.Application) -> AsyncIterator[None]:
+        # After presence: the registry's heartbeat keeps the presence store's entries true,
+        # and asks it at close whether this node may unregister.
+        await app[PARTS].nodes.start()
+        yield
+        await _closed(app[PARTS].nodes.close)
+
+    async def webhooks(app: web.Application) -> AsyncIterator[None]:
+        await app[PARTS].webhooks.start()
+        yield
+        await app[PARTS].webhooks.close()
+
+    async def throttle(app: web.Application) -> AsyncIterator[None]:
+        await app[RUNTIME].throttle.start()
+        yield
+        await app[RUNTIME].throttle.close()
+
+    async def event_loop_lag(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(app[RUNTIME].metrics.measure_event_loop())
+        yield
+        await cancel_and_wait([task])
+
+    async def connections(app: web.Application) -> AsyncIterator[None]:
+        rt = app[RUNTIME]
         transport.bind(rt)
-        loop_lag = asyncio.create_task(metrics.measure_event_loop())
         app[PUSHER].bind(rt)
-        restore_gc = gc_tuning.apply(settings.performance)
-        try:
-            yield
-        finally:
-            restore_gc()
-            await cancel_and_wait([loop_lag])
-            rt.deadlines.close()
-            await hub.close_all(4200, "server is shutting down, reconnect")
-            await transport.close()
-            await app[PUSHER].close()
-            await webhooks.close()
-            await throttle.close()
-            for closer in (presence.close, broker.close):
-                try:
-                    await closer()
-                except ServiceUnavailable:
-                    pass
-            if sessions is not None:
-                await sessions.close()
+        yield
+        rt.deadlines.close()
+        await rt.hub.close_all(4200, "server is shutting down, reconnect")
+        await transport.close()
+        await app[PUSHER].close()
 
-    return lifetime
+    async def gc_settings(app: web.Application) -> AsyncIterator[None]:
+        restore_gc = gc_tuning.apply(settings.performance)
+        yield
+        restore_gc()
+
+    return [
+        parts,
+        session_store,
+        broker,
+        presence,
+        node_registry,
+        webhooks,
+        throttle,
+        event_loop_lag,
+        connections,
+        gc_settings,
+    ]
+
+
+async def _closed(close: Callable[[], Awaitable[None]]) -> None:
+    """Close a backend; one that cannot reach its server at shutdown is left as it is (a Redis
+    node's leftovers are swept by the other nodes)."""
+    try:
+        await close()
+    except ServiceUnavailable:
+        pass
 
 
 async def _going_away(app: web.Application) -> None:

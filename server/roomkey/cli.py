@@ -15,7 +15,7 @@ from roomkey.config import (
     development_settings,
     load_settings,
 )
-from roomkey.config_checks import is_shipped_secret
+from roomkey.config.checks import is_shipped_secret
 from roomkey.core.channels import validate_socket_id
 from roomkey.core.errors import BadRequest
 from roomkey.core.signing import sign_channel, sign_user
@@ -58,6 +58,16 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # Imported here: check-config and sign never load the Socket.IO libraries.
+    from roomkey._patches import LibraryMismatch, require_guards
+
+    try:
+        # Before anything starts (workers included): a library that no longer fits one of
+        # roomkey's guards is one line and exit 1, not a traceback from each process.
+        require_guards()
+    except LibraryMismatch as exc:
+        print(f"roomkey: {exc}", file=sys.stderr)
+        return 1
     configure_logging(settings.server.log_format, settings.server.log_level)
     s = settings.server
     log.info("roomkey %s listening on http://%s:%d (%s mode)", __version__, s.host, s.port, s.mode)

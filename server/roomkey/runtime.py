@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from roomkey.config import Settings
-from roomkey.core.apps import App, AppRegistry
+from roomkey.config import AppSettings, Settings
+from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.policy import ChannelPolicy
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
@@ -98,7 +98,7 @@ class Runtime:
         self.deadlines.cancel(conn)
         self.log_connection("close", conn)
 
-    async def admit_connection(self, app: App, address: str) -> None:
+    async def admit_connection(self, app: AppSettings, address: str) -> None:
         """Before a socket is accepted: the per-address connection rate (``RateLimited``)."""
         await self.throttle.connection(app, address)
 

@@ -34,8 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from roomkey.config import WebhookSettings, WebhookTarget
-from roomkey.core.apps import App
+from roomkey.config import AppSettings, WebhookSettings, WebhookTarget
 from roomkey.core.protocol import dumps
 from roomkey.core.signing import webhook_signature
 from roomkey.logs import log_event
@@ -67,7 +66,9 @@ class WebhookDispatcher:
 
     def __init__(self, settings: WebhookSettings, *, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self._queue: asyncio.Queue[tuple[App, dict[str, Any]]] = asyncio.Queue(settings.queue_size)
+        self._queue: asyncio.Queue[tuple[AppSettings, dict[str, Any]]] = asyncio.Queue(
+            settings.queue_size
+        )
         self._metrics = metrics
         if metrics is not None:
             metrics.webhook_queue_depth.set_function(lambda: self.queued)
@@ -105,7 +106,7 @@ class WebhookDispatcher:
 
     # -- the hot path ------------------------------------------------------------------
 
-    def emit(self, app: App, event: dict[str, Any]) -> None:
+    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
         """Queue ``event`` if any of the app's targets wants it. Never blocks."""
         name = event.get("name")
         if not any(name in target.event_types for target in app.webhooks):
@@ -145,8 +146,8 @@ class WebhookDispatcher:
                 batch.append(self._queue.get_nowait())
             await self._dispatch(batch)
 
-    async def _dispatch(self, batch: list[tuple[App, dict[str, Any]]]) -> None:
-        by_app: dict[str, tuple[App, list[dict[str, Any]]]] = {}
+    async def _dispatch(self, batch: list[tuple[AppSettings, dict[str, Any]]]) -> None:
+        by_app: dict[str, tuple[AppSettings, list[dict[str, Any]]]] = {}
         for app, event in batch:
             by_app.setdefault(app.id, (app, []))[1].append(event)
         time_ms = int(time.time() * 1000)
@@ -166,7 +167,9 @@ class WebhookDispatcher:
         self._senders.discard(task)
         self._slots.release()
 
-    async def _send(self, app: App, target: WebhookTarget, body: bytes, events: int) -> None:
+    async def _send(
+        self, app: AppSettings, target: WebhookTarget, body: bytes, events: int
+    ) -> None:
         """Deliver one batch of ``events`` events, retrying until ``retry_for_seconds``."""
         assert self._session is not None
         headers = {

@@ -19,6 +19,16 @@ The environ handed to the ``connect`` event (and kept by python-socketio for the
 carries only ``REQUEST_METHOD``, ``QUERY_STRING``, ``PATH_INFO``, ``wsgi.url_scheme``, the
 ``Host``, ``Origin`` and ``X-Forwarded-For`` headers when sent, and ``aiohttp.request`` (where
 roomkey's own handlers read everything else). Used when ``performance.lean_sockets`` is on.
+
+Private parts of python-engineio's ``AsyncServer`` used here (``shape_problems`` checks them
+at start-up; on a mismatch lean sockets are off and python-engineio handshakes every socket):
+the driver table ``_async`` (``"create_route"`` replaced on the server's own copy,
+``"translate_request"`` and ``"websocket"`` used), ``_service_task()``,
+``start_service_task`` and ``service_task_handle`` (started as python-engineio starts them),
+``_trigger_event(event, *args, **kwargs)``, ``_make_response(response_dict, environ)`` and
+``_unauthorized(message)``, with the public ``generate_id()``, ``sockets``, ``transports``,
+``ping_interval``, ``ping_interval_grace_period``, ``ping_timeout`` and
+``max_http_buffer_size``.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from engineio import packet
 
 from roomkey._patches.engineio_socket import LeanSocket
 from roomkey._patches.engineio_websocket import SOCKET_ATTR
+from roomkey._patches.shape import attributes, method
 
 OriginCheck = Callable[[str | None, str | None], bool]
 
@@ -138,3 +149,33 @@ async def handle_get(
         if sock.closed and eio.sockets.get(sid) is sock:
             del eio.sockets[sid]
     return response
+
+
+def shape_problems(server_class: type, eio_server: Any) -> list[str]:
+    """python-engineio's server (``server_class``, one built for aiohttp as ``eio_server``)
+    has what ``handle_get`` and ``install`` use, of the signatures expected."""
+    problems = [
+        *method(server_class, "_service_task", (), coroutine=True),
+        *method(server_class, "_trigger_event", ("event", "*args", "**kwargs"), coroutine=True),
+        *method(server_class, "_make_response", ("response_dict", "environ"), coroutine=True),
+        *method(server_class, "_unauthorized", ("message",), coroutine=False),
+        *method(server_class, "generate_id", (), coroutine=False),
+        *attributes(
+            eio_server,
+            (
+                "start_service_task",
+                "service_task_handle",
+                "sockets",
+                "transports",
+                "ping_interval",
+                "ping_interval_grace_period",
+                "ping_timeout",
+                "max_http_buffer_size",
+            ),
+            label=server_class.__name__,
+        ),
+    ]
+    table = getattr(eio_server, "_async", None)
+    if not isinstance(table, dict) or not {"create_route", "translate_request"} <= table.keys():
+        problems.append("AsyncServer._async has no create_route or translate_request")
+    return problems

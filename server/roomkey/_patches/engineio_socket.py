@@ -22,6 +22,19 @@ Both kinds refuse what is not Engine.IO, as Engine.IO's reference server does: a
 message (``engineio_websocket.not_engineio``) or a long-polling body that does not decode
 ends the socket, reported once through the server's ``on_not_engineio`` hook, where
 python-engineio would raise and log a traceback (and, on a POST, answer 200).
+
+Private parts of python-engineio used here. The check (``CheckedSocket``, a guard with no
+safe fallback, see ``checked_shape_problems``): ``AsyncSocket.handle_post_request(environ)``
+(overridden), ``receive(pkt)`` and ``close(wait, abort, reason)``; python-engineio builds
+every socket as ``engineio.async_server.async_socket.AsyncSocket(server, sid)`` in
+``AsyncServer._handle_connect(environ, transport, jsonp_index)`` and stores it with
+``sockets[sid] = ...``, where the tables set its ``__class__`` to one of the subclasses here
+(the layout is the same: no attribute is added per instance). The lean socket
+(``performance.lean_sockets``, see ``lean_shape_problems``): ``_websocket_handler(ws)`` and
+``schedule_ping()`` (overridden), the attributes ``last_ping``, ``connected``, ``upgraded``,
+``closing`` and ``queue`` that python-engineio's ``BaseSocket`` sets, and the server's
+``ping_interval``, ``ping_timeout``, ``max_http_buffer_size`` and ``reason``. Both count on
+the queue being ``socketio_queue.MeteredQueue`` (the server's ``create_queue``).
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ from engineio import exceptions, packet, payload
 from engineio.async_socket import AsyncSocket
 
 from roomkey._patches.engineio_websocket import not_engineio, report_not_engineio
+from roomkey._patches.shape import attributes, method
 
 _PACKET_TYPES = range(len(packet.packet_names))
 
@@ -67,6 +81,15 @@ class CheckedSocket(AsyncSocket):  # type: ignore[misc]
             if self.closed:
                 break
             await self.receive(pkt)
+
+    def writer_idle(self) -> bool:
+        """True when nothing is queued and no packet is between the queue and the wire, so a
+        frame written straight to the transport cannot overtake one
+        (``engineio_websocket.write_now``). Here python-engineio's writer sends: it is idle
+        while it waits in ``queue.get()`` (``AsyncSocket.poll``), listed in the
+        ``MeteredQueue``'s getters with nothing in hand."""
+        queue = self.queue
+        return not queue._queue and bool(queue._getters)
 
 
 class LeanSocket(CheckedSocket):
@@ -154,13 +177,10 @@ class LeanSocket(CheckedSocket):
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
     def writer_idle(self) -> bool:
-        """True when nothing is queued and no packet is between the queue and the wire, so a
-        frame written straight to the transport cannot overtake one (``write_now``)."""
-        queue = self.queue
         if self._ws is not None:
-            return self._writer is None and not queue._queue
-        # python-engineio's writer (an upgraded socket): idle while it waits on the queue.
-        return not queue._queue and bool(queue._getters)
+            # A directly opened WebSocket: its writer exists only while packets are queued.
+            return self._writer is None and not self.queue._queue
+        return super().writer_idle()
 
     def _kick_writer(self) -> None:
         if self._writer is None and self._ws is not None:
@@ -189,7 +209,12 @@ class LeanSocket(CheckedSocket):
 
 
 class LeanSocketTable(dict[str, Any]):
-    """An Engine.IO server's ``sockets``: each socket stored is made a ``LeanSocket``."""
+    """An Engine.IO server's ``sockets``: each socket stored is made a ``LeanSocket``.
+
+    python-engineio builds its sockets itself (``AsyncServer._handle_connect``) and has no
+    factory for them: the one way to give each the checks (and the lean serving) before it
+    sees a packet is to set its class as it is stored. That is safe because the subclasses
+    add methods only, no per-instance layout (``checked_shape_problems`` tries it)."""
 
     socket_class: type[AsyncSocket] = LeanSocket
 
@@ -203,3 +228,47 @@ class CheckedSocketTable(LeanSocketTable):
     """An Engine.IO server's ``sockets`` without lean sockets: each is a ``CheckedSocket``."""
 
     socket_class = CheckedSocket
+
+
+def checked_shape_problems(
+    server_class: type, socket_class: type, built_socket_class: type, eio_server: Any
+) -> list[str]:
+    """The guard's shape: python-engineio's socket (``socket_class``) has the methods
+    ``CheckedSocket`` overrides and calls; its server (``server_class``) builds its sockets
+    from ``built_socket_class``, which must be the class ``CheckedSocket`` extends (else the
+    tables would pass them by unchecked); and a socket built on ``eio_server`` takes a
+    subclass's class in place."""
+    problems = [
+        *method(socket_class, "handle_post_request", ("environ",), coroutine=True),
+        *method(socket_class, "receive", ("pkt",), coroutine=True),
+        *method(socket_class, "close", ("wait", "abort", "reason"), coroutine=True),
+        *method(
+            server_class, "_handle_connect", ("environ", "transport", "jsonp_index"), coroutine=True
+        ),
+    ]
+    if built_socket_class is not AsyncSocket:
+        problems.append(
+            "AsyncServer no longer builds its sockets from engineio.async_socket.AsyncSocket"
+        )
+    if problems:
+        return problems
+    sock = socket_class(eio_server, "probe")
+    try:
+        sock.__class__ = CheckedSocket
+    except TypeError:
+        problems.append(f"an {socket_class.__name__}'s class cannot be set to a subclass")
+    return problems
+
+
+def lean_shape_problems(socket_class: type, eio_socket: Any) -> list[str]:
+    """The lean socket's shape: the methods ``LeanSocket`` overrides and the attributes it
+    reads on python-engineio's socket (``socket_class``, one built as ``eio_socket``)."""
+    return [
+        *method(socket_class, "_websocket_handler", ("ws",), coroutine=True),
+        *method(socket_class, "schedule_ping", (), coroutine=False),
+        *attributes(
+            eio_socket,
+            ("last_ping", "connected", "upgraded", "closing", "closed", "queue"),
+            label=socket_class.__name__,
+        ),
+    ]

@@ -12,6 +12,16 @@ already framed delivery straight on the transport when that cannot change what t
 sees (``performance.direct_writes``), and it ends a socket (upgraded from long-polling) whose
 client sends a message that is not an Engine.IO packet (``not_engineio``), as Engine.IO's
 reference server does, instead of letting python-engineio's handler raise on it.
+
+Private parts of python-engineio used here: the server's driver table ``_async`` (its
+``"websocket"`` entry, replaced on the server's own copy); the aiohttp driver class
+``engineio.async_drivers.aiohttp.WebSocket`` (subclassed: built as ``(handler, server)``, its
+``_sock``, ``handler``, ``server`` and ``environ``, ``__call__(environ)``, ``wait()``), built
+by ``AsyncSocket._upgrade_websocket`` with the socket's bound ``_websocket_handler`` (whose
+``__self__`` is how the wrapper finds its socket). ``write_now`` reads the socket's
+``upgrading`` and asks it ``writer_idle`` (``engineio_socket``), which relies on
+python-engineio's writer waiting for packets in ``queue.get()`` (``AsyncSocket.poll``).
+``shape_problems`` and ``direct_write_shape_problems`` check these at start-up.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Any
 from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from roomkey._patches.shape import attributes, method
 from roomkey.transports.websocket_frames import can_write_now
 
 
@@ -127,19 +138,44 @@ def write_now(eio_socket: Any, frame: bytes, max_buffered: int) -> bool:
     ws = getattr(eio_socket, SOCKET_ATTR, None)
     if ws is None or eio_socket.upgrading:
         return False
+    # Every socket roomkey serves is one of engineio_socket's, which knows when its writer
+    # is idle; anything else is never written to directly.
     idle = getattr(eio_socket, "writer_idle", None)
-    if idle is not None:
-        if not idle():
-            return False
-    else:
-        # python-engineio's own socket: asyncio.Queue keeps only pending getters in
-        # ``_getters`` (woken ones are popped, cancelled ones removed): one there means the
-        # writer waits with nothing in hand.
-        queue = eio_socket.queue
-        if queue._queue or not queue._getters:
-            return False
+    if idle is None or not idle():
+        return False
     transport = ws.transport
     if not can_write_now(transport, compressed=ws.compressed, max_buffered=max_buffered):
         return False
     transport.write(frame)
     return True
+
+
+def shape_problems(websocket_class: type, eio_server: Any) -> list[str]:
+    """``eio_server`` (python-engineio's ``AsyncServer``, built for aiohttp) takes its
+    WebSocket driver from ``_async["websocket"]``, which is ``websocket_class``, and that
+    driver is of the shape the wrapper above extends."""
+    table = getattr(eio_server, "_async", None)
+    if not isinstance(table, dict) or table.get("websocket") is not websocket_class:
+        return ["AsyncServer._async['websocket'] is not the aiohttp driver's WebSocket"]
+    label = f"async_drivers.aiohttp.{websocket_class.__name__}"
+    problems = [
+        *method(websocket_class, "__init__", ("handler", "server"), coroutine=False, label=label),
+        *method(websocket_class, "__call__", ("environ",), coroutine=True, label=label),
+        *method(websocket_class, "wait", (), coroutine=True, label=label),
+        *method(websocket_class, "send", ("message",), coroutine=True, label=label),
+        *method(websocket_class, "close", (), coroutine=True, label=label),
+    ]
+    if not problems:
+        driver = websocket_class(None, eio_server)
+        problems += attributes(driver, ("_sock", "handler", "server"), label=label)
+    return problems
+
+
+def direct_write_shape_problems(socket_class: type, eio_socket: Any) -> list[str]:
+    """python-engineio's socket (``socket_class``, one of it built as ``eio_socket``) has
+    what ``write_now`` reads, and its writer waits for packets in ``poll``."""
+    return [
+        *attributes(eio_socket, ("upgrading", "queue"), label=socket_class.__name__),
+        *method(socket_class, "poll", (), coroutine=True),
+        *method(socket_class, "_upgrade_websocket", ("environ",), coroutine=True),
+    ]

@@ -3,6 +3,15 @@
 The Socket.IO transport queues Engine.IO packets directly on each socket; a client that stops
 reading leaves them piling up. ``MeteredQueue`` keeps a running byte count so the transport
 can drop the client once ``limits.max_outbound_buffer_bytes`` is exceeded.
+
+``MeteredSocketIOServer`` puts ``MeteredEngineIOServer`` under python-socketio through its
+private ``AsyncServer._engineio_server_class()`` (what its constructor builds its Engine.IO
+server with); that server's public ``create_queue`` is what python-engineio's ``BaseSocket``
+builds each socket's queue with. Every bound and check on Socket.IO sockets rests on these,
+so they are a guard with no safe fallback (``shape_problems``). A packet's size is cached
+on the python-engineio ``Packet`` object itself (an attribute added to a library object,
+``SIZE_ATTR``; ``packet_size_shape_problems``): where that is refused it is measured again
+for each recipient.
 """
 
 from __future__ import annotations
@@ -16,9 +25,21 @@ from typing import Any
 import engineio
 import socketio
 
+from roomkey._patches import engineio_direct, engineio_websocket
+from roomkey._patches.engineio_direct import OriginCheck
 from roomkey._patches.engineio_socket import CheckedSocketTable, LeanSocketTable
+from roomkey._patches.shape import SILENT, method
 
 SIZE_ATTR = "roomkey_size"
+
+
+def remember_size(pkt: Any, size: int) -> None:
+    """Cache ``size`` (bytes, the type included) on ``pkt`` for ``packet_size``: a packet
+    built once and queued for many recipients is measured once."""
+    try:
+        setattr(pkt, SIZE_ATTR, size)
+    except AttributeError:
+        pass  # a packet class that takes no new attribute: measured per recipient
 
 
 def packet_size(pkt: Any) -> int:
@@ -36,10 +57,7 @@ def packet_size(pkt: Any) -> int:
         else:
             size = 8
         size += 1  # the packet type
-        try:
-            setattr(pkt, SIZE_ATTR, size)
-        except AttributeError:
-            pass
+        remember_size(pkt, size)
     return int(size)
 
 
@@ -169,6 +187,17 @@ class MeteredEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.use_lean_sockets(True)
 
+    def patch(self, *, compress: bool, lean_sockets: bool, allow_origin: OriginCheck) -> None:
+        """Everything roomkey changes on this server, in one call: WebSockets opened with
+        ``compress`` (permessage-deflate) through ``engineio_websocket``'s driver, and with
+        ``lean_sockets`` the direct handshake (``engineio_direct``) and ``LeanSocket``s, else
+        python-engineio's handshake with ``CheckedSocket``s. ``allow_origin``: the origin
+        check of the direct handshake."""
+        engineio_websocket.install(self, compress=compress)
+        if lean_sockets:
+            engineio_direct.install(self, allow_origin)
+        self.use_lean_sockets(lean_sockets)
+
     def use_lean_sockets(self, on: bool) -> None:
         """Whether sockets created from now on are ``LeanSocket``s
         (``performance.lean_sockets``)."""
@@ -200,3 +229,35 @@ class MeteredSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
 
     def _engineio_server_class(self) -> type[engineio.AsyncServer]:
         return MeteredEngineIOServer
+
+
+def shape_problems(socketio_server_class: type, socket_class: type) -> list[str]:
+    """The guard's shape: ``socketio_server_class`` (python-socketio's ``AsyncServer``) builds
+    its Engine.IO server with ``_engineio_server_class()``, and python-engineio's socket
+    (``socket_class``) builds its queue with the server's ``create_queue``."""
+    problems = method(socketio_server_class, "_engineio_server_class", (), coroutine=False)
+    if problems:
+        return problems
+    probe_class = type(
+        "Probe",
+        (socketio_server_class,),
+        {"_engineio_server_class": MeteredSocketIOServer._engineio_server_class},
+    )
+    server = probe_class(async_mode="aiohttp", logger=SILENT, engineio_logger=SILENT)
+    if not isinstance(server.eio, MeteredEngineIOServer):
+        return [
+            f"{socketio_server_class.__name__} no longer builds its Engine.IO server with "
+            "_engineio_server_class()"
+        ]
+    if not isinstance(socket_class(server.eio, "probe").queue, MeteredQueue):
+        problems.append(f"{socket_class.__name__} no longer builds its queue with create_queue()")
+    return problems
+
+
+def packet_size_shape_problems(packet_class: type) -> list[str]:
+    """python-engineio's ``Packet`` (``packet_class``) takes the size attribute."""
+    pkt = packet_class(engineio.packet.NOOP)
+    remember_size(pkt, 1)
+    if getattr(pkt, SIZE_ATTR, None) != 1:
+        return [f"a {packet_class.__name__} takes no new attribute ({SIZE_ATTR})"]
+    return []

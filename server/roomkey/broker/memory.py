@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from roomkey.broker.base import BrokerStats, ControlHandler, DeliveryHandler
+from roomkey.broker.base import Broker, BrokerStats, ControlHandler, DeliveryHandler
 from roomkey.core.protocol import Outbound
 
 
-class MemoryBroker:
+class MemoryBroker(Broker):
     def __init__(self) -> None:
         self._handler: DeliveryHandler | None = None
         self._control: ControlHandler | None = None

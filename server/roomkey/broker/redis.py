@@ -31,7 +31,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from roomkey.broker.base import BrokerStats, ControlHandler, DeliveryHandler
+from roomkey.broker.base import Broker, BrokerStats, ControlHandler, DeliveryHandler
 from roomkey.config import RedisSettings
 from roomkey.core.errors import ServiceUnavailable
 from roomkey.core.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
@@ -53,7 +53,7 @@ LISTENER_FAILURES: tuple[type[BaseException], ...] = (*REDIS_FAILURES, ListenerD
 CLOSE_FAILURES: tuple[type[BaseException], ...] = (*REDIS_FAILURES, RuntimeError)
 
 
-class RedisBroker:
+class RedisBroker(Broker):
     def __init__(self, settings: RedisSettings, node_id: str) -> None:
         self._settings = settings
         self.node_id = node_id

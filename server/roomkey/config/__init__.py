@@ -1,12 +1,29 @@
-"""Settings: read once from TOML (or built in code) into frozen dataclasses."""
+"""Settings: read once from TOML (or built in code) into frozen dataclasses.
 
-from roomkey.config.reader import ConfigError
-from roomkey.config.settings import (
+The modules, each importing only those above it (no cycle):
+
+- ``table``: ``TableReader``, typed and path-aware reading of one TOML table; ``ConfigError``.
+- ``values``: the ``setting()`` spec a field carries, the checks and readers of one value.
+- ``settings``: the frozen dataclasses, one field per setting.
+- ``presets``: the development preset and its public credentials.
+- ``sections``: one table into its dataclass, driven by the dataclass's fields.
+- ``checks``: what keeps a whole configuration from being served (published secrets...).
+- ``reader``: ``load_settings`` and ``parse_settings``: TOML in, checks across tables.
+
+This package re-exports what applications and the rest of roomkey use.
+"""
+
+from roomkey.config.checks import deployment_problems
+from roomkey.config.presets import (
     DEV_APP_ID,
     DEV_APP_KEY,
     DEV_APP_SECRET,
     DEV_ENCRYPTION_MASTER_KEY,
     DEV_JWT_SECRET,
+    development_settings,
+)
+from roomkey.config.reader import load_settings, parse_settings
+from roomkey.config.settings import (
     WEBHOOK_EVENT_TYPES,
     AppSettings,
     JwtSettings,
@@ -21,11 +38,8 @@ from roomkey.config.settings import (
     Settings,
     WebhookSettings,
     WebhookTarget,
-    deployment_problems,
-    development_settings,
-    load_settings,
-    parse_settings,
 )
+from roomkey.config.table import ConfigError
 
 __all__ = [
     "DEV_APP_ID",

@@ -1,142 +1,65 @@
-"""Typed, path-aware reading of one TOML table, collecting every error instead of stopping.
+"""Configuration in: a TOML file (or its parsed tables) to a validated ``Settings``.
 
-``TableReader(path, table, errors)`` reads keys with defaults and records problems as
-``"apps[0].secret: must be a non-empty string"``. Unknown keys are reported too, so a typo never
-silently becomes a default. Only ``config/settings.py`` and ``config/sections.py`` use this.
+No other module reads TOML. ``load_settings(path)`` reads a file, ``parse_settings(data)``
+validates what ``tomllib`` made of one: each table by ``sections.read_section``, then the
+checks that span tables (at least one app, unique ids and keys, what several workers and a
+Redis session store need), then ``checks.deployment_problems``. Every error names its path
+(``apps[0].secret: must be a non-empty string``) and all are reported together
+(``ConfigError.errors``). config.example.toml documents every key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+import tomllib
+from pathlib import Path
 
-T = TypeVar("T")
+from roomkey.config.checks import deployment_problems
+from roomkey.config.sections import read_section
+from roomkey.config.settings import AppSettings, Settings
+from roomkey.config.table import ConfigError, TableReader
 
-
-class ConfigError(Exception):
-    """The configuration is invalid; ``errors`` lists every problem with its path."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+__all__ = ["load_settings", "parse_settings"]
 
 
-class TableReader:
-    def __init__(self, path: str, table: object, errors: list[str]) -> None:
-        self.path = path
-        self.errors = errors
-        self.seen: set[str] = set()
-        if table is None:
-            table = {}
-        if not isinstance(table, Mapping):
-            self.error("", "must be a table")
-            table = {}
-        self.table: Mapping[str, Any] = table
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a TOML file. Raises ``ConfigError`` listing every problem."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
+    return parse_settings(data)
 
-    def where(self, key: str) -> str:
-        if not key:
-            return self.path or "(top level)"
-        return f"{self.path}.{key}" if self.path else key
 
-    def error(self, key: str, message: str) -> None:
-        self.errors.append(f"{self.where(key)}: {message}")
+def parse_settings(data: object) -> Settings:
+    """Validate parsed TOML (``tomllib.loads`` output). Raises ``ConfigError`` listing every
+    problem, each with its path."""
+    errors: list[str] = []
+    settings = read_section(TableReader("", data, errors), Settings)
+    if not settings.apps:
+        errors.append("apps: at least one [[apps]] table is required")
+    _check_unique(settings.apps, errors)
+    if settings.server.workers > 1 and not settings.redis.url:
+        errors.append(
+            "server.workers: more than one worker needs redis.url (workers share state through Redis)"
+        )
+    session = settings.session
+    if session.store == "redis" and not (session.redis_url or settings.redis.url):
+        errors.append('session.store: "redis" needs session.redis_url or redis.url')
+    errors.extend(deployment_problems(settings))
+    if errors:
+        raise ConfigError(errors)
+    return settings
 
-    def _get(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.table.get(key)
 
-    def text(
-        self, key: str, default: str, *, required: bool = False, choices: tuple[str, ...] = ()
-    ) -> str:
-        value = self._get(key)
-        if value is None:
-            if required:
-                self.error(key, "is required")
-            return default
-        if not isinstance(value, str):
-            self.error(key, "must be a string")
-            return default
-        if required and not value:
-            self.error(key, "must be a non-empty string")
-        if choices and value not in choices:
-            self.error(key, f"must be one of {', '.join(choices)}")
-            return default
-        text: str = value
-        return text
-
-    def integer(
-        self, key: str, default: int, *, minimum: int = 0, maximum: int | None = None
-    ) -> int:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(key, "must be an integer")
-            return default
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            self.error(key, f"must be at least {minimum}{upper}")
-            return default
-        return value
-
-    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(key, "must be a number")
-            return default
-        if value < minimum:
-            self.error(key, f"must be at least {minimum}")
-            return default
-        return float(value)
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.error(key, "must be true or false")
-            return default
-        return value
-
-    def str_list(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.error(key, "must be a list of strings")
-            return default
-        return tuple(value)
-
-    def str_map(self, key: str) -> dict[str, str]:
-        value = self._get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping) or not all(
-            isinstance(v, str | int | bool) for v in value.values()
-        ):
-            self.error(key, "must be a table of strings")
-            return {}
-        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
-
-    def sub(self, key: str) -> TableReader:
-        return TableReader(self.where(key), self._get(key), self.errors)
-
-    def array(self, key: str) -> list[TableReader]:
-        value = self._get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(key, "must be an array of tables")
-            return []
-        return [
-            TableReader(f"{self.where(key)}[{i}]", item, self.errors)
-            for i, item in enumerate(value)
-        ]
-
-    def finish(self) -> None:
-        """Report keys that were present but never read."""
-        for key in self.table:
-            if key not in self.seen:
-                self.error(key, "unknown setting")
+def _check_unique(apps: tuple[AppSettings, ...], errors: list[str]) -> None:
+    for attr in ("id", "key"):
+        seen: dict[str, int] = {}
+        for i, app in enumerate(apps):
+            value = getattr(app, attr)
+            if value and value in seen:
+                errors.append(f"apps[{i}].{attr}: duplicates apps[{seen[value]}].{attr}")
+            seen.setdefault(value, i)

@@ -1,26 +1,43 @@
-"""Configuration: TOML in, frozen dataclasses out, read once at start.
+"""The settings: frozen dataclasses, one per TOML table, built once at start (from a file by
+``load_settings``, or in code) and shared read-only by everything that runs.
 
-No other module reads TOML or the environment. ``load_settings(path)`` reads a file;
-``development_settings()`` is what ``roomkey serve`` runs with when no file is given.
-Every error names its path (``apps[0].secret: must be a non-empty string``) and all errors are
-reported together (``ConfigError.errors``). config.example.toml documents every key.
-
-This module holds the settings dataclasses and the public functions; the reader of each TOML
-section is in ``config_sections``, the checks on a whole configuration (published secrets in
-production, loopback in development, metrics ports) in ``config_checks``.
+Each field is one setting: its name is the TOML key, its type says how the value is read, its
+default is the default, and its metadata (``values.setting``) adds a bound, the choices or a
+check where the type is not enough. Adding a setting is one line here (and its line in
+config.example.toml, which a test keeps in step); ``sections.read_section`` reads it from then
+on, with path-qualified errors and unknown-key reporting.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from roomkey.config.reader import ConfigError, TableReader
+from roomkey.config.values import (
+    MAX_APP_ID_CHARS,
+    MAX_APP_KEY_CHARS,
+    MAX_PREFIX_CHARS,
+    WEBHOOK_EVENT_TYPES,
+    at_least_chars,
+    channel_pattern,
+    host_name,
+    http_url,
+    ip_networks,
+    jwt_algorithms,
+    read_claims,
+    read_master_key,
+    read_public_key,
+    redis_url,
+    safe_name,
+    session_recheck,
+    setting,
+    url_path,
+    web_directory,
+    webhook_event_types,
+)
 
 __all__ = [
+    "WEBHOOK_EVENT_TYPES",
     "AppSettings",
-    "ConfigError",
     "JwtSettings",
     "Limits",
     "MetricsSettings",
@@ -33,29 +50,13 @@ __all__ = [
     "Settings",
     "WebhookSettings",
     "WebhookTarget",
-    "deployment_problems",
-    "development_settings",
-    "load_settings",
-    "parse_settings",
 ]
-
-WEBHOOK_EVENT_TYPES = (
-    "channel_occupied",
-    "channel_vacated",
-    "member_added",
-    "member_removed",
-    "client_event",
-)
-DEV_APP_ID = "1"
-DEV_APP_KEY = "roomkey-dev-key"
-DEV_APP_SECRET = "roomkey-dev-secret"
-DEV_JWT_SECRET = "roomkey-dev-jwt-secret-change-me-0123456789"
-DEV_ENCRYPTION_MASTER_KEY = bytes(range(32))
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-app limits. Defaults are Pusher's. 0 means unlimited where noted."""
+    """Per-app limits (``[apps.limits]``). Defaults are Pusher's. 0 means unlimited where
+    noted."""
 
     max_connections: int = 0  # 0: unlimited
     max_event_data_bytes: int = 10 * 1024
@@ -74,7 +75,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Request rates per window (0 disables a limit)."""
+    """Request rates per window (``[rate_limits]``; 0 disables a limit)."""
 
     authorize_per_minute_per_user: int = 600
     authorize_per_minute_per_address: int = 1200
@@ -85,31 +86,44 @@ class RateLimits:
 
 @dataclass(frozen=True)
 class RuleSettings:
-    """One channel rule: ``pattern`` with ``*`` and ``{placeholders}``; ``claims`` that the
-    identity must carry (string equality); ``allow`` what happens when it matches."""
+    """One channel rule (``[[apps.rules]]``): ``pattern`` with ``*`` and ``{placeholders}``;
+    ``claims`` that the identity must carry (string equality); ``allow`` what happens when it
+    matches."""
 
-    pattern: str
+    pattern: str = field(metadata=setting(check=channel_pattern))
     allow: bool = True
-    claims: tuple[tuple[str, str], ...] = ()
+    claims: tuple[tuple[str, str], ...] = field(default=(), metadata=setting(read=read_claims))
 
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    url: str
-    event_types: tuple[str, ...] = WEBHOOK_EVENT_TYPES
+    """One webhook of an app (``[[apps.webhooks]]``): the URL roomkey POSTs batches of events
+    to, and which event types it receives."""
+
+    url: str = field(metadata=setting(check=http_url))
+    event_types: tuple[str, ...] = field(
+        default=WEBHOOK_EVENT_TYPES, metadata=setting(check=webhook_event_types)
+    )
 
 
 @dataclass(frozen=True)
 class AppSettings:
-    id: str
-    key: str
-    secret: str
+    """One application (``[[apps]]``): the credentials its servers sign with, what its
+    clients may do, its limits, channel rules and webhooks. ``id`` and ``key`` are safe names
+    (docs/config.md); ``secret`` signs everything and never leaves the server."""
+
+    id: str = field(metadata=setting(check=safe_name(MAX_APP_ID_CHARS)))
+    key: str = field(metadata=setting(check=safe_name(MAX_APP_KEY_CHARS)))
+    secret: str = field(metadata=setting(check=at_least_chars(16)))
     name: str = ""
     enabled: bool = True
     client_events: bool = False
     require_identity: bool = False
     authorized_connections_timeout: float = 0.0  # seconds; 0: off
-    encryption_master_key: bytes | None = None
+    # 32 bytes for private-encrypted- channels; base64 in the file.
+    encryption_master_key: bytes | None = field(
+        default=None, metadata=setting(read=read_master_key)
+    )
     limits: Limits = field(default_factory=Limits)
     rules: tuple[RuleSettings, ...] = ()
     webhooks: tuple[WebhookTarget, ...] = ()
@@ -117,11 +131,12 @@ class AppSettings:
 
 @dataclass(frozen=True)
 class JwtSettings:
-    """Bearer-token identity. Off unless a secret or a public key is configured."""
+    """Bearer-token identity (``[jwt]``). Off unless a secret or a public key is configured.
+    In the file, ``public_key_file`` names a PEM file read into ``public_key``."""
 
-    algorithms: tuple[str, ...] = ("HS256",)
-    secret: str = ""
-    public_key: str = ""
+    algorithms: tuple[str, ...] = field(default=("HS256",), metadata=setting(check=jwt_algorithms))
+    secret: str = field(default="", metadata=setting(check=at_least_chars(32)))
+    public_key: str = field(default="", metadata=setting(read=read_public_key))
     audience: str = ""
     issuer: str = ""
     user_id_claim: str = "sub"
@@ -130,15 +145,16 @@ class JwtSettings:
 
     @property
     def enabled(self) -> bool:
+        """True when tokens can be verified (a secret or a public key is set)."""
         return bool(self.secret or self.public_key)
 
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """Session-cookie identity in aiohttp-session's storage format."""
+    """Session-cookie identity (``[session]``) in aiohttp-session's storage format."""
 
     enabled: bool = True
-    store: str = "memory"  # "memory" or "redis"
+    store: str = field(default="memory", metadata=setting(choices=("memory", "redis")))
     cookie_name: str = "AIOHTTP_SESSION"
     redis_url: str = ""  # empty: the [redis] url
     user_id_key: str = "user_id"
@@ -146,54 +162,69 @@ class SessionSettings:
     max_age_seconds: int = 0  # 0: no expiry beyond what the store keeps
     # A socket identified by a session re-reads it when its last read is this old (seconds):
     # a deleted session (logout) stops authorizing the socket within this bound. 0: always.
-    recheck_seconds: float = 5.0
+    recheck_seconds: float = field(default=5.0, metadata=setting(check=session_recheck))
 
 
 @dataclass(frozen=True)
 class RedisSettings:
-    url: str = ""  # empty: memory backends, one node
-    prefix: str = "roomkey"
-    heartbeat_seconds: float = 2.0
-    node_timeout_seconds: float = 6.0
-    operation_timeout_seconds: float = 2.0
+    """Shared state and fan-out between nodes (``[redis]``); no URL: memory, one node.
+    ``node_timeout_seconds`` must exceed ``heartbeat_seconds`` (``sections`` checks it)."""
+
+    url: str = field(default="", metadata=setting(check=redis_url))
+    prefix: str = field(default="roomkey", metadata=setting(check=safe_name(MAX_PREFIX_CHARS)))
+    heartbeat_seconds: float = field(default=2.0, metadata=setting(minimum=0.1))
+    node_timeout_seconds: float = field(default=6.0, metadata=setting(minimum=0.3))
+    operation_timeout_seconds: float = field(default=2.0, metadata=setting(minimum=0.05))
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    batch_ms: int = 250
-    queue_size: int = 10_000
-    timeout_seconds: float = 5.0
+    """How webhooks are sent (``[webhooks]``): batching, the bounded queue, timeouts and
+    retries."""
+
+    batch_ms: int = field(default=250, metadata=setting(maximum=60_000))
+    queue_size: int = field(default=10_000, metadata=setting(minimum=1))
+    timeout_seconds: float = field(default=5.0, metadata=setting(minimum=0.1))
     retry_for_seconds: float = 60.0
-    max_backoff_seconds: float = 10.0
+    max_backoff_seconds: float = field(default=10.0, metadata=setting(minimum=0.01))
 
 
 @dataclass(frozen=True)
 class ServerSettings:
+    """The client listener and the process (``[server]``): address, workers, mode, logging,
+    the authorize paths, origins and proxies, and the timeouts of clients and requests."""
+
     host: str = "127.0.0.1"
-    port: int = 6001
-    workers: int = 1
-    mode: str = "production"  # "development" serves the demo at /
-    web_root: str = ""  # roomkey.js and the demo; empty: web/ of the source checkout, if any
-    log_format: str = "text"  # "text" or "json"
-    log_level: str = "info"
-    auth_path: str = "/pusher/auth"
-    user_auth_path: str = "/pusher/user-auth"
+    port: int = field(default=6001, metadata=setting(maximum=65535))
+    workers: int = field(default=1, metadata=setting(minimum=1, maximum=64))
+    # "development" serves the demo at /
+    mode: str = field(default="production", metadata=setting(choices=("production", "development")))
+    # roomkey.js and the demo; empty: web/ of the source checkout, if any
+    web_root: str = field(default="", metadata=setting(check=web_directory))
+    log_format: str = field(default="text", metadata=setting(choices=("text", "json")))
+    log_level: str = field(
+        default="info", metadata=setting(choices=("debug", "info", "warning", "error"))
+    )
+    auth_path: str = field(default="/pusher/auth", metadata=setting(check=url_path))
+    user_auth_path: str = field(default="/pusher/user-auth", metadata=setting(check=url_path))
     allowed_origins: tuple[str, ...] = ()  # empty: same origin only
-    trusted_proxies: tuple[str, ...] = ()
-    activity_timeout: int = 120
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=setting(check=ip_networks))
+    activity_timeout: int = field(default=120, metadata=setting(minimum=1, maximum=3600))
     shutdown_timeout_seconds: float = 10.0
     # Authorize endpoints and REST API: the whole body must arrive within this many seconds of
     # roomkey starting to read it, else 408 and the connection is closed (slow-body clients).
-    request_body_timeout_seconds: float = 5.0
+    request_body_timeout_seconds: float = field(default=5.0, metadata=setting(minimum=0.05))
     compression: bool = False
-    pusher_pong_timeout_seconds: float = 30.0  # Pusher sockets: wait for a pong, then 4201
+    # Pusher sockets: wait for a pong, then 4201
+    pusher_pong_timeout_seconds: float = field(default=30.0, metadata=setting(minimum=0.05))
     # Engine.IO heartbeat: a Socket.IO connection that does not answer a ping sent every
     # ping_interval_seconds within ping_timeout_seconds is closed as dead.
-    ping_interval_seconds: float = 25.0
-    ping_timeout_seconds: float = 20.0
+    ping_interval_seconds: float = field(default=25.0, metadata=setting(minimum=1.0))
+    ping_timeout_seconds: float = field(default=20.0, metadata=setting(minimum=0.1))
 
     @property
     def development(self) -> bool:
+        """True in development mode (the demo, loopback only)."""
         return self.mode == "development"
 
 
@@ -210,8 +241,8 @@ class MetricsSettings:
     """
 
     enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 9601
+    host: str = field(default="127.0.0.1", metadata=setting(check=host_name))
+    port: int = field(default=9601, metadata=setting(maximum=65535))
     on_main_port: bool = False
 
 
@@ -241,16 +272,20 @@ class PerformanceSettings:
 
     gc_freeze: bool = True
     direct_writes: bool = True
-    jwt_cache_size: int = 10_000
-    gc_threshold0: int = 50_000
-    gc_threshold1: int = 20
-    gc_threshold2: int = 100
+    jwt_cache_size: int = field(default=10_000, metadata=setting(maximum=10_000_000))
+    gc_threshold0: int = field(default=50_000, metadata=setting(minimum=1))
+    gc_threshold1: int = field(default=20, metadata=setting(minimum=1))
+    gc_threshold2: int = field(default=100, metadata=setting(minimum=1))
     lean_sockets: bool = True
     peek_body: bool = True
 
 
 @dataclass(frozen=True)
 class Settings:
+    """A whole configuration: one field per TOML table, ``apps`` one per ``[[apps]]``.
+    Built by ``load_settings``/``parse_settings`` (validated) or in code (then
+    ``deployment_problems`` tells what would be unsafe to serve)."""
+
     server: ServerSettings = field(default_factory=ServerSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     jwt: JwtSettings = field(default_factory=JwtSettings)
@@ -260,108 +295,3 @@ class Settings:
     apps: tuple[AppSettings, ...] = ()
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
-
-
-def development_settings(port: int = 6001, host: str = "127.0.0.1") -> Settings:
-    """The preset of ``roomkey serve`` without a file: one development app, memory backends,
-    the demo at ``/``, a JWT secret the demo signs its tokens with, the metrics listener on a
-    free loopback port (so that the preset never fails for a busy port). Every secret in it is
-    public, so production mode refuses them (``config_checks``)."""
-    app = AppSettings(
-        id=DEV_APP_ID,
-        key=DEV_APP_KEY,
-        secret=DEV_APP_SECRET,
-        name="development",
-        client_events=True,
-        encryption_master_key=DEV_ENCRYPTION_MASTER_KEY,
-        rules=(
-            RuleSettings("private-user-{user_id}"),
-            RuleSettings("private-encrypted-user-{user_id}"),
-            RuleSettings("private-chat-*"),
-            RuleSettings("presence-*"),
-        ),
-    )
-    return Settings(
-        server=ServerSettings(host=host, port=port, mode="development"),
-        jwt=JwtSettings(secret=DEV_JWT_SECRET),
-        apps=(app,),
-        metrics=MetricsSettings(port=0),
-    )
-
-
-def load_settings(path: str | Path) -> Settings:
-    """Read and validate a TOML file. Raises ``ConfigError`` listing every problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
-    return parse_settings(data)
-
-
-def parse_settings(data: object) -> Settings:
-    """Validate parsed TOML (``tomllib.loads`` output). Raises ``ConfigError`` listing every
-    problem, each with its path."""
-    # config_sections builds the dataclasses above, so it imports this module: importing it
-    # when called keeps the import graph free of cycles.
-    from roomkey.config import sections as read
-
-    errors: list[str] = []
-    top = TableReader("", data, errors)
-    server = read.read_server(top.sub("server"))
-    redis = read.read_redis(top.sub("redis"))
-    jwt = read.read_jwt(top.sub("jwt"))
-    session = read.read_session(top.sub("session"))
-    webhooks = read.read_webhooks(top.sub("webhooks"))
-    rate_limits = read.read_rate_limits(top.sub("rate_limits"))
-    apps = tuple(read.read_app(r) for r in top.array("apps"))
-    performance = read.read_performance(top.sub("performance"))
-    metrics = read.read_metrics(top.sub("metrics"))
-    top.finish()
-    if not apps:
-        errors.append("apps: at least one [[apps]] table is required")
-    _check_unique(apps, errors)
-    if server.workers > 1 and not redis.url:
-        errors.append(
-            "server.workers: more than one worker needs redis.url (workers share state through Redis)"
-        )
-    if session.store == "redis" and not (session.redis_url or redis.url):
-        errors.append('session.store: "redis" needs session.redis_url or redis.url')
-    settings = Settings(
-        server,
-        redis,
-        jwt,
-        session,
-        webhooks,
-        rate_limits,
-        apps,
-        performance=performance,
-        metrics=metrics,
-    )
-    errors.extend(deployment_problems(settings))
-    if errors:
-        raise ConfigError(errors)
-    return settings
-
-
-def deployment_problems(settings: Settings) -> list[str]:
-    """What makes ``settings`` unsafe or impossible to serve, each with its path: a secret
-    that roomkey publishes (production mode), a listener off loopback (development mode),
-    metrics ports that collide. ``parse_settings`` reports these with every other error;
-    ``roomkey serve`` asks again after its command-line overrides. See ``config_checks``."""
-    from roomkey import config_checks
-
-    return config_checks.deployment_problems(settings)
-
-
-def _check_unique(apps: tuple[AppSettings, ...], errors: list[str]) -> None:
-    for attr in ("id", "key"):
-        seen: dict[str, int] = {}
-        for i, app in enumerate(apps):
-            value = getattr(app, attr)
-            if value and value in seen:
-                errors.append(f"apps[{i}].{attr}: duplicates apps[{seen[value]}].{attr}")
-            seen.setdefault(value, i)

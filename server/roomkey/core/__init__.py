@@ -1,3 +1,4 @@
-"""The pure core: channel grammar, signatures, errors, policy, wire messages, apps and members.
+"""The pure core: channel grammar, signatures (the REST check included), errors, policy, wire
+messages, apps, members and the client-event rules.
 
 Imports neither aiohttp, python-socketio nor redis."""

@@ -6,17 +6,26 @@ identity carries every required claim. Patterns: ``*`` matches any run of channe
 characters; ``{name}`` is replaced by the identity's ``user_id`` or the claim ``name`` (a rule
 whose placeholder the identity lacks does not match). Example: ``private-user-{user_id}``.
 
-When roomkey is embedded in an aiohttp application, a Python callable may replace the rules:
-``(app, identity, channel) -> bool`` or an awaitable of bool.
+When roomkey is embedded in an aiohttp application, a Python function may replace the rules:
+``(app, identity, channel) -> bool``, or an ``async def`` (or any function returning an
+awaitable of bool). A policy is one of two types, chosen once (``policy_for``):
+
+- ``SyncPolicy``: ``allows(...) -> bool``, decided at once (the configured rules, a plain
+  function that answers a bool). The authorize endpoint then signs without awaiting anything.
+- ``AsyncPolicy``: ``async allows(...) -> bool`` (an ``async def``, or a function that returns
+  an awaitable).
+
+A plain function could be either until it is called: its first call tells (``FirstCallPolicy``).
+Callers that may wait use ``allowed``; the authorize endpoint branches on the type.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from roomkey.config import AppSettings, RuleSettings
 from roomkey.identity.base import Identity
@@ -24,23 +33,40 @@ from roomkey.identity.base import Identity
 _TOKEN_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}|\*")
 _STAR = "[A-Za-z0-9_\\-=@,.;]*"
 
-PolicyCallable = Callable[[AppSettings, Identity, str], "bool | Awaitable[bool]"]
+# What ``setup(policy=...)`` accepts: a function that answers at once, or one that answers
+# with an awaitable (an ``async def``).
+PolicyFunction = (
+    Callable[[AppSettings, Identity, str], bool]
+    | Callable[[AppSettings, Identity, str], Awaitable[bool]]
+)
 
 
-class ChannelPolicy(Protocol):
-    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool | Awaitable[bool]:
-        """True to admit; a bool when decided at once (the configured rules), else an
-        awaitable of one (an application's async callable). See ``allowed``."""
+class SyncPolicy(ABC):
+    """A policy that decides at once."""
+
+    @abstractmethod
+    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+        """True to admit ``identity`` to ``channel`` of ``app``."""
+
+
+class AsyncPolicy(ABC):
+    """A policy that may wait (an application's ``async def``, a lookup elsewhere)."""
+
+    @abstractmethod
+    async def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+        """True to admit ``identity`` to ``channel`` of ``app``."""
+
+
+ChannelPolicy = SyncPolicy | AsyncPolicy
 
 
 async def allowed(
     policy: ChannelPolicy, app: AppSettings, identity: Identity, channel: str
 ) -> bool:
-    """``policy.allows``, awaited if it must be."""
-    result = policy.allows(app, identity, channel)
-    if not isinstance(result, bool):
-        result = await result
-    return result is True
+    """``policy.allows``, awaited when the policy is an ``AsyncPolicy``."""
+    if isinstance(policy, SyncPolicy):
+        return policy.allows(app, identity, channel)
+    return await policy.allows(app, identity, channel)
 
 
 @dataclass(frozen=True)
@@ -92,7 +118,7 @@ def compile_rule(rule: RuleSettings) -> _CompiledRule:
     return _CompiledRule(tuple(pieces), rule.allow, rule.claims, static)
 
 
-class RulePolicy:
+class RulePolicy(SyncPolicy):
     """The rules of each app, compiled once."""
 
     def __init__(self, apps: tuple[AppSettings, ...]) -> None:
@@ -105,18 +131,76 @@ class RulePolicy:
         return False
 
 
-class CallablePolicy:
-    """Wraps an application's own function; a sync or async callable returning a bool."""
+class FunctionPolicy(SyncPolicy):
+    """An application's function that answers at once: admits on ``True`` only.
 
-    def __init__(self, fn: PolicyCallable) -> None:
+    Should it return an awaitable after all (a function that answers both ways), that is a
+    ``TypeError``: such a function must be an ``async def`` (``AsyncFunctionPolicy``)."""
+
+    def __init__(self, fn: Callable[[AppSettings, Identity, str], object]) -> None:
         self._fn = fn
 
-    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool | Awaitable[bool]:
+    def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
         result = self._fn(app, identity, channel)
         if inspect.isawaitable(result):
-            return self._settled(result)
+            if inspect.iscoroutine(result):
+                result.close()  # never awaited: no "was never awaited" warning later
+            raise TypeError(
+                "the channel policy answered with a bool on its first call and with an "
+                "awaitable now: make it an async def"
+            )
         return result is True
 
-    @staticmethod
-    async def _settled(pending: Awaitable[bool]) -> bool:
-        return (await pending) is True
+
+class AsyncFunctionPolicy(AsyncPolicy):
+    """An application's ``async def`` (or a function returning an awaitable of bool; a bool
+    returned at once is taken as well): admits on ``True`` only."""
+
+    def __init__(self, fn: Callable[[AppSettings, Identity, str], object]) -> None:
+        self._fn = fn
+
+    async def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+        result = self._fn(app, identity, channel)
+        if inspect.isawaitable(result):
+            result = await result
+        return result is True
+
+
+class FirstCallPolicy(AsyncPolicy):
+    """A plain function (not an ``async def``) before its first call, which tells what it is:
+    a bool makes it a ``FunctionPolicy``, an awaitable an ``AsyncFunctionPolicy``. That choice
+    is ``known`` from then on, and handed once to ``on_known`` (the runtime then holds the
+    known policy, so the authorize endpoint stays synchronous for a synchronous function);
+    later calls here go straight to it."""
+
+    def __init__(self, fn: Callable[[AppSettings, Identity, str], object]) -> None:
+        self._fn = fn
+        self.known: ChannelPolicy | None = None
+        self.on_known: Callable[[ChannelPolicy], None] | None = None
+
+    async def allows(self, app: AppSettings, identity: Identity, channel: str) -> bool:
+        if self.known is not None:
+            return await allowed(self.known, app, identity, channel)
+        result = self._fn(app, identity, channel)
+        known: ChannelPolicy
+        if inspect.isawaitable(result):
+            known = AsyncFunctionPolicy(self._fn)
+            result = await result
+        else:
+            known = FunctionPolicy(self._fn)
+        if self.known is None:  # two first calls at once: the first to finish decides
+            self.known = known
+            if self.on_known is not None:
+                self.on_known(known)
+        return result is True
+
+
+def policy_for(fn: PolicyFunction) -> ChannelPolicy:
+    """The policy type for an application's function, chosen once: an ``async def`` (or an
+    object whose ``__call__`` is one) is an ``AsyncFunctionPolicy``; any other function a
+    ``FirstCallPolicy`` until its first call shows which it is."""
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 (an object with an async __call__)
+    ):
+        return AsyncFunctionPolicy(fn)
+    return FirstCallPolicy(fn)

@@ -8,12 +8,11 @@ Answers carry ``Cache-Control: no-store``; CORS is answered only for configured 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.channels import validate_channel_name, validate_socket_id
 from roomkey.core.errors import (
     Forbidden,
@@ -23,6 +22,7 @@ from roomkey.core.errors import (
     RoomkeyError,
     Unauthorized,
 )
+from roomkey.core.policy import SyncPolicy
 from roomkey.core.protocol import dumps_strings
 from roomkey.http.context import (
     buffered_body,
@@ -32,7 +32,11 @@ from roomkey.http.context import (
     read_body,
     runtime,
 )
-from roomkey.hub.authorization import authorize_channel, authorize_user
+from roomkey.hub.authorization import (
+    authorize_channel,
+    authorize_channel_async,
+    authorize_user,
+)
 from roomkey.identity.base import Identity
 from roomkey.identity.request import client_address, request_identity
 from roomkey.identity.resolver import bearer_from_header
@@ -68,7 +72,7 @@ def preflight(rt: Runtime, request: web.Request) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
-def _app_of(rt: Runtime, fields: dict[str, Any]) -> App:
+def _app_of(rt: Runtime, fields: dict[str, Any]) -> AppSettings:
     # Through by_key even for the default, so that a disabled app never signs.
     key = fields.get("app_key")
     return rt.apps.by_key(rt.apps.default.key if key is None else key)
@@ -84,29 +88,10 @@ def _log_ids(rt: Runtime, fields: dict[str, Any]) -> tuple[str, str | None]:
     return app.id, socket_id if isinstance(socket_id, str) else None
 
 
-# Signs what the request asks for, once the app, the identity and the socket id are known;
-# reads any further field it needs from ``fields``. The answer, or (an application's async
-# policy) an awaitable of it.
-Answer = dict[str, str] | Awaitable[dict[str, str]]
-Signer = Callable[[Runtime, App, Identity, str, dict[str, Any]], Answer]
-
-
-def _sign_channel(
-    rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
-) -> Answer:
-    channel = validate_channel_name(fields.get("channel_name"), "channel_name")
-    return authorize_channel(app, rt.policy, identity, socket_id, channel)
-
-
-def _sign_user(
-    rt: Runtime, app: App, identity: Identity, socket_id: str, fields: dict[str, Any]
-) -> Answer:
-    return authorize_user(app, identity, socket_id)
-
-
-async def _answer(request: web.Request, kind: str, action: str, sign: Signer) -> web.StreamResponse:
-    """One authorize request, start to end: preflight, or identify and sign; a refusal is
-    logged as ``action`` and counted under ``kind`` with its reason, as is every success.
+async def _answer(request: web.Request, kind: str, action: str) -> web.StreamResponse:
+    """One authorize request, start to end: preflight, or identify and sign (``kind``
+    "channel": a channel signature, "user": a sign-in); a refusal is logged as ``action`` and
+    counted under ``kind`` with its reason, as is every success.
 
     Origin, rate per address, body, identity, rate per user: in that order, so a refused
     request costs as little as possible. The body names the app (``app_key``), so it is read
@@ -158,9 +143,15 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
         if throttle.rates.authorize_per_minute_per_user:
             await throttle.authorize_user(app, identity.user_id)
         socket_id = validate_socket_id(fields.get("socket_id"))
-        answer = sign(rt, app, identity, socket_id, fields)
-        if not isinstance(answer, dict):
-            answer = await answer
+        if kind == "user":
+            answer = authorize_user(app, identity, socket_id)
+        else:
+            channel = validate_channel_name(fields.get("channel_name"), "channel_name")
+            policy = rt.policy
+            if isinstance(policy, SyncPolicy):  # decided at once (the rules): nothing to await
+                answer = authorize_channel(app, policy, identity, socket_id, channel)
+            else:
+                answer = await authorize_channel_async(app, policy, identity, socket_id, channel)
     except RoomkeyError as exc:
         log_app, log_socket = _log_ids(rt, fields)
         rt.log_refusal(
@@ -181,11 +172,11 @@ async def _answer(request: web.Request, kind: str, action: str, sign: Signer) ->
 
 
 async def handle_channel_auth(request: web.Request) -> web.StreamResponse:
-    return await _answer(request, "channel", "authorize", _sign_channel)
+    return await _answer(request, "channel", "authorize")
 
 
 async def handle_user_auth(request: web.Request) -> web.StreamResponse:
-    return await _answer(request, "user", "user auth", _sign_user)
+    return await _answer(request, "user", "user auth")
 
 
 def add_routes(app: web.Application, auth_path: str, user_auth_path: str) -> None:

@@ -12,18 +12,15 @@ logged as ``refused http request`` (``reason`` ``header_too_large`` or ``malform
 flood-controlled, and counted when the application is roomkey's). Any other error (a
 handler's exception: 500; a timeout: 504) goes to aiohttp's method unchanged.
 
-This replaces a method of aiohttp's ``RequestHandler`` (public name, undocumented) and reads
-its private ``_request_handler`` (the application's handler, to find roomkey's runtime). Both
-are checked for the shape expected; if aiohttp changes them, nothing is replaced (aiohttp
-answers as before; ``SafeRecords`` still keeps the header out of the logs) or the refusal is
-logged without being counted. tests/test_logs_hygiene.py pins that the shape holds.
+How aiohttp's ``RequestHandler.handle_error`` is replaced, with the private part it reads, is
+fenced in ``roomkey._patches.aiohttp_errors``; if aiohttp changes that shape, nothing is
+replaced (aiohttp answers as before; ``SafeRecords`` still keeps the header out of the logs)
+and roomkey says so once at start-up. The tests pin that the shape holds.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from typing import Any
 
 from aiohttp import web, web_protocol
 from aiohttp.http_exceptions import (
@@ -34,15 +31,13 @@ from aiohttp.http_exceptions import (
     LineTooLong,
 )
 
+from roomkey._patches import aiohttp_errors
 from roomkey.core.errors import BadRequest
 from roomkey.logs import log_event
 from roomkey.refusals import error_response
 from roomkey.runtime import RUNTIME, Runtime
 
 log = logging.getLogger("roomkey.http")
-
-_MARK = "roomkey_answers_bad_requests"
-_SHAPE = ["self", "request", "status", "exc", "message"]
 
 
 def refusal(exc: HttpProcessingError) -> BadRequest:
@@ -68,8 +63,8 @@ def refusal(exc: HttpProcessingError) -> BadRequest:
 def _runtime(protocol: web_protocol.RequestHandler) -> Runtime | None:
     """roomkey's runtime when the server's application is roomkey's (or has roomkey set up
     in it), else None."""
-    app = getattr(getattr(protocol, "_request_handler", None), "__self__", None)
-    return app.get(RUNTIME) if isinstance(app, web.Application) else None
+    app = aiohttp_errors.application_of(protocol)
+    return app.get(RUNTIME) if app is not None else None
 
 
 def answer(
@@ -103,28 +98,5 @@ def answer(
 def install() -> bool:
     """Answer parser errors with roomkey's own error, for every aiohttp server of the
     process (idempotent). False when aiohttp's ``handle_error`` is not of the shape expected:
-    nothing is replaced then."""
-    cls = web_protocol.RequestHandler
-    original = cls.__dict__.get("handle_error")
-    if getattr(original, _MARK, False):
-        return True
-    if original is None or list(inspect.signature(original).parameters) != _SHAPE:
-        log.warning(
-            "aiohttp's RequestHandler.handle_error changed: malformed requests are answered by aiohttp"
-        )
-        return False
-
-    def handle_error(
-        self: web_protocol.RequestHandler,
-        request: web.BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> Any:
-        if status == 400 and isinstance(exc, HttpProcessingError):
-            return answer(self, request, exc)
-        return original(self, request, status, exc, message)
-
-    setattr(handle_error, _MARK, True)
-    cls.handle_error = handle_error  # type: ignore[method-assign]
-    return True
+    nothing is replaced then (``roomkey._patches.install`` warns about it)."""
+    return aiohttp_errors.replace_handle_error(answer)

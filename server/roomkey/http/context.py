@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
@@ -15,6 +14,7 @@ from urllib.parse import unquote_plus
 from aiohttp import web
 from multidict import CIMultiDict
 
+from roomkey._patches.aiohttp_body import peek_body
 from roomkey.core.errors import BadRequest, PayloadTooLarge, RequestTimeout
 from roomkey.core.protocol import dumps
 from roomkey.refusals import JSON_TYPE, NO_STORE
@@ -52,9 +52,9 @@ def json_text_response(
 
 def buffered_body(request: web.Request, limit: int, *, peek: bool = False) -> bytes | None:
     """The body when it has all arrived already, as it usually has for a small form (taken
-    without a wait; with ``peek``, looked at where aiohttp holds it: ``peek_body``); None when
-    ``read_body`` must read it (not all here yet, no declared length, compressed, or over
-    ``limit``: it then answers as it should)."""
+    without a wait; with ``peek``, looked at where aiohttp holds it: ``peek_body``, in
+    ``_patches``); None when ``read_body`` must read it (not all here yet, no declared length,
+    compressed, or over ``limit``: it then answers as it should)."""
     length = request.content_length
     if length is None or length > limit or "Content-Encoding" in request.headers:
         return None
@@ -72,33 +72,6 @@ def buffered_body(request: web.Request, limit: int, *, peek: bool = False) -> by
     if len(body) != length:
         raise BadRequest("request body is shorter than its Content-Length")
     return body
-
-
-def peek_body(content: object, length: int) -> bytes | None:
-    """The whole body of ``length`` bytes when aiohttp's stream reader holds exactly that, in
-    one piece, untouched; else None.
-
-    Why: taking data out of aiohttp's ``StreamReader`` (``read_nowait``, ``read``, ``post``)
-    ends in ``resume_reading()``, which feeds the HTTP parser an empty chunk and touches the
-    transport, even when nothing was paused: about a tenth of a small authorize call's cost
-    (docs/benchmarks.md). The body is only looked at, never removed; aiohttp discards the
-    reader after the handler as it does for any handler that does not read its body.
-
-    This reads the reader's private ``_buffer`` (a deque of ``bytes`` chunks),
-    ``_buffer_offset`` and ``_exception``. Every one is checked for the shape expected; if
-    aiohttp ever changes them, the answer is None and the caller reads the body through the
-    public API, as with ``peek_body = false``. tests/test_authorize_body.py pins that the
-    shape holds for the aiohttp in use."""
-    buffer = getattr(content, "_buffer", None)
-    if (
-        type(buffer) is not deque
-        or len(buffer) != 1
-        or getattr(content, "_buffer_offset", None) != 0
-        or getattr(content, "_exception", True) is not None
-    ):
-        return None
-    chunk = buffer[0]
-    return chunk if type(chunk) is bytes and len(chunk) == length else None
 
 
 async def read_body(

@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.errors import BadRequest, MethodNotAllowed, RequestTimeout, RoomkeyError
-from roomkey.core.rest_signing import verify_rest_body, verify_rest_query
+from roomkey.core.signing import verify_rest_body, verify_rest_query
 from roomkey.http.context import closing_response, read_body, runtime
 from roomkey.hub import publishing
 from roomkey.identity.request import client_address
@@ -36,11 +36,11 @@ _ESCAPE_FACTOR = 6
 _ENVELOPE_BYTES = 32 * 1024
 _UNLIMITED_BATCH = 100
 
-Action = Callable[[Runtime, App, web.Request, bytes], Awaitable[dict[str, Any]]]
+Action = Callable[[Runtime, AppSettings, web.Request, bytes], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def body_limit(app: App) -> int:
+def body_limit(app: AppSettings) -> int:
     """The largest REST body ``app`` may need: a full batch of full events, escaped (an
     unlimited batch, ``max_batch_events = 0``, is read as up to ``_UNLIMITED_BATCH`` events)."""
     limits = app.limits
@@ -72,7 +72,7 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
         return response
 
     async def answer(rt: Runtime, request: web.Request) -> web.StreamResponse:
-        app: App | None = None
+        app: AppSettings | None = None
         try:
             if request.method != method:
                 raise MethodNotAllowed(f"use {method}")
@@ -114,32 +114,44 @@ def _handler(route: str, method: str, action: Action, *, app_in_path: bool = Tru
     return handle
 
 
-async def _events(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+async def _events(
+    rt: Runtime, app: AppSettings, request: web.Request, body: bytes
+) -> dict[str, Any]:
     return await publishing.trigger(rt.hub, app, json_body(request, body))
 
 
-async def _batch(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+async def _batch(
+    rt: Runtime, app: AppSettings, request: web.Request, body: bytes
+) -> dict[str, Any]:
     return await publishing.trigger_batch(rt.hub, app, json_body(request, body))
 
 
-async def _channels(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+async def _channels(
+    rt: Runtime, app: AppSettings, request: web.Request, body: bytes
+) -> dict[str, Any]:
     query = request.rel_url.query
     return await publishing.channels(
         rt.hub, app, query.get("filter_by_prefix", ""), query.get("info")
     )
 
 
-async def _channel(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+async def _channel(
+    rt: Runtime, app: AppSettings, request: web.Request, body: bytes
+) -> dict[str, Any]:
     return await publishing.channel(
         rt.hub, app, request.match_info["channel_name"], request.rel_url.query.get("info")
     )
 
 
-async def _users(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+async def _users(
+    rt: Runtime, app: AppSettings, request: web.Request, body: bytes
+) -> dict[str, Any]:
     return await publishing.users(rt.hub, app, request.match_info["channel_name"])
 
 
-async def _terminate(rt: Runtime, app: App, request: web.Request, body: bytes) -> dict[str, Any]:
+async def _terminate(
+    rt: Runtime, app: AppSettings, request: web.Request, body: bytes
+) -> dict[str, Any]:
     return await publishing.terminate_connections(rt.hub, app, request.match_info["user_id"])
 
 

@@ -7,27 +7,19 @@ message for the socket's writer) and ``close``. The hub owns the subscription st
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
-from typing import Any
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
+from roomkey.core.client_events import NO_EVENTS
+from roomkey.core.members import Member
 from roomkey.core.protocol import Outbound
 from roomkey.identity.base import Identity
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A presence member: the user id and the info other members see."""
-
-    user_id: str
-    user_info: Any = None
 
 
 class Connection(abc.ABC):
     transport: str = "unknown"
 
     def __init__(
-        self, app: App, socket_id: str, identity: Identity | None, address: str = ""
+        self, app: AppSettings, socket_id: str, identity: Identity | None, address: str = ""
     ) -> None:
         self.app = app
         self.socket_id = socket_id
@@ -45,8 +37,8 @@ class Connection(abc.ABC):
         self.pending: dict[str, None] = {}
         self.user: Member | None = None  # set by user sign-in
         self.closed = False
-        self.client_event_window = 0.0
-        self.client_event_count = 0
+        # Client events relayed in the current rate window (``core/client_events.py``).
+        self.client_events = NO_EVENTS
 
     @abc.abstractmethod
     def deliver(self, message: Outbound) -> None:

@@ -4,10 +4,11 @@ Transport-agnostic: both transports call it with typed requests and a ``Connecti
 ``deliver(message)`` queues a message for one socket. The hub calls the broker (cross-node
 fan-out, and cluster-wide commands such as terminating a user's connections) and the presence
 store (cluster-wide counts and members, and the departures it sweeps from dead nodes); it tells
-a ``WebhookSink`` about channel life events; it never knows which wire protocol a connection
-speaks. Members come from ``members``; connections that carry a user's identity (handshake or
-sign-in) are kept in ``users``; whether a handshake identity still holds is the identity
-resolver's to say.
+the node registry this node's connection counts and asks it for the other nodes'; it tells a
+``WebhookSink`` about channel life events; it never knows which wire protocol a connection
+speaks. Who may join a channel, and as which member, is ``authorization``'s to decide; which
+client events may be relayed, ``core/client_events.py``'s; connections that carry a user's
+identity (handshake or sign-in) are kept in ``users``.
 
 Errors are raised as ``RoomkeyError``s; a refused request changes nothing.
 """
@@ -20,30 +21,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from roomkey.broker.base import Broker
-from roomkey.core.apps import App, AppRegistry
-from roomkey.core.channels import (
-    CLIENT_EVENT_PREFIX,
-    ChannelKind,
-    channel_kind,
-    server_to_user_channel,
-    server_to_user_id,
-)
-from roomkey.core.errors import (
-    BadRequest,
-    ClientEventRejected,
-    Forbidden,
-    LimitExceeded,
-    OverQuota,
-    RoomkeyError,
-    Unauthorized,
-)
-from roomkey.core.members import (
-    identity_member,
-    member_from_channel_data,
-    member_from_user_data,
-    presence_payload,
-)
-from roomkey.core.policy import ChannelPolicy, allowed
+from roomkey.cluster.base import NodeRegistry
+from roomkey.cluster.memory import MemoryNodeRegistry
+from roomkey.config import AppSettings
+from roomkey.core.apps import AppRegistry
+from roomkey.core.channels import ChannelKind, channel_kind, server_to_user_channel
+from roomkey.core.client_events import check_client_event
+from roomkey.core.errors import BadRequest, LimitExceeded, OverQuota, RoomkeyError
+from roomkey.core.members import Member, presence_payload
+from roomkey.core.policy import ChannelPolicy
 from roomkey.core.protocol import (
     ChannelEvent,
     MemberAdded,
@@ -55,10 +41,9 @@ from roomkey.core.protocol import (
     TriggerRequest,
     data_as_text,
 )
-from roomkey.core.signing import channel_string, user_string, verify_auth
-from roomkey.hub.connection import Connection, Member
+from roomkey.hub.authorization import signin_member, subscription_member
+from roomkey.hub.connection import Connection
 from roomkey.hub.users import UserConnections
-from roomkey.identity.base import Identity
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.presence.base import Departure, PresenceStore
 
@@ -69,11 +54,11 @@ class WebhookSink(Protocol):
     """Receives channel life events as Pusher webhook event objects
     (``{"name": "channel_occupied", "channel": ...}``). Must not block."""
 
-    def emit(self, app: App, event: dict[str, Any]) -> None: ...
+    def emit(self, app: AppSettings, event: dict[str, Any]) -> None: ...
 
 
-class NoWebhooks:
-    def emit(self, app: App, event: dict[str, Any]) -> None:
+class NoWebhooks(WebhookSink):
+    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
         return None
 
 
@@ -87,10 +72,12 @@ class Hub:
         webhooks: WebhookSink | None = None,
         clock: Callable[[], float] = time.monotonic,
         identities: IdentityResolver | None = None,
+        nodes: NodeRegistry | None = None,
     ) -> None:
         """``identities`` confirms handshake identities when a subscribe relies on one and
         takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
-        identity's ``exp`` is checked)."""
+        identity's ``exp`` is checked). ``nodes``: the node registry that shares connection
+        counts with the other nodes (default: this node alone)."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
@@ -103,10 +90,11 @@ class Hub:
         self._local: dict[tuple[str, str], dict[str, Connection]] = {}
         self.identities = identities or IdentityResolver(None, None)
         self._users = UserConnections()
+        self.nodes: NodeRegistry = nodes if nodes is not None else MemoryNodeRegistry()
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
-        presence.set_connection_counter(self._quota_counts)
+        self.nodes.set_connection_counter(self._quota_counts)
 
     # -- connections -------------------------------------------------------------------
 
@@ -115,7 +103,7 @@ class Hub:
 
     def _quota_counts(self) -> dict[str, int]:
         """This node's connections per app with a connection quota (shared with the other
-        nodes through the presence store)."""
+        nodes through the node registry)."""
         return {a.id: self.connection_count(a.id) for a in self.apps if a.limits.max_connections}
 
     async def connect(self, conn: Connection) -> None:
@@ -123,8 +111,7 @@ class Hub:
         connections on this node and, as last heard, on the other nodes, reach the quota."""
         limit = conn.app.limits.max_connections
         if limit and (
-            self.connection_count(conn.app.id) + self.presence.other_connections(conn.app.id)
-            >= limit
+            self.connection_count(conn.app.id) + self.nodes.other_connections(conn.app.id) >= limit
         ):
             raise OverQuota(f"app is over its connection quota ({limit})")
         self.connections[conn.socket_id] = conn
@@ -158,7 +145,7 @@ class Hub:
             raise LimitExceeded(f"over the limit of {limit} channels per connection")
         conn.pending[channel] = None
         try:
-            member = await self._authorize(conn, req)
+            member = await subscription_member(conn, req, self.policy, self.identities)
             if conn.closed:
                 # Gone while the policy decided: joining now would announce a member (and
                 # then remove it) that other members should never have seen.
@@ -166,48 +153,6 @@ class Hub:
             return await self._join(conn, channel, member)
         finally:
             conn.pending.pop(channel, None)
-
-    async def _authorize(self, conn: Connection, req: SubscribeRequest) -> Member | None:
-        """Check the signature (or the identity and policy); the presence member, if any."""
-        app, channel = conn.app, req.channel
-        kind = channel_kind(channel)
-        if kind is ChannelKind.PUBLIC:
-            return None
-        if kind is ChannelKind.SERVER_TO_USER:
-            if conn.user is not None and conn.user.user_id == server_to_user_id(channel):
-                return None
-            raise Forbidden("#server-to-user- channels are only for the signed-in user")
-        if req.auth is not None:
-            if kind is ChannelKind.PRESENCE:
-                if req.channel_data is None:
-                    raise BadRequest("channel_data is required for presence channels")
-                signed = channel_string(conn.socket_id, channel, req.channel_data)
-            else:
-                signed = channel_string(conn.socket_id, channel)
-            if not verify_auth(app.key, app.secret, signed, req.auth):
-                raise Unauthorized(f"invalid signature for this connection and {channel}")
-            if kind is ChannelKind.PRESENCE:
-                assert req.channel_data is not None
-                return member_from_channel_data(req.channel_data, app)
-            return None
-        identity = await self._handshake_identity(conn, channel)
-        if not await allowed(self.policy, app, identity, channel):
-            raise Forbidden(f"not allowed to join {channel}")
-        return identity_member(identity, app) if kind is ChannelKind.PRESENCE else None
-
-    async def _handshake_identity(self, conn: Connection, channel: str) -> Identity:
-        """The connection's handshake identity, if it still holds: its token has not
-        expired, and its session (read again once the last read is older than
-        ``session.recheck_seconds``) still names the same user. ``Unauthorized`` otherwise."""
-        identity = conn.identity
-        if identity is None:
-            raise Unauthorized(f"auth is required to join {channel}")
-        fresh = await self.identities.confirm(identity, conn.identity_checked)
-        if fresh is None:
-            return identity
-        if conn.identity is identity:  # not replaced while the session was read
-            conn.identity, conn.identity_checked = fresh, self.identities.now()
-        return fresh
 
     def refresh(self, conn: Connection, req: RefreshRequest) -> dict[str, Any]:
         """``refresh``: the connection's handshake token identity is replaced by the one
@@ -307,19 +252,19 @@ class Hub:
             except RoomkeyError as exc:
                 log.warning("unlisten %s: %s", conn.app.id, exc.message)
 
-    async def _announce(self, app: App, message: Outbound, exclude: str | None) -> None:
+    async def _announce(self, app: AppSettings, message: Outbound, exclude: str | None) -> None:
         """Member events go through the broker like any publish; a failure is logged."""
         try:
             await self.broker.publish(app.id, message, exclude)
         except RoomkeyError as exc:
             log.warning("member event on app %s not published: %s", app.id, exc.message)
 
-    async def _member_removed(self, app: App, channel: str, user_id: str) -> None:
+    async def _member_removed(self, app: AppSettings, channel: str, user_id: str) -> None:
         """The user's last connection left ``channel``: tell its members and the webhooks."""
         await self._announce(app, MemberRemoved(channel, user_id), None)
         self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
 
-    def _channel_webhook(self, app: App, name: str, channel: str) -> None:
+    def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
         """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
         ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
         if channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
@@ -328,15 +273,11 @@ class Hub:
     # -- user sign-in -----------------------------------------------------------------
 
     async def signin(self, conn: Connection, req: SigninRequest) -> dict[str, Any]:
-        """Bind the connection to a user (Pusher's user sign-in): verify
-        ``HMAC(socket_id::user::user_data)``, read ``user_data.id``, and join the user's
-        ``#server-to-user-{id}`` channel. Answers ``{"user_data"}`` (the exact string sent)."""
-        app = conn.app
-        if not verify_auth(
-            app.key, app.secret, user_string(conn.socket_id, req.user_data), req.auth
-        ):
-            raise Unauthorized("invalid sign-in signature for this connection")
-        member = member_from_user_data(req.user_data, app)
+        """Bind the connection to a user (Pusher's user sign-in): the user ``signin_member``
+        admits (signature over ``socket_id::user::user_data``, ``user_data.id``), who joins
+        their ``#server-to-user-{id}`` channel. Answers ``{"user_data"}`` (the exact string
+        sent); signing in again as the same user changes nothing, as another is refused."""
+        member = signin_member(conn, req)
         if conn.user is not None:
             if conn.user.user_id != member.user_id:
                 raise BadRequest("this connection is already signed in as another user")
@@ -348,7 +289,7 @@ class Hub:
             await self._join(conn, channel, None)
         return {"user_data": req.user_data}
 
-    async def terminate_user(self, app: App, user_id: str) -> None:
+    async def terminate_user(self, app: AppSettings, user_id: str) -> None:
         """Close every connection that carries ``user_id``'s identity (from the handshake,
         a JWT or a session cookie, or from a sign-in), on every node, with 4009."""
         await self.broker.publish_control(app.id, {"op": "terminate_user", "user_id": user_id})
@@ -370,34 +311,16 @@ class Hub:
 
     async def client_event(self, conn: Connection, req: TriggerRequest) -> None:
         """A client event: delivered to the channel's other subscribers, with the sender's
-        verified ``user_id`` on presence channels. ``ClientEventRejected`` (4301) otherwise."""
+        verified ``user_id`` on presence channels, once ``check_client_event``'s rules hold
+        (``ClientEventRejected``, 4301, otherwise: nothing is published or counted)."""
         app, channel = conn.app, req.channel
-        if not app.client_events:
-            raise ClientEventRejected("client events are not enabled for this app")
-        if not req.event.startswith(CLIENT_EVENT_PREFIX):
-            raise ClientEventRejected("client event names must start with client-")
-        kind = channel_kind(channel)
-        if kind is ChannelKind.ENCRYPTED:
-            # The relay cannot check what it cannot read; pusher-js refuses them too.
-            raise ClientEventRejected("client events are not allowed on encrypted channels")
-        if kind not in (ChannelKind.PRIVATE, ChannelKind.PRESENCE):
-            raise ClientEventRejected(
-                "client events are only allowed on private and presence channels"
-            )
-        if channel not in conn.channels:
-            raise ClientEventRejected(f"not subscribed to {channel}")
-        size = len(data_as_text(req.data).encode())
-        if size > app.limits.max_event_data_bytes:
-            raise ClientEventRejected(
-                f"event data is larger than {app.limits.max_event_data_bytes} bytes"
-            )
-        now = self._clock()
-        if now - conn.client_event_window >= 1.0:
-            conn.client_event_window, conn.client_event_count = now, 0
-        rate = app.limits.client_events_per_second
-        if rate and conn.client_event_count >= rate:
-            raise ClientEventRejected(f"over the client event rate ({rate} per second)")
-        conn.client_event_count += 1
+        conn.client_events = check_client_event(
+            app,
+            req,
+            subscribed=channel in conn.channels,
+            window=conn.client_events,
+            now=self._clock(),
+        )
         member = conn.channels[channel]
         user_id = member.user_id if member is not None else None
         await self.broker.publish(
@@ -415,7 +338,12 @@ class Hub:
         self.webhooks.emit(app, hook)
 
     async def publish(
-        self, app: App, channels: Iterable[str], event: str, data: Any, exclude: str | None = None
+        self,
+        app: AppSettings,
+        channels: Iterable[str],
+        event: str,
+        data: Any,
+        exclude: str | None = None,
     ) -> None:
         """Publish ``event`` with ``data`` (exactly as given) on each channel, skipping the
         socket ``exclude``. Raises ``ServiceUnavailable`` when the broker cannot take it."""

@@ -1,7 +1,7 @@
 """Pusher's HTTP API, after the signature check: parse the request, call the hub, answer.
 
 Knows nothing of aiohttp: the edge (``http/rest.py``) verifies the signature
-(``core/rest_signing.py``), decodes the JSON body and calls these functions, which return the JSON
+(``core/signing.py``), decodes the JSON body and calls these functions, which return the JSON
 object to answer with or raise a ``RoomkeyError`` (400 bad input, 413 data too large,
 503 the broker cannot take a publish). Everything is validated before anything is published:
 a refused request publishes nothing.
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.channels import (
     ChannelKind,
     channel_kind,
@@ -67,7 +67,7 @@ def _object(value: object, what: str) -> Mapping[str, Any]:
     return value
 
 
-def _channels(app: App, obj: Mapping[str, Any], *, single_only: bool) -> tuple[str, ...]:
+def _channels(app: AppSettings, obj: Mapping[str, Any], *, single_only: bool) -> tuple[str, ...]:
     has_one, has_many = "channel" in obj, "channels" in obj
     if single_only and has_many:
         raise BadRequest("a batch event names one channel (channel), not channels")
@@ -97,7 +97,7 @@ def _channels(app: App, obj: Mapping[str, Any], *, single_only: bool) -> tuple[s
     return names
 
 
-def parse_event(app: App, value: object, *, batch: bool = False) -> PublishRequest:
+def parse_event(app: AppSettings, value: object, *, batch: bool = False) -> PublishRequest:
     """One event of ``POST /events`` (``channel`` or ``channels``) or of a batch
     (``channel`` only). ``data`` must be a string of at most the app's event data limit.
     A ``private-encrypted-`` channel must be the event's only channel (``BadRequest``)."""
@@ -115,7 +115,7 @@ def parse_event(app: App, value: object, *, batch: bool = False) -> PublishReque
     return PublishRequest(name, data, channels, exclude, parse_info(obj.get("info")))
 
 
-def parse_batch(app: App, value: object) -> list[PublishRequest]:
+def parse_batch(app: AppSettings, value: object) -> list[PublishRequest]:
     """``{"batch": [event, ...]}`` with 1 to the app's batch limit of events."""
     obj = _object(value, "the request body")
     raw = obj.get("batch")
@@ -129,7 +129,9 @@ def parse_batch(app: App, value: object) -> list[PublishRequest]:
     return [parse_event(app, event, batch=True) for event in raw]
 
 
-async def _attributes(hub: Hub, app: App, channel: str, info: tuple[str, ...]) -> dict[str, int]:
+async def _attributes(
+    hub: Hub, app: AppSettings, channel: str, info: tuple[str, ...]
+) -> dict[str, int]:
     out: dict[str, int] = {}
     if USER_COUNT in info and channel_kind(channel) is ChannelKind.PRESENCE:
         out[USER_COUNT] = len(await hub.presence.members(app.id, channel))
@@ -138,11 +140,11 @@ async def _attributes(hub: Hub, app: App, channel: str, info: tuple[str, ...]) -
     return out
 
 
-async def _publish(hub: Hub, app: App, req: PublishRequest) -> None:
+async def _publish(hub: Hub, app: AppSettings, req: PublishRequest) -> None:
     await hub.publish(app, req.channels, req.name, req.data, req.exclude)
 
 
-async def trigger(hub: Hub, app: App, body: object) -> dict[str, Any]:
+async def trigger(hub: Hub, app: AppSettings, body: object) -> dict[str, Any]:
     """``POST /apps/{id}/events``."""
     req = parse_event(app, body)
     await _publish(hub, app, req)
@@ -151,7 +153,7 @@ async def trigger(hub: Hub, app: App, body: object) -> dict[str, Any]:
     return {"channels": {ch: await _attributes(hub, app, ch, req.info) for ch in req.channels}}
 
 
-async def trigger_batch(hub: Hub, app: App, body: object) -> dict[str, Any]:
+async def trigger_batch(hub: Hub, app: AppSettings, body: object) -> dict[str, Any]:
     """``POST /apps/{id}/batch_events``: every event is checked before any is published."""
     events = parse_batch(app, body)
     for req in events:
@@ -161,7 +163,7 @@ async def trigger_batch(hub: Hub, app: App, body: object) -> dict[str, Any]:
     return {"batch": [await _attributes(hub, app, req.channels[0], req.info) for req in events]}
 
 
-async def channels(hub: Hub, app: App, prefix: str, info: str | None) -> dict[str, Any]:
+async def channels(hub: Hub, app: AppSettings, prefix: str, info: str | None) -> dict[str, Any]:
     """``GET /apps/{id}/channels``: the occupied channels whose names start with ``prefix``
     (``#server-to-user-`` channels only when the prefix starts with ``#``). ``user_count`` may
     only be asked for when the prefix is ``presence-``, as Pusher."""
@@ -178,7 +180,7 @@ async def channels(hub: Hub, app: App, prefix: str, info: str | None) -> dict[st
     return {"channels": {name: await _attributes(hub, app, name, attrs) for name in listed}}
 
 
-async def channel(hub: Hub, app: App, name: object, info: str | None) -> dict[str, Any]:
+async def channel(hub: Hub, app: AppSettings, name: object, info: str | None) -> dict[str, Any]:
     """``GET /apps/{id}/channels/{name}``: ``occupied`` and the attributes asked for;
     ``user_count`` only for presence channels (400 otherwise, as Pusher)."""
     channel_name = validate_channel_name(name, "channel_name")
@@ -191,7 +193,7 @@ async def channel(hub: Hub, app: App, name: object, info: str | None) -> dict[st
     return out
 
 
-async def users(hub: Hub, app: App, name: object) -> dict[str, Any]:
+async def users(hub: Hub, app: AppSettings, name: object) -> dict[str, Any]:
     """``GET /apps/{id}/channels/{name}/users``: the presence channel's user ids."""
     channel_name = validate_channel_name(name, "channel_name")
     if channel_kind(channel_name) is not ChannelKind.PRESENCE:
@@ -200,7 +202,7 @@ async def users(hub: Hub, app: App, name: object) -> dict[str, Any]:
     return {"users": [{"id": user_id} for user_id in members]}
 
 
-async def terminate_connections(hub: Hub, app: App, user_id: object) -> dict[str, Any]:
+async def terminate_connections(hub: Hub, app: AppSettings, user_id: object) -> dict[str, Any]:
     """``POST /apps/{id}/users/{user_id}/terminate_connections``: close every connection of
     the signed-in user, on every node (they receive 4009)."""
     if not isinstance(user_id, str) or not user_id:

@@ -24,7 +24,7 @@ from roomkey.redis_client import bounded, open_redis
 _SESSION_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 
 
-class MemorySessionStore:
+class MemorySessionStore(SessionStore):
     """Sessions in this process, at most ``max_sessions`` (oldest evicted first)."""
 
     def __init__(self, max_sessions: int = 100_000) -> None:
@@ -59,7 +59,7 @@ class MemorySessionStore:
         self._records.clear()
 
 
-class RedisSessionStore:
+class RedisSessionStore(SessionStore):
     """aiohttp-session's ``RedisStorage`` layout on a Redis server. A Redis that cannot be
     reached raises ``ServiceUnavailable`` (503 / 4200), never a bare Redis error."""
 

@@ -1,10 +1,11 @@
 """The presence contract: subscription counts per channel and presence membership, with
 first/last-connection semantics, scoped by app; subscriptions that ended without their node
-saying so reach the departure handler as ``Departure``s."""
+saying so reach the departure handler as ``Departure``s. Which nodes are alive, and their
+connection counts, are the node registry's (``cluster/``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,8 +34,6 @@ class Departure:
 
 # Announces departures (member_removed, webhooks): the hub's ``announce_departures``.
 DepartureHandler = Callable[[list[Departure]], Awaitable[None]]
-# This node's open connections per app, for the apps that have a connection quota (the hub's).
-ConnectionCounter = Callable[[], Mapping[str, int]]
 
 
 class PresenceStore(Protocol):
@@ -76,11 +75,3 @@ class PresenceStore(Protocol):
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         """Where departures found by sweeps and reconciliation go. A store that only ever
         hears departures from the hub's own ``leave`` calls never calls it."""
-
-    def set_connection_counter(self, counter: ConnectionCounter) -> None:
-        """Where this node's connection counts come from; a store shared by several nodes
-        tells the others (``other_connections``)."""
-
-    def other_connections(self, app_id: str) -> int:
-        """Connections to ``app_id`` on the other live nodes, as last heard (at most about
-        one heartbeat old); 0 for a store only one node uses."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from roomkey.core.errors import LimitExceeded
-from roomkey.presence.base import ConnectionCounter, DepartureHandler, JoinResult
+from roomkey.presence.base import DepartureHandler, JoinResult, PresenceStore
 
 
 class _PresenceChannel:
@@ -16,7 +16,7 @@ class _PresenceChannel:
         self.info: dict[str, tuple[Any, int]] = {}  # user_id -> (user_info, connections)
 
 
-class MemoryPresenceStore:
+class MemoryPresenceStore(PresenceStore):
     def __init__(self) -> None:
         self._subs: dict[tuple[str, str], set[str]] = {}
         self._presence: dict[tuple[str, str], _PresenceChannel] = {}
@@ -99,9 +99,3 @@ class MemoryPresenceStore:
 
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         """One node: every departure goes through the hub's ``leave``; nothing to sweep."""
-
-    def set_connection_counter(self, counter: ConnectionCounter) -> None:
-        """One node: the hub's own count is the whole count."""
-
-    def other_connections(self, app_id: str) -> int:
-        return 0

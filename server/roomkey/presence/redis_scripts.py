@@ -1,8 +1,9 @@
 """The Lua scripts of the Redis presence store. Each runs atomically in Redis.
 
 Each script states its KEYS and ARGV; the key names (subscribers set, channels hash, the
-three presence hashes of a channel, a node's entries set, the nodes sorted set) are built by
-``roomkey.redis_keys``, the only module that knows the layout.
+three presence hashes of a channel, a node's entries set) are built by ``roomkey.redis_keys``,
+the only module that knows the layout. The node registry's scripts (heartbeat, claiming dead
+nodes) are in ``cluster/redis.py``.
 
 Every script is idempotent: adding what is there, or removing what is not, changes nothing
 and reports nothing new, so a sweep or reconciliation that runs twice announces nothing twice.
@@ -80,31 +81,4 @@ if n <= 0 then
   return user
 end
 return false
-"""
-
-# KEYS[1] nodes sorted set
-# ARGV[1] node id
-# -> 1 when the node was not registered (new, swept, or Redis lost its data), else 0
-HEARTBEAT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZADD', KEYS[1], now, ARGV[1])
-"""
-
-# KEYS[1] nodes sorted set
-# ARGV[1] node timeout (ms), ARGV[2] this node's id, ARGV[3] lease (ms)
-# -> ids of nodes silent for longer than the timeout. Each is claimed: its score moves
-# forward so that other nodes leave it alone for the lease while this one sweeps it.
-CLAIM_DEAD = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, 16)
-local claimed = {}
-for _, id in ipairs(dead) do
-  if id ~= ARGV[2] then
-    redis.call('ZADD', KEYS[1], now - tonumber(ARGV[1]) + tonumber(ARGV[3]), id)
-    table.insert(claimed, id)
-  end
-end
-return claimed
 """

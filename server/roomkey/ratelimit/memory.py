@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from roomkey.ratelimit.base import Decision, FixedWindow
+from roomkey.ratelimit.base import Decision, FixedWindow, RateLimiter
 
 
-class MemoryRateLimiter:
+class MemoryRateLimiter(RateLimiter):
     def __init__(
         self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
     ) -> None:

@@ -7,7 +7,7 @@ import logging
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from roomkey.ratelimit.base import Decision
+from roomkey.ratelimit.base import Decision, RateLimiter
 from roomkey.redis_client import answer_kind
 from roomkey.redis_keys import RedisKeys
 
@@ -33,7 +33,7 @@ return -1
 """
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(RateLimiter):
     """Keys are ``{prefix}:rate:{key}`` (``redis_keys.py``; ``key`` names a window, as
     ``redis_keys.rate_window`` builds it). A Redis failure or timeout allows the hit (the
     limiter must not take the service down with it), is counted in ``failures`` and logged

@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
 
-from roomkey.config import RateLimits
-from roomkey.core.apps import App
+from roomkey.config import AppSettings, RateLimits
 from roomkey.core.errors import RateLimited
 from roomkey.hub.connection import Connection
 from roomkey.ratelimit.base import Decision, FixedWindow, RateLimiter
@@ -44,7 +43,7 @@ class Throttle:
         # Freed with the connection object: no sweeping, no cap to run into.
         self._subscribes: WeakKeyDictionary[Connection, FixedWindow] = WeakKeyDictionary()
 
-    async def authorize_address(self, app: App, address: str) -> None:
+    async def authorize_address(self, app: AppSettings, address: str) -> None:
         """One authorize call from ``address`` (checked before any identity work)."""
         limit = self.rates.authorize_per_minute_per_address
         if limit and address:
@@ -52,7 +51,7 @@ class Throttle:
             if not d.allowed:
                 raise _refuse(d, "authorize_per_minute_per_address", "authorize calls", address)
 
-    async def authorize_user(self, app: App, user_id: str) -> None:
+    async def authorize_user(self, app: AppSettings, user_id: str) -> None:
         """One authorize call by an identified ``user_id``."""
         limit = self.rates.authorize_per_minute_per_user
         if limit:
@@ -60,7 +59,7 @@ class Throttle:
             if not d.allowed:
                 raise _refuse(d, "authorize_per_minute_per_user", "authorize calls", "this user")
 
-    async def connection(self, app: App, address: str) -> None:
+    async def connection(self, app: AppSettings, address: str) -> None:
         """One new socket from ``address``."""
         limit = self.rates.connections_per_minute_per_address
         if limit and address:
@@ -81,7 +80,7 @@ class Throttle:
                     d, "subscribes_per_minute_per_connection", "subscribes", "this connection"
                 )
 
-    async def rest(self, app: App) -> None:
+    async def rest(self, app: AppSettings) -> None:
         """One REST API request for ``app`` (cluster-wide per second)."""
         limit = self.rates.rest_per_second_per_app
         if limit:

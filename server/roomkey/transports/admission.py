@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.errors import Unauthorized
 from roomkey.identity.base import Identity
 from roomkey.identity.request import request_identity
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from roomkey.runtime import Runtime
 
 
-async def admit(rt: Runtime, key: object, address: str) -> App:
+async def admit(rt: Runtime, key: object, address: str) -> AppSettings:
     """The enabled app with ``key`` (``UnknownApp`` otherwise), once ``address`` may open one
     more connection to it (``RateLimited`` otherwise: every attempt on a known app counts)."""
     app = rt.apps.by_key(key)
@@ -31,7 +31,7 @@ async def admit(rt: Runtime, key: object, address: str) -> App:
 
 
 async def handshake_identity(
-    rt: Runtime, request: web.Request, app: App, token: str | None, *, how: str
+    rt: Runtime, request: web.Request, app: AppSettings, token: str | None, *, how: str
 ) -> Identity | None:
     """Who opens the socket: ``token`` (a JWT the handshake carried), else the session
     cookie; a socket's token travels in its handshake, so no ``Authorization`` header is read.

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import Outbound
 from roomkey.hub.connection import Connection
@@ -46,7 +46,7 @@ class PusherConnection(Connection):
 
     def __init__(
         self,
-        app: App,
+        app: AppSettings,
         socket_id: str,
         *,
         ws: web.WebSocketResponse,

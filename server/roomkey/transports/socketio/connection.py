@@ -23,7 +23,7 @@ from engineio import packet as eio_packet
 
 from roomkey._patches import engineio_websocket
 from roomkey._patches.socketio_queue import MeteredQueue
-from roomkey.core.apps import App
+from roomkey.config import AppSettings
 from roomkey.core.channels import new_socket_id
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import Outbound
@@ -47,7 +47,7 @@ class SocketIOConnection(Connection):
 
     def __init__(
         self,
-        app: App,
+        app: AppSettings,
         sid: str,
         *,
         identity: Identity | None,

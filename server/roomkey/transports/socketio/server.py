@@ -7,8 +7,8 @@ acknowledgement, ``{"error": {"code", "message"}}`` on failure. What goes out is
 ``connection`` (queueing, direct writes, slow consumers) and ``wire`` (the packets).
 
 Inbound packets the server will not dispatch (binary, malformed, reserved event names) are
-stopped by ``socketio_inbound``'s server before python-socketio sees them; it hands them back
-here (``refuse_binary``, ``refuse_malformed``).
+stopped by ``_patches.socketio_inbound``'s server before python-socketio sees them; it hands
+them back here (``refuse_binary``, ``refuse_malformed``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 import socketio
 from aiohttp import web
 
-from roomkey._patches import engineio_direct, engineio_websocket
+from roomkey._patches.socketio_inbound import GuardedSocketIOServer
 from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError
 from roomkey.core.protocol import (
     RefreshRequest,
@@ -45,7 +45,6 @@ from roomkey.tasks import OwnedTasks
 from roomkey.transports.admission import admit, handshake_identity
 from roomkey.transports.socketio.connection import SocketIOConnection
 from roomkey.transports.socketio.wire import NAMESPACE
-from roomkey.transports.socketio_inbound import GuardedSocketIOServer
 
 if TYPE_CHECKING:
     from roomkey.runtime import Runtime
@@ -152,7 +151,7 @@ class SocketIOTransport:
         # Disconnects and aborts the transport started (a socket closed from this side).
         self._tasks = OwnedTasks()
         # Binary, malformed and reserved-name packets are stopped before python-socketio
-        # dispatches them (socketio_inbound); the refusals come back to this transport.
+        # dispatches them (_patches.socketio_inbound); the refusals come back here.
         self.sio = GuardedSocketIOServer(
             refusals=self,
             async_mode="aiohttp",
@@ -171,11 +170,11 @@ class SocketIOTransport:
             logger=logging.getLogger("socketio.server"),
             engineio_logger=logging.getLogger("engineio.server"),
         )
-        # permessage-deflate only when configured: see engineio_websocket.
-        engineio_websocket.install(self.sio.eio, compress=compression)
-        # Direct WebSockets handshake in their own handler (with lean sockets).
-        engineio_direct.install(self.sio.eio, allow_origin)
-        self.sio.eio.use_lean_sockets(lean_sockets)
+        # permessage-deflate only when configured; with lean sockets, direct WebSockets
+        # handshake in their own handler (roomkey._patches: MeteredEngineIOServer.patch).
+        self.sio.eio.patch(
+            compress=compression, lean_sockets=lean_sockets, allow_origin=allow_origin
+        )
         self.sio.eio.on_not_engineio = self._refused_engineio
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -336,7 +335,7 @@ class SocketIOTransport:
             log.exception("socketio %s failed", what)
             return error_answer(INTERNAL_ERROR)
 
-    # -- packets the server does not dispatch (socketio_inbound) ------------------------
+    # -- packets the server does not dispatch (_patches.socketio_inbound) ---------------
 
     def _connection_of(self, eio_sid: str) -> SocketIOConnection | None:
         sid = self.sio.manager.sid_from_eio_sid(eio_sid, NAMESPACE)

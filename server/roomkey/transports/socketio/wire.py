@@ -14,7 +14,7 @@ from typing import Any
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from roomkey._patches.socketio_queue import SIZE_ATTR
+from roomkey._patches.socketio_queue import remember_size
 from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound, dumps
 
 NAMESPACE = "/"
@@ -27,7 +27,7 @@ def event_packet(event: str, payload: Any) -> eio_packet.Packet:
     """One Engine.IO MESSAGE carrying a Socket.IO EVENT ``[event, payload]``."""
     text = f"{sio_packet.EVENT}{dumps([event, payload])}"
     pkt = eio_packet.Packet(eio_packet.MESSAGE, data=text)
-    setattr(pkt, SIZE_ATTR, len(text.encode()) + 1)  # measured once, shared by recipients
+    remember_size(pkt, len(text.encode()) + 1)  # measured once, shared by recipients
     return pkt
 
 

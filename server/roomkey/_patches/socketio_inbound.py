@@ -23,11 +23,16 @@ would:
 - an event named like an internal handler (``INTERNAL_EVENTS``) is dispatched as an
   unknown event, so it gets the answer every unknown event gets.
 
-Everything else reaches python-socketio's own handlers as before. The server uses
-python-socketio's private ``_handle_eio_message`` (overridden here) and ``_handle_connect``,
-``_handle_disconnect``, ``_handle_event`` and ``_handle_ack``; ``check_library`` verifies at
-start-up that they still exist, so a library upgrade that renames them fails loudly instead of
-silently unguarded.
+Everything else reaches python-socketio's own handlers as before.
+
+Private parts of python-socketio's ``AsyncServer`` used here: ``_handle_eio_message(eio_sid,
+data)`` (overridden: what the Engine.IO ``message`` event calls), and ``_handle_connect(eio_sid,
+namespace, data)``, ``_handle_disconnect(eio_sid, namespace, reason)``,
+``_handle_event(eio_sid, namespace, id, data)`` and ``_handle_ack(eio_sid, namespace, id,
+data)`` (called as python-socketio's own dispatch calls them). This is a guard with no safe
+fallback: ``shape_problems`` is checked at start-up (``roomkey._patches.install``), and a
+server whose ``message`` event does not reach the override refuses to be built, so a library
+upgrade that changes them stops roomkey instead of leaving it silently unguarded.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import socketio
 from engineio import json as engineio_json
 from socketio import packet as sio_packet
 
+from roomkey._patches.shape import SILENT, LibraryMismatch, library_version, method
 from roomkey._patches.socketio_queue import MeteredSocketIOServer
 from roomkey.core.errors import BadRequest
 from roomkey.core.protocol import TOO_DEEP_MESSAGE, json_too_deep
@@ -96,20 +102,40 @@ class InboundRefusals(Protocol):
         ``ack_id`` when there is one); the socket stays open."""
 
 
-def check_library() -> None:
-    """Fail at start-up if python-socketio no longer has the methods the guard relies on."""
-    for name in (
-        "_handle_eio_message",
-        "_handle_connect",
-        "_handle_disconnect",
-        "_handle_event",
-        "_handle_ack",
-    ):
-        if not callable(getattr(socketio.AsyncServer, name, None)):
-            raise RuntimeError(
-                f"python-socketio has no AsyncServer.{name}: roomkey's inbound packet "
-                "checks need updating for this version"
-            )
+def shape_problems(server_class: type) -> list[str]:
+    """``server_class`` (python-socketio's ``AsyncServer``) has the private methods the guard
+    overrides and calls, of the signatures expected, and a server of it has its Engine.IO
+    ``message`` event call ``_handle_eio_message``."""
+    problems = [
+        *method(server_class, "_handle_eio_message", ("eio_sid", "data"), coroutine=True),
+        *method(server_class, "_handle_connect", ("eio_sid", "namespace", "data"), coroutine=True),
+        *method(
+            server_class, "_handle_disconnect", ("eio_sid", "namespace", "reason"), coroutine=True
+        ),
+        *method(
+            server_class, "_handle_event", ("eio_sid", "namespace", "id", "data"), coroutine=True
+        ),
+        *method(
+            server_class, "_handle_ack", ("eio_sid", "namespace", "id", "data"), coroutine=True
+        ),
+    ]
+    if problems:
+        return problems
+    server = server_class(async_mode="aiohttp", logger=SILENT, engineio_logger=SILENT)
+    if not _dispatches_to_override(server):
+        problems.append(
+            f"{server_class.__name__}'s Engine.IO message event no longer calls _handle_eio_message"
+        )
+    if not hasattr(getattr(server, "reason", None), "CLIENT_DISCONNECT"):
+        problems.append(f"{server_class.__name__}.reason.CLIENT_DISCONNECT is missing")
+    if not callable(getattr(server, "packet_class", None)):
+        problems.append(f"{server_class.__name__}.packet_class is missing")
+    return problems
+
+
+def _dispatches_to_override(server: Any) -> bool:
+    handlers = getattr(getattr(server, "eio", None), "handlers", None)
+    return isinstance(handlers, dict) and handlers.get("message") == server._handle_eio_message
 
 
 def packet_head(text: str) -> tuple[int | None, str | None, int | None]:
@@ -127,8 +153,15 @@ class GuardedSocketIOServer(MeteredSocketIOServer):
     module's docstring). ``refusals`` is told about everything else."""
 
     def __init__(self, *args: Any, refusals: InboundRefusals, **kwargs: Any) -> None:
-        check_library()
+        """Raises ``LibraryMismatch`` when python-socketio does not dispatch Engine.IO
+        messages through ``_handle_eio_message`` (the guard would never run)."""
         super().__init__(*args, json=BoundedJson, **kwargs)
+        if not _dispatches_to_override(self):
+            raise LibraryMismatch(
+                f"{library_version('python-socketio')}: its Engine.IO message event no "
+                "longer calls AsyncServer._handle_eio_message, so roomkey's inbound packet "
+                "guard would never run; roomkey needs updating for this version"
+            )
         self.refusals = refusals
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:

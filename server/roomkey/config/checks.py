@@ -8,7 +8,7 @@
 - The metrics listener's ports (one per worker) do not take the client port.
 
 Each problem is one line with its path (``apps[0].secret: ...``); secret values are never
-repeated in them. ``config.parse_settings`` reports these with every other error, and
+repeated in them. ``parse_settings`` (``reader``) reports these with every other error, and
 ``roomkey serve`` asks again after its command-line overrides (``--host``, ``--port``...).
 """
 
@@ -17,19 +17,15 @@ from __future__ import annotations
 import base64
 import ipaddress
 
-from roomkey.config import (
-    DEV_APP_SECRET,
-    DEV_ENCRYPTION_MASTER_KEY,
-    DEV_JWT_SECRET,
-    Settings,
-)
+from roomkey.config.presets import DEV_APP_SECRET, DEV_ENCRYPTION_MASTER_KEY, DEV_JWT_SECRET
+from roomkey.config.settings import Settings
 
 # Every secret (app secret, JWT secret, base64 encryption master key) that roomkey publishes.
 # tests/test_unsafe_defaults.py scans config.example.toml, README.md and docs/ and fails when
 # one they show is missing here: add it, with where it comes from.
 SHIPPED_SECRETS: frozenset[str] = frozenset(
     {
-        # the development preset (config.development_settings)
+        # the development preset (presets.development_settings)
         DEV_APP_SECRET,
         DEV_JWT_SECRET,
         base64.b64encode(DEV_ENCRYPTION_MASTER_KEY).decode("ascii"),
@@ -74,8 +70,11 @@ def is_loopback(host: str) -> bool:
 
 
 def deployment_problems(settings: Settings) -> list[str]:
-    """Every reason ``settings`` must not be served, each with its path (see the module
-    docstring). Empty when it is fine."""
+    """What makes ``settings`` unsafe or impossible to serve, each with its path: a secret
+    that roomkey publishes (production mode), a listener off loopback (development mode),
+    metrics ports that collide. Empty when it is fine. ``parse_settings`` reports these with
+    every other error; ``roomkey serve`` asks again after its command-line overrides, and an
+    application that builds ``Settings`` in code can ask before serving them."""
     problems: list[str] = []
     if settings.server.development:
         problems += _development_problems(settings)
