@@ -41,7 +41,7 @@ python-engineio (>=4.13.2, <4.16)
   overridden, its ``last_ping``, ``connected``, ``upgraded``, ``closing``, ``queue`` read.
   Fallback: python-engineio's handshake and socket.
 - ``direct_writes`` (FALLBACK, ``performance.direct_writes``; ``engineio_websocket.
-  write_now``): ``AsyncSocket.upgrading``, ``_upgrade_websocket`` (builds the driver with the
+  idle_websocket``): ``AsyncSocket.upgrading``, ``_upgrade_websocket`` (builds the driver with the
   socket's bound ``_websocket_handler``), ``poll`` (its writer waits in ``queue.get()``).
   Fallback: every delivery is queued (on both transports: the switch is one).
 - ``packet_sizes`` (FALLBACK; ``socketio_queue.remember_size``): an attribute added to

@@ -85,7 +85,7 @@ class CheckedSocket(AsyncSocket):  # type: ignore[misc]
     def writer_idle(self) -> bool:
         """True when nothing is queued and no packet is between the queue and the wire, so a
         frame written straight to the transport cannot overtake one
-        (``engineio_websocket.write_now``). Here python-engineio's writer sends: it is idle
+        (``engineio_websocket.idle_websocket``). Here python-engineio's writer sends: it is idle
         while it waits in ``queue.get()`` (``AsyncSocket.poll``), listed in the
         ``MeteredQueue``'s getters with nothing in hand."""
         queue = self.queue

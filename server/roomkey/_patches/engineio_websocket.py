@@ -7,9 +7,9 @@ a compression pass per delivery. It has no setting for it. ``install`` swaps in 
 one Engine.IO server (its own copy of the driver table, never the shared module dict), which
 opens the socket with ``compress`` taken from ``server.compression``.
 
-The wrapper also makes itself known to its Engine.IO socket so that ``write_now`` can put an
-already framed delivery straight on the transport when that cannot change what the client
-sees (``performance.direct_writes``), and it ends a socket (upgraded from long-polling) whose
+The wrapper also makes itself known to its Engine.IO socket so that ``idle_websocket`` can
+hand the transport over for an already framed delivery when that cannot change what the
+client sees (``performance.direct_writes``), and it ends a socket (upgraded from long-polling) whose
 client sends a message that is not an Engine.IO packet (``not_engineio``), as Engine.IO's
 reference server does, instead of letting python-engineio's handler raise on it.
 
@@ -18,7 +18,7 @@ Private parts of python-engineio used here: the server's driver table ``_async``
 ``engineio.async_drivers.aiohttp.WebSocket`` (subclassed: built as ``(handler, server)``, its
 ``_sock``, ``handler``, ``server`` and ``environ``, ``__call__(environ)``, ``wait()``), built
 by ``AsyncSocket._upgrade_websocket`` with the socket's bound ``_websocket_handler`` (whose
-``__self__`` is how the wrapper finds its socket). ``write_now`` reads the socket's
+``__self__`` is how the wrapper finds its socket). ``idle_websocket`` reads the socket's
 ``upgrading`` and asks it ``writer_idle`` (``engineio_socket``), which relies on
 python-engineio's writer waiting for packets in ``queue.get()`` (``AsyncSocket.poll``).
 ``shape_problems`` and ``direct_write_shape_problems`` check these at start-up.
@@ -34,7 +34,6 @@ from aiohttp import web
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from roomkey._patches.shape import attributes, method
-from roomkey.transports.websocket_frames import can_write_now
 
 
 def websocket_factory(compress: bool) -> type[Any]:
@@ -74,7 +73,7 @@ def websocket_factory(compress: bool) -> type[Any]:
             # python-engineio's way in (an upgrade from long-polling).
             sock = await self.open(environ["aiohttp.request"])
             self.environ = environ
-            # The handler is the Engine.IO socket's bound method: let write_now find us.
+            # The handler is the Engine.IO socket's bound method: let idle_websocket find us.
             eio_socket = getattr(self.handler, "__self__", None)
             if eio_socket is not None:
                 setattr(eio_socket, SOCKET_ATTR, self)
@@ -126,28 +125,23 @@ def report_not_engineio(eio_server: Any, sid: str | None) -> None:
         hook(sid)
 
 
-def write_now(eio_socket: Any, frame: bytes, max_buffered: int) -> bool:
-    """Write ``frame`` straight to ``eio_socket``'s transport if that cannot reorder anything.
-
-    That is when the socket is on a WebSocket opened by this module, its Engine.IO writer is
-    idle (nothing queued, no packet in flight between the queue and the wire), and the wire
-    takes the frame as is (``websocket_frames.can_write_now``: no compression, the transport
-    holds at most ``max_buffered`` bytes). Returns False otherwise: the caller queues the
-    packet for the writer instead, as before.
-    """
+def idle_websocket(eio_socket: Any) -> Any:
+    """The WebSocket under ``eio_socket`` (its ``transport`` and ``compressed``) when, as far
+    as Engine.IO goes, a frame written straight to that transport cannot reorder anything:
+    the socket is on a WebSocket opened by this module, is not upgrading, and its Engine.IO
+    writer is idle (nothing queued, no packet in flight between the queue and the wire).
+    None otherwise: the caller queues the packet for the writer, as without direct writes.
+    Whether the wire takes the frame as is the caller asks next
+    (``transports/websocket_frames.can_write_now``)."""
     ws = getattr(eio_socket, SOCKET_ATTR, None)
     if ws is None or eio_socket.upgrading:
-        return False
+        return None
     # Every socket roomkey serves is one of engineio_socket's, which knows when its writer
     # is idle; anything else is never written to directly.
     idle = getattr(eio_socket, "writer_idle", None)
     if idle is None or not idle():
-        return False
-    transport = ws.transport
-    if not can_write_now(transport, compressed=ws.compressed, max_buffered=max_buffered):
-        return False
-    transport.write(frame)
-    return True
+        return None
+    return ws
 
 
 def shape_problems(websocket_class: type, eio_server: Any) -> list[str]:
@@ -173,7 +167,7 @@ def shape_problems(websocket_class: type, eio_server: Any) -> list[str]:
 
 def direct_write_shape_problems(socket_class: type, eio_socket: Any) -> list[str]:
     """python-engineio's socket (``socket_class``, one of it built as ``eio_socket``) has
-    what ``write_now`` reads, and its writer waits for packets in ``poll``."""
+    what ``idle_websocket`` reads, and its writer waits for packets in ``poll``."""
     return [
         *attributes(eio_socket, ("upgrading", "queue"), label=socket_class.__name__),
         *method(socket_class, "poll", (), coroutine=True),

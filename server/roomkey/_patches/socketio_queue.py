@@ -70,7 +70,7 @@ class MeteredQueue:
     ``asyncio.Queue``'s three deques and an event (about 2 KB per idle connection): its deque,
     its list of getters and its join event are made only when used. ``_queue`` and ``_getters`` keep
     ``asyncio.Queue``'s meaning: a getter listed in ``_getters`` is waiting with nothing in
-    hand (``engineio_websocket.write_now`` relies on that).
+    hand (``engineio_websocket.idle_websocket`` relies on that).
     """
 
     __slots__ = ("_finished", "_getters", "_queue", "_unfinished", "bytes", "on_put")

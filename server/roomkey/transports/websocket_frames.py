@@ -11,7 +11,7 @@ sees. That is decided in two halves:
 - the socket's writer holds nothing (nothing queued, nothing between the queue and the
   wire), so the frame cannot overtake one: each transport knows its own writer (the Pusher
   connection's writer task; the Engine.IO socket's queue, read in
-  ``_patches/engineio_websocket.write_now``);
+  ``_patches/engineio_websocket.idle_websocket``);
 - the wire takes the frame as is (``can_write_now``): the transport is open, the WebSocket
   does not compress (a compressed socket's frames carry deflated payloads, and aiohttp's
   compressor keeps state across them), and the transport holds at most the outbound limit (a

@@ -8,8 +8,9 @@ socket is aborted and the drop reported once through ``on_overflow`` (the runtim
 logs it).
 
 With ``performance.direct_writes`` a delivery's WebSocket frame is built once per message and
-written straight to the socket's transport when the Engine.IO writer holds nothing and the
-wire takes it as is (``websocket_frames``); otherwise it is queued as above, so that order and
+written straight to the socket's transport when the Engine.IO writer holds nothing
+(``_patches/engineio_websocket.idle_websocket``) and the wire takes it as is
+(``websocket_frames.can_write_now``); otherwise it is queued as above, so that order and
 bytes on the wire are the same either way.
 """
 
@@ -37,7 +38,7 @@ from roomkey.transports.socketio.wire import (
     event_packet,
     frame_text,
 )
-from roomkey.transports.websocket_frames import message_frame
+from roomkey.transports.websocket_frames import can_write_now, message_frame
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
@@ -86,12 +87,15 @@ class SocketIOConnection(Connection):
         sock = self._eio_socket
         if sock is None or sock.closed or self.closed:
             return
-        pkt = encode_outbound(message)
         if self._direct_writes:
-            frame = message_frame(message, FRAME_KEY, frame_text)
-            if engineio_websocket.write_now(sock, frame, self.app.limits.max_outbound_buffer_bytes):
-                return
-        self._put(pkt)
+            ws = engineio_websocket.idle_websocket(sock)
+            if ws is not None:
+                tcp = ws.transport
+                limit = self.app.limits.max_outbound_buffer_bytes
+                if can_write_now(tcp, compressed=ws.compressed, max_buffered=limit):
+                    tcp.write(message_frame(message, FRAME_KEY, frame_text))
+                    return
+        self._put(encode_outbound(message))
 
     def emit(self, event: str, payload: Any) -> None:
         self._put(event_packet(event, payload))
