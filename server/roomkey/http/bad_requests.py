@@ -16,7 +16,7 @@ This replaces a method of aiohttp's ``RequestHandler`` (public name, undocumente
 its private ``_request_handler`` (the application's handler, to find roomkey's runtime). Both
 are checked for the shape expected; if aiohttp changes them, nothing is replaced (aiohttp
 answers as before; ``SafeRecords`` still keeps the header out of the logs) or the refusal is
-logged without being counted. tests/test_logs_hygiene.py pins that the shape holds.
+logged without being counted. tests/unit/test_logs.py pins that the shape holds.
 """
 
 from __future__ import annotations

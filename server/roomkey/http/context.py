@@ -129,7 +129,7 @@ def peek_body(content: object, length: int) -> bytes | None:
     This reads the reader's private ``_buffer`` (a deque of ``bytes`` chunks),
     ``_buffer_offset`` and ``_exception``. Every one is checked for the shape expected; if
     aiohttp ever changes them, the answer is None and the caller reads the body through the
-    public API, as with ``peek_body = false``. tests/test_authorize_body.py pins that the
+    public API, as with ``peek_body = false``. tests/http/test_authorize_bodies.py pins that the
     shape holds for the aiohttp in use."""
     buffer = getattr(content, "_buffer", None)
     if (
