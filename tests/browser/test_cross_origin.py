@@ -17,7 +17,7 @@ from tests.support.browser import running_chromium
 from tests.support.processes import RoomkeyProcess, start_roomkey
 from tests.support.servers import free_port
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CONFIG = """
 [server]

@@ -12,7 +12,7 @@ from tests.support.browser import log_in, member_ids, open_demo, running_chromiu
 from tests.support.processes import RoomkeyProcess, start_roomkey
 from tests.support.servers import free_port
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from tests.support.paths import NODE_MODULES
 from tests.support.pusher import encrypt_like_the_sdk
 from tests.support.servers import StartServer
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PUSHER_JS = NODE_MODULES / "pusher-js" / "dist" / "web" / "pusher-with-encryption.js"
 PAGE = """<!doctype html>

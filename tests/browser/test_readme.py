@@ -20,7 +20,7 @@ from tests.support.paths import REPO_ROOT
 from tests.support.readme import first_channel_snippet
 from tests.support.servers import StartServer
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = REPO_ROOT
 SIO_BUNDLE = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" / "socket.io.esm.min.js"

@@ -14,7 +14,7 @@ from tests.support.browser import log_in, open_demo, running_chromium, wait_join
 from tests.support.processes import RoomkeyProcess, start_roomkey
 from tests.support.servers import free_port
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # Records every connection state and every authorize call the page's client makes.
 RECORD = """() => {

@@ -15,7 +15,7 @@ from tests.support.browser import TIMEOUT_MS, launch_chromium_async
 from tests.support.servers import Server
 from tests.support.waiting import wait_for_condition
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture

@@ -147,6 +147,7 @@ def prefix() -> str:
     return f"p{uuid.uuid4().hex[:10]}"
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 async def test_killed_node_is_swept_and_each_gone_user_removed_once(
     start_node: StartNode, connect: ConnectClient
@@ -171,6 +172,7 @@ async def test_killed_node_is_swept_and_each_gone_user_removed_once(
     assert sorted(ack["presence"]["ids"]) == ["1", "2", "6"]
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 async def test_sigterm_tells_clients_to_reconnect_and_leaves_presence_at_once(
     start_node: StartNode, connect: ConnectClient
@@ -213,6 +215,7 @@ async def socketio_connections(metrics_url: str) -> float:
     return sample(text, "roomkey_connections", transport="socketio") or 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 async def test_workers_share_one_port_and_their_channels(
     start_node: StartNode, connect: ConnectClient
@@ -268,6 +271,7 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 async def test_workers_stop_gracefully_when_their_parent_is_killed(
     start_node: StartNode, connect: ConnectClient

@@ -131,6 +131,7 @@ def test_serve_refuses_the_readmes_production_file(tmp_path: Path) -> None:
     assert "secret-of" not in out.stderr
 
 
+@pytest.mark.slow
 def test_development_mode_listens_on_loopback_only(tmp_path: Path) -> None:
     # The preset, asked for every interface: refused, not rebound.
     out = run("serve", "--host", "0.0.0.0", "--port", str(free_port()))

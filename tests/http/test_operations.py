@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from roomkey.app import setup
@@ -53,6 +54,7 @@ async def test_serve_keeps_metrics_off_the_client_port() -> None:
         assert "on_main_port" not in server.log()
 
 
+@pytest.mark.slow
 async def test_setup_with_operations_runs_the_listener(connect: ConnectClient) -> None:
     app = web.Application()
     settings = replace(make_settings(), metrics=MetricsSettings(port=0))

@@ -10,15 +10,14 @@ import pytest
 
 from tests.support.apps import APP_ID, APP_KEY, APP_SECRET
 from tests.support.node import start_node
-from tests.support.paths import NODE_MODULES, REPO_ROOT
+from tests.support.paths import JS_DIR, NODE_MODULES
 from tests.support.rest import join
 from tests.support.servers import Server
 from tests.support.socketio_client import ConnectClient
 
 pytestmark = [pytest.mark.node]
 
-ROOT = REPO_ROOT
-SCRIPT = ROOT / "tests" / "node" / "pusher_trigger.cjs"
+SCRIPT = JS_DIR / "pusher_trigger.cjs"
 
 
 async def node_publish(server: Server, calls: list[dict[str, Any]], **app: str) -> list[Any]:

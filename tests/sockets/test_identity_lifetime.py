@@ -48,6 +48,7 @@ def with_sessions(base: Settings, **session: Any) -> Settings:
 # -- JWT identities end with their token ------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_token_identity_stops_authorizing_at_exp(
     server: Server, connect: ConnectClient
 ) -> None:
@@ -67,6 +68,7 @@ async def test_a_token_identity_stops_authorizing_at_exp(
     assert await client.subscribe("news") == {"channel": "news"}
 
 
+@pytest.mark.slow
 async def test_refresh_replaces_the_token_for_the_same_user(
     server: Server, connect: ConnectClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -171,6 +171,7 @@ async def test_bad_frames_are_errors_not_crashes(
     assert (await client.next())["event"] == "pusher:pong"
 
 
+@pytest.mark.slow
 async def test_idle_socket_is_pinged_then_closed_with_4201(
     start_server: StartServer, raw_pusher: RawPusherFactory
 ) -> None:
