@@ -23,7 +23,7 @@ from tests.support.redis_server import RedisServer, start_redis, stop_redis
 from tests.support.servers import RunningServers, Server, StartServer
 from tests.support.socketio_client import ConnectClient, SioClients
 
-UNIT_TESTS = str(Path(__file__).resolve().parent / "unit")
+UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -19,6 +19,7 @@ marker. ``tests/unit`` holds pure tests: one there that asks for a server fixtur
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +61,7 @@ def require(marker: str, what: str) -> None:
         )
 
 
-def misplaced(items: Iterable[pytest.Item], unit_dir: str) -> list[str]:
+def misplaced(items: Iterable[pytest.Item], unit_dir: Path) -> list[str]:
     """What is wrong with the collected tests' markers and seams, one line each: a fixture of
     ``FIXTURE_NEEDS`` without its marker, a server fixture under ``unit_dir``."""
     problems = []
@@ -69,7 +70,7 @@ def misplaced(items: Iterable[pytest.Item], unit_dir: str) -> list[str]:
         for fixture, marker in FIXTURE_NEEDS.items():
             if fixture in names and item.get_closest_marker(marker) is None:
                 problems.append(f"{item.nodeid}: uses {fixture} without @pytest.mark.{marker}")
-        if str(item.path).startswith(unit_dir) and names & SERVER_FIXTURES:
+        if unit_dir in item.path.parents and names & SERVER_FIXTURES:
             used = ", ".join(sorted(names & SERVER_FIXTURES))
             problems.append(f"{item.nodeid}: a unit test starts a server ({used}): move it")
     return problems
