@@ -37,6 +37,8 @@ from tests.support.rest import signed_post
 from tests.support.servers import Server, StartServer
 from tests.support.waiting import wait_for_condition
 
+# -- performance.peek_body: a whole body looked at where aiohttp holds it, else read -----------
+
 BODY = b"socket_id=1234.5678&channel_name=private-user-7"
 SID = "1234.5678"
 Handler = Callable[[web.Request], Awaitable[dict[str, Any]]]

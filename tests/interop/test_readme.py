@@ -19,6 +19,7 @@ from tests.support.paths import REPO_ROOT
 from tests.support.readme import first_channel_snippet
 from tests.support.servers import StartServer
 
+ROOT = REPO_ROOT
 README = README_PATH.read_text()
 
 
@@ -67,4 +68,4 @@ def test_readme_states_the_development_credentials() -> None:
         assert f"`{value}`" in README
     assert re.search(r"^    bash scripts/dev\.sh$", README, re.M)
     assert re.search(r"^    bash scripts/test\.sh$", README, re.M)
-    assert "bash scripts/test.sh" in (REPO_ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
