@@ -12,14 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test helpers start roomkey and Chromium the same way
 
 from playwright.sync_api import sync_playwright  # noqa: E402
-from tests.browser import (  # noqa: E402
+from tests.support.browser import (  # noqa: E402
     launch_chromium,
     log_in,
     open_demo,
-    start_roomkey,
     wait_member_count,
 )
-from tests.conftest import free_port  # noqa: E402
+from tests.support.processes import start_roomkey  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from roomkey.config.presets import DEV_APP_SECRET, DEV_ENCRYPTION_MASTER_KEY, DE
 from roomkey.config.settings import Settings
 
 # Every secret (app secret, JWT secret, base64 encryption master key) that roomkey publishes.
-# tests/test_unsafe_defaults.py scans config.example.toml, README.md and docs/ and fails when
+# tests/cluster/test_unsafe_defaults.py scans config.example.toml, README.md and docs/ and fails when
 # one they show is missing here: add it, with where it comes from.
 SHIPPED_SECRETS: frozenset[str] = frozenset(
     {
