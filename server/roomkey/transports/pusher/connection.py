@@ -137,7 +137,7 @@ class PusherConnection(Connection):
             # asyncio.wait_for, not tasks.within: on Python 3.11 it runs each send as a task
             # of its own, and those loop turns let a client on the same event loop answer the
             # close frame before aiohttp drops the transport; with ``within`` it sees 1006,
-            # not the code (tests/test_terminate_identities.py).
+            # not the code (tests/sockets/test_terminate_identities.py).
             while buffer:
                 text = buffer.popleft()
                 self._buffered_bytes -= len(text)
