@@ -9,7 +9,6 @@ import logging
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,11 +30,12 @@ from roomkey.config import PerformanceSettings
 from roomkey.http.bad_requests import answer
 from tests.support.apps import APP_ID, make_settings, make_token
 from tests.support.authorize import post_auth
+from tests.support.paths import REPO_ROOT
 from tests.support.rest import signed_post
 from tests.support.servers import StartServer
 from tests.support.socketio_client import ConnectClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 
 
 # -- the shapes, pinned against the libraries installed -------------------------------------
