@@ -62,7 +62,7 @@ python-socketio (>=5.16.3, <5.19), with python-engineio
   overridden; ``_handle_connect``, ``_handle_disconnect``, ``_handle_event``, ``_handle_ack``
   called. Guards: binary packets, reserved event names, malformed packets.
 
-tests/test_patches.py pins each shape against the installed libraries and shows both
+tests/sockets/test_patches.py pins each shape against the installed libraries and shows both
 behaviours on deliberately broken ones.
 """
 
