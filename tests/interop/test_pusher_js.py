@@ -91,6 +91,7 @@ async def test_client_events_between_pusher_js_and_socketio(
     assert added["data"]["id"] == "sio"
 
     await js.send("bind", channel="presence-chat", event="client-hi")
+    await js.expect(lambda r: r["type"] == "listening", "the client-hi callback bound")
     answer = await sio.call(
         "trigger", {"channel": "presence-chat", "event": "client-hi", "data": {"from": "sio"}}
     )

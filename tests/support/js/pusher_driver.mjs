@@ -93,6 +93,8 @@ const commands = {
     pusher.channel(channel).bind(event, (data, metadata) => {
       report({ type: "bound", channel, event, data, metadata: metadata || null });
     });
+    // Said once the callback is in place: an event sent before this may miss it.
+    report({ type: "listening", channel, event });
   },
   unsubscribe({ channel }) {
     pusher.unsubscribe(channel);
