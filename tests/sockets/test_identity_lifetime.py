@@ -15,12 +15,13 @@ import jwt as pyjwt
 import pytest
 
 from roomkey.config import ConfigError, SessionSettings, Settings, parse_settings
+from roomkey.identity.base import SessionStore
 from tests.support.apps import JWT_SECRET, make_settings, make_token
 from tests.support.backends import MEMORY_AND_REDIS
 from tests.support.pusher import RawPusherFactory
 from tests.support.redis_server import RedisServer
 from tests.support.servers import Server, StartServer
-from tests.support.socketio_client import ConnectClient
+from tests.support.socketio_client import ConnectClient, SioClient
 from tests.support.waiting import wait_for_condition
 
 
@@ -144,14 +145,24 @@ def store(request: pytest.FixtureRequest) -> dict[str, Any]:
     return {"store": "redis", "redis_url": redis_server.url}
 
 
+async def logged_in_socket(
+    server: Server, connect: ConnectClient, session: dict[str, Any]
+) -> tuple[SessionStore, str, SioClient]:
+    """A session saved in the server's store and a Socket.IO client identified by its cookie."""
+    sessions = server.runtime.sessions
+    assert sessions is not None
+    session_id = await sessions.save(session)
+    client = await connect(server, headers={"Cookie": f"AIOHTTP_SESSION={session_id}"})
+    return sessions, session_id, client
+
+
 async def test_logout_stops_a_socket_identity_at_once_with_recheck_zero(
     start_server: StartServer, connect: ConnectClient, store: dict[str, Any]
 ) -> None:
     server = await start_server(with_sessions(make_settings(), recheck_seconds=0, **store))
-    sessions = server.runtime.sessions
-    assert sessions is not None
-    session_id = await sessions.save({"user_id": "77", "name": "Sam"})
-    client = await connect(server, headers={"Cookie": f"AIOHTTP_SESSION={session_id}"})
+    sessions, session_id, client = await logged_in_socket(
+        server, connect, {"user_id": "77", "name": "Sam"}
+    )
     assert await client.subscribe("private-user-77") == {"channel": "private-user-77"}
     await sessions.delete(session_id)  # logout
     answer = await client.subscribe("private-encrypted-user-77")
@@ -165,10 +176,7 @@ async def test_logout_stops_a_socket_identity_within_the_recheck_bound(
 ) -> None:
     bound = 0.5
     server = await start_server(with_sessions(make_settings(), recheck_seconds=bound, **store))
-    sessions = server.runtime.sessions
-    assert sessions is not None
-    session_id = await sessions.save({"user_id": "77"})
-    client = await connect(server, headers={"Cookie": f"AIOHTTP_SESSION={session_id}"})
+    sessions, session_id, client = await logged_in_socket(server, connect, {"user_id": "77"})
     conn = server.runtime.hub.connections[client.socket_id]
     await sessions.delete(session_id)
     # Past the bound since the last confirmation, the next subscribe reads the session again.
@@ -186,10 +194,9 @@ async def test_a_live_session_is_reread_and_keeps_authorizing(
     start_server: StartServer, connect: ConnectClient, store: dict[str, Any]
 ) -> None:
     server = await start_server(with_sessions(make_settings(), recheck_seconds=0, **store))
-    sessions = server.runtime.sessions
-    assert sessions is not None
-    session_id = await sessions.save({"user_id": "77", "name": "Sam"})
-    client = await connect(server, headers={"Cookie": f"AIOHTTP_SESSION={session_id}"})
+    _sessions, _session_id, client = await logged_in_socket(
+        server, connect, {"user_id": "77", "name": "Sam"}
+    )
     for channel in ("private-user-77", "private-encrypted-user-77", "presence-lobby"):
         answer = await client.subscribe(channel)
         assert answer["channel"] == channel, answer
@@ -203,10 +210,7 @@ async def test_a_session_that_now_names_another_user_no_longer_identifies(
         make_settings(), store="redis", redis_url=redis_server.url, recheck_seconds=0
     )
     server = await start_server(settings)
-    sessions = server.runtime.sessions
-    assert sessions is not None
-    session_id = await sessions.save({"user_id": "77"})
-    client = await connect(server, headers={"Cookie": f"AIOHTTP_SESSION={session_id}"})
+    _sessions, session_id, client = await logged_in_socket(server, connect, {"user_id": "77"})
     # The application logs another user in under the same session id.
     record = json.dumps({"created": int(time.time()), "session": {"user_id": "78"}})
     redis_server.cli("SET", f"AIOHTTP_SESSION_{session_id}", record)
