@@ -47,7 +47,7 @@ from roomkey.runtime import RUNTIME, Runtime
 from roomkey.tasks import cancel_and_wait
 from roomkey.transports.pusher.server import PusherTransport
 from roomkey.transports.socketio.server import SocketIOTransport
-from roomkey.webhooks import WebhookDispatcher
+from roomkey.webhooks import WebhookDispatcher, create_webhook_store
 
 # A cleanup context: opens a resource up to its ``yield``, closes it after.
 Context = Callable[[web.Application], AsyncIterator[None]]
@@ -173,7 +173,12 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction 
     presence = create_presence_store(settings, node_id)
     nodes = create_node_registry(settings, node_id, presence)
     metrics = Metrics()
-    webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
+    webhooks = WebhookDispatcher(
+        settings.webhooks,
+        metrics=metrics,
+        store=create_webhook_store(settings, node_id),
+        apps=settings.apps,
+    )
     hub = Hub(apps, broker, presence, policy, webhooks=webhooks, identities=identity, nodes=nodes)
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)

@@ -12,6 +12,13 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:node-entries:n``        set: the entries node ``n`` holds (what a sweep removes)
 - ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
 - ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
+- ``p:webhook-due:{a}``       sorted set: webhook event id -> when it is due, or when its
+                              claim expires (Redis time, ms)
+- ``p:webhook-events:{a}``    hash: webhook event id -> the event (JSON, with its hold key)
+- ``p:webhook-held:{a}``      hash: hold key (a user on a channel, or a channel) -> the id of
+                              the leave held in its delay window
+- ``p:webhook-owners:{a}``    hash: webhook event id -> the node that claimed it
+- ``p:webhook-seq:{a}``       string: the app's last webhook event id
 - ``p:events:{a}:c``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
@@ -105,6 +112,15 @@ class RedisKeys:
     def rate(self, window: str) -> str:
         """The counter of one rate-limit window, named by ``rate_window``."""
         return f"{self.prefix}:rate:{window}"
+
+    # -- webhooks (webhooks/redis.py) -------------------------------------------------
+
+    def webhooks(self, app_id: str) -> list[str]:
+        """An app's webhook queue: the due, events, held, owners and seq keys, in the order
+        the webhook scripts take them (one hash tag: one Redis Cluster slot)."""
+        tag = app_tag(app_id)
+        p = self.prefix
+        return [f"{p}:webhook-{kind}:{tag}" for kind in ("due", "events", "held", "owners", "seq")]
 
     # -- pub/sub (broker/redis.py) -----------------------------------------------------
 
