@@ -27,6 +27,7 @@ from roomkey.presence.base import Departure
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.ratelimit.redis import RedisRateLimiter
 from roomkey.ratelimit.throttle import Throttle
+from roomkey.webhooks.redis import RedisWebhookStore
 from tests.support.apps import make_settings, make_token
 from tests.support.authorize import post_auth
 from tests.support.backends import Recorder, redis_settings
@@ -99,6 +100,7 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     limiter = RedisRateLimiter(url, prefix="roomkey", timeout=2.0)
     throttle = Throttle(RateLimits(authorize_per_minute_per_user=2), limiter)
     sessions = RedisSessionStore(url, "AIOHTTP_SESSION")
+    hooks = RedisWebhookStore(settings, "node-a")
     departures: list[Departure] = []
 
     async def announce(gone: list[Departure]) -> None:
@@ -110,8 +112,15 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     other.set_control_handler(rec.control)
     nodes.set_connection_counter(lambda: {"1": 2})  # shared on each beat
     silent_nodes.set_connection_counter(lambda: {"1": 3})
-    part: RedisPresenceStore | RedisNodeRegistry | RedisBroker | Throttle | RedisSessionStore
-    for part in (store, silent, nodes, silent_nodes, broker, other, throttle):
+    part: (
+        RedisPresenceStore
+        | RedisNodeRegistry
+        | RedisBroker
+        | Throttle
+        | RedisSessionStore
+        | RedisWebhookStore
+    )
+    for part in (store, silent, nodes, silent_nodes, broker, other, throttle, hooks):
         await part.start()
     try:
         # Broker: listen, publish, control, unlisten; both listeners hear their pings.
@@ -156,6 +165,15 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         with pytest.raises(RateLimited):
             await throttle.authorize_user(app, "u1")
         assert limiter.failures == 0
+        # Webhooks: a held leave cancelled, a due event claimed, renewed, released, acked.
+        left = {"name": "member_removed", "channel": "presence-acl", "user_id": "u1"}
+        back = {"name": "member_added", "channel": "presence-acl", "user_id": "u1"}
+        await hooks.push("1", [left, back, {"name": "channel_occupied", "channel": "c"}], 5, 9)
+        claimed = await hooks.claim("1", 10, 5.0)
+        assert [c.event["name"] for c in claimed] == ["channel_occupied"]
+        await hooks.renew("1", [claimed[0].id], 5.0)
+        await hooks.release("1", [claimed[0].id])
+        await hooks.ack("1", [c.id for c in await hooks.claim("1", 10, 5.0)])
         # Sessions: read what the host application wrote; never written by roomkey.
         acl_redis.cli("SET", "AIOHTTP_SESSION_acl0session", SESSION)
         assert await sessions.load("acl0session") == {
@@ -164,7 +182,7 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         }
         assert await sessions.load("unknown") is None
     finally:
-        for part in (nodes, silent_nodes, store, silent, broker, other, throttle, sessions):
+        for part in (nodes, silent_nodes, store, silent, broker, other, throttle, sessions, hooks):
             await part.close()
     assert denials(acl_redis) == ""
 

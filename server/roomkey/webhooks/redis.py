@@ -40,7 +40,7 @@ class RedisWebhookStore(WebhookStore):
 
     async def start(self) -> None:
         self._redis = open_redis(self._settings, name="roomkey-webhooks")
-        for name in ("PUSH", "CLAIM", "RENEW"):
+        for name in ("PUSH", "CLAIM", "RENEW", "ACK"):
             self._scripts[name] = self._redis.register_script(getattr(lua, name))
 
     async def close(self) -> None:
@@ -75,14 +75,8 @@ class RedisWebhookStore(WebhookStore):
             await self._run("RENEW", app_id, [self.node_id, _ms(lease_seconds), *ids])
 
     async def ack(self, app_id: str, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        due, events, _, owners, _ = self._keys.webhooks(app_id)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.zrem(due, *ids)
-        pipe.hdel(events, *ids)
-        pipe.hdel(owners, *ids)
-        await bounded(pipe.execute(), self._timeout, "webhook ack")
+        if ids:
+            await self._run("ACK", app_id, list(ids))
 
     async def release(self, app_id: str, ids: Sequence[str]) -> None:
         await self.renew(app_id, ids, 0.0)

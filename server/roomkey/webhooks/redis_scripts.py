@@ -99,3 +99,15 @@ end
 return n
 """
 )
+
+# KEYS[1] due, KEYS[2] events, KEYS[4] owners (KEYS[3], KEYS[5] unused, for the slot)
+# ARGV ids -> how many were still kept. Forgets events whoever claims them now.
+ACK = """
+local n = 0
+for i = 1, #ARGV do
+  n = n + redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+  redis.call('HDEL', KEYS[4], ARGV[i])
+end
+return n
+"""
