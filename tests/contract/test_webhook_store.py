@@ -54,7 +54,7 @@ async def claim_names(store: WebhookStore, app: str = APP) -> list[str]:
 
 
 async def test_events_are_claimed_once_in_order_as_they_were_pushed(store: WebhookStore) -> None:
-    events = [
+    events: list[dict[str, Any]] = [
         {"name": "client_event", "channel": "private-a", "event": "client-x", "data": "{}"},
         {"name": "cache_miss", "channel": "cache-a"},
         {"name": "subscription_count", "channel": "a", "subscription_count": 2},

@@ -82,7 +82,7 @@ def test_other_events_are_due_at_once_in_order_and_carried_as_they_are() -> None
     for event in (odd, {"name": "cache_miss", "channel": "cache-c"}, occupied()):
         pending.push(event, 3.0, now=0.0)
     claimed = pending.claim(0.0, 100)
-    assert [c.event for c in claimed][0] == odd
+    assert claimed[0].event == odd
     assert [c.event["name"] for c in claimed] == [
         "subscription_count",
         "cache_miss",

@@ -188,8 +188,8 @@ class WebhookSettings:
     timeout_seconds: float = field(default=5.0, metadata=setting(minimum=0.1))
     retry_for_seconds: float = 300.0
     max_backoff_seconds: float = field(default=10.0, metadata=setting(minimum=0.01))
-    leave_delay_seconds: float = field(default=3.0, metadata=setting(maximum=3600))
-    claim_seconds: float = field(default=30.0, metadata=setting(minimum=0.3, maximum=3600))
+    leave_delay_seconds: float = 3.0
+    claim_seconds: float = field(default=30.0, metadata=setting(minimum=0.3))
 
 
 @dataclass(frozen=True)
