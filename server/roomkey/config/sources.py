@@ -94,9 +94,7 @@ def _place(root: dict[str, Any], parts: list[str], value: ExternalText) -> str |
         else:
             child = node.get(part)
             if child is None:
-                child = (
-                    _EnvArray(value.origin) if following.isdigit() else _EnvTable(value.origin)
-                )
+                child = _EnvArray(value.origin) if following.isdigit() else _EnvTable(value.origin)
                 node[part] = child
         if not isinstance(child, Mapping | list):
             return f"{where} is a value, not a table"
