@@ -36,7 +36,9 @@ def _type_name(hint: Any, name: str) -> str:
 def _default(f: dataclasses.Field[Any]) -> str:
     if f.default is MISSING and f.default_factory is MISSING:
         return "required"
-    value = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+    value: Any = f.default
+    if f.default_factory is not MISSING:
+        value = f.default_factory()
     if value is None:
         return "none"
     if isinstance(value, bool):
