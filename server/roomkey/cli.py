@@ -25,7 +25,7 @@ from roomkey.config import (
 )
 from roomkey.config.checks import is_shipped_secret
 from roomkey.config.reader import read_config
-from roomkey.config.sources import shown_value
+from roomkey.config.sources import environment_settings, shown_value
 from roomkey.config.starter import starter_config
 from roomkey.core.channels import validate_socket_id
 from roomkey.core.errors import BadRequest
@@ -45,6 +45,13 @@ log = logging.getLogger("roomkey")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if not args.config and environment_settings(os.environ):
+        # The preset is built in code, not read: say so rather than ignore them silently.
+        print(
+            "roomkey: warning: ROOMKEY_<TABLE>__<KEY> variables apply to a --config file; "
+            "without one the development preset ignores them",
+            file=sys.stderr,
+        )
     settings = load_settings(args.config) if args.config else development_settings()
     server = settings.server
     if args.host:

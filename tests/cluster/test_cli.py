@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 import subprocess
 import sys
@@ -164,3 +165,15 @@ def test_init_writes_a_private_starter_config_with_fresh_secrets(tmp_path: Path)
     second = tomllib.loads(path.read_text())
     assert second["apps"][0]["secret"] != secret
     assert second["jwt"]["secret"] != first["jwt"]["secret"]
+
+
+def test_the_preset_warns_that_it_ignores_environment_settings() -> None:
+    out = subprocess.run(
+        [*ROOMKEY, "serve", "--host", "0.0.0.0"],  # refused at once: nothing is served
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "ROOMKEY_SERVER__PORT": "7000"},
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("roomkey: warning: ROOMKEY_<TABLE>__<KEY> variables apply")
