@@ -25,7 +25,6 @@ from roomkey.config.values import (
     jwt_algorithms,
     read_claims,
     read_master_key,
-    read_public_key,
     redis_url,
     safe_name,
     session_recheck,
@@ -136,7 +135,7 @@ class JwtSettings:
 
     algorithms: tuple[str, ...] = field(default=("HS256",), metadata=setting(check=jwt_algorithms))
     secret: str = field(default="", metadata=setting(check=at_least_chars(32)))
-    public_key: str = field(default="", metadata=setting(read=read_public_key))
+    public_key: str = ""  # PEM; or public_key_file, as any key
     audience: str = ""
     issuer: str = ""
     user_id_claim: str = "sub"

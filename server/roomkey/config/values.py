@@ -12,7 +12,8 @@ than its type, the field's metadata says what::
 file and passed its type, range and choices, and returns its problems (empty when fine); the
 value is kept either way, since any problem fails the whole configuration. A ``read``
 replaces the type's reading for the few settings whose TOML form is not their Python form (a
-base64 key, a table of claims, a key that may come from a file).
+base64 key, a table of claims). Any key may also come from a file (``<key>_file``) or an
+environment variable: ``table`` and ``sources`` handle that for every setting alike.
 
 This module imports no settings class (``settings`` imports it), so the import graph of
 ``roomkey.config`` has no cycle.
@@ -235,15 +236,3 @@ def read_claims(
     """A table of strings (booleans and numbers as their TOML text), as sorted pairs."""
     claims = r.str_map(key)
     return tuple(sorted(claims.items())) if claims else default
-
-
-def read_public_key(r: TableReader, key: str, default: str) -> str:
-    """The PEM text itself, or read from the file named by ``public_key_file`` (which wins)."""
-    public_key = r.text(key, default)
-    public_key_file = r.text("public_key_file", "")
-    if public_key_file:
-        try:
-            public_key = Path(public_key_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            r.error("public_key_file", f"cannot read ({exc.strerror})")
-    return public_key

@@ -16,7 +16,8 @@ endpoints it calls.
   user can join.
 
 Every POST comes from an allowed origin (same origin by default) and has a small JSON or form
-body. Nothing here is mounted in production mode. Development mode may run with a copy of a
+body; a page on another allowed origin may read the answer (CORS headers as the authorize
+endpoint's: the README's first-channel snippet gets its token from ``/demo/token`` so). Nothing here is mounted in production mode. Development mode may run with a copy of a
 real configuration, so the demo never creates a credential that a real deployment would
 accept: no token signed with a secret of one's own, no session in a shared (Redis) store;
 those requests are refused with 403.
@@ -39,6 +40,7 @@ from roomkey.core.channels import validate_channel_name
 from roomkey.core.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
 from roomkey.core.policy import allowed
 from roomkey.core.protocol import dumps
+from roomkey.http.authorize import cors_headers
 from roomkey.http.context import parse_fields, read_body, runtime
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
@@ -90,10 +92,12 @@ def _post(action: Action) -> Handler:
             if not rt.origins.allows(request.headers.get("Origin"), request.host):
                 raise Forbidden("origin is not allowed", reason="origin")
             fields = parse_fields(request, await read_body(request, MAX_BODY_BYTES))
-            return await action(request, rt, fields)
+            response = await action(request, rt, fields)
         except RoomkeyError as exc:
             rt.log_refusal("demo request", exc, address=request.remote or "")
-            return error_response(exc)
+            response = error_response(exc)
+        response.headers.update(cors_headers(rt, request))
+        return response
 
     return handle
 
