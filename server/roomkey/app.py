@@ -137,21 +137,26 @@ def _setup(
         lean_sockets=settings.performance.lean_sockets,
     )
     guard = RouteGuard(app)
-    transport.attach(app, prefix)
-    app[SOCKETIO] = transport
-    server = settings.server
-    authorize.add_routes(app, prefix + server.auth_path, prefix + server.user_auth_path)
-    rest.add_routes(app, prefix)
-    web_root = static.locate_web_root(server.web_root)
-    static.add_routes(app, web_root, prefix)
-    if server.development and web_root is not None and not prefix:
-        # The demo's pages call absolute paths: at the root only.
-        demo.add_routes(app, web_root)
-    pusher = PusherTransport()
-    pusher.add_routes(app, prefix)
-    app[PUSHER] = pusher
-    if operations:
-        operations_routes.add_routes(app, with_metrics=settings.metrics.on_main_port, prefix=prefix)
+    try:
+        transport.attach(app, prefix)
+        app[SOCKETIO] = transport
+        server = settings.server
+        authorize.add_routes(app, prefix + server.auth_path, prefix + server.user_auth_path)
+        rest.add_routes(app, prefix)
+        web_root = static.locate_web_root(server.web_root)
+        static.add_routes(app, web_root, prefix)
+        if server.development and web_root is not None and not prefix:
+            # The demo's pages call absolute paths: at the root only.
+            demo.add_routes(app, web_root)
+        pusher = PusherTransport()
+        pusher.add_routes(app, prefix)
+        app[PUSHER] = pusher
+        if operations:
+            operations_routes.add_routes(
+                app, with_metrics=settings.metrics.on_main_port, prefix=prefix
+            )
+    except RuntimeError as exc:  # aiohttp: a method already served at that path
+        raise guard.failed(exc) from None
     guard.adopt()
     handle = Roomkey(settings, prefix=prefix)
     app[HANDLE] = handle

@@ -19,8 +19,6 @@ from aiohttp.web_urldispatcher import AbstractResource, PrefixResource
 
 # aiohttp's own route grammar (web_urldispatcher): ``{name}`` and ``{name:regex}``.
 _PART = re.compile(r"(\{[_a-zA-Z][^{}]*(?:\{[^{}]*\}[^{}]*)*\})")
-_PLAIN_VAR = re.compile(r"\{[_a-zA-Z][_a-zA-Z0-9]*\}")
-_REGEX_VAR = re.compile(r"\{[_a-zA-Z][_a-zA-Z0-9]*:(?P<re>.+)\}")
 _SAMPLE = "x1"
 _PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*")
 
@@ -42,37 +40,31 @@ def normalized_prefix(prefix: str) -> str:
     return cleaned
 
 
-def _template_regex(template: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    for part in _PART.split(template):
-        if _PLAIN_VAR.fullmatch(part):
-            parts.append("[^{}/]+")
-        elif (m := _REGEX_VAR.fullmatch(part)) is not None:
-            parts.append(f"(?:{m['re']})")
-        else:
-            parts.append(re.escape(part))
-    return re.compile("".join(parts))
-
-
 def _sample(template: str) -> str:
+    """A path ``template`` (``/apps/{app_id}/events``) matches: each variable as ``x1``."""
     return "".join(_SAMPLE if _PART.fullmatch(p) else p for p in _PART.split(template))
 
 
 def _matches(resource: AbstractResource, path: str) -> bool:
-    """Whether ``resource`` would take a request for ``path`` (its methods aside)."""
-    canonical = resource.canonical
-    if isinstance(resource, PrefixResource):  # static files, sub-applications
-        return path == canonical or path.startswith(canonical.rstrip("/") + "/")
-    try:
-        return _template_regex(canonical).fullmatch(path) is not None
-    except re.error:
-        return False
+    """Whether ``resource`` would take a request for ``path`` (its methods aside), from what
+    aiohttp says of it (``get_info``): a plain path, a compiled pattern, or a prefix (static
+    files, sub-applications)."""
+    info = resource.get_info()
+    pattern = info.get("pattern")
+    if isinstance(pattern, re.Pattern):
+        return pattern.fullmatch(path) is not None
+    if isinstance(resource, PrefixResource) or "prefix" in info:
+        prefix = str(info.get("prefix", resource.canonical)).rstrip("/")
+        return path == prefix or path.startswith(prefix + "/")
+    plain = info.get("path")
+    return isinstance(plain, str) and plain == path
 
 
 def _overlap(ours: AbstractResource, theirs: AbstractResource) -> bool:
-    if isinstance(theirs, PrefixResource):
-        return _matches(theirs, _sample(ours.canonical))
-    return _matches(ours, _sample(theirs.canonical)) or _matches(theirs, _sample(ours.canonical))
+    """Whether a path one of them is for would also go to the other. Tried with a sample path
+    of each (every variable ``x1``): a sample misses a host route whose variables need
+    another shape, but never names an overlap that is not there."""
+    return _matches(theirs, _sample(ours.canonical)) or _matches(ours, _sample(theirs.canonical))
 
 
 def _conflict(ours: AbstractResource, theirs: AbstractResource) -> RouteConflict:
@@ -102,6 +94,14 @@ class RouteGuard:
             elif size != len(resource):
                 raise _conflict(resource, resource)
         self.check()
+
+    def failed(self, exc: RuntimeError) -> RouteConflict:
+        """The error to raise when aiohttp refused one of roomkey's routes (``exc``): it went
+        into the host's last resource, of the same path, whose method it already serves."""
+        resources = list(self._app.router.resources())
+        if resources and id(resources[-1]) in self._sizes:
+            return _conflict(resources[-1], resources[-1])
+        return RouteConflict(f"roomkey's routes could not be added: {exc}")
 
     def check(self) -> None:
         """``RouteConflict`` naming the first overlap between roomkey's and the host's."""
