@@ -31,7 +31,7 @@ from roomkey.core.policy import (
     policy_for,
 )
 from roomkey.handle import HANDLE, Roomkey
-from roomkey.hooks import BothSinks, Hooks
+from roomkey.hooks import Hooks
 from roomkey.http import authorize, bad_requests, demo, rest, static
 from roomkey.http import operations as operations_routes
 from roomkey.http.mounting import RouteGuard, normalized_prefix
@@ -231,8 +231,16 @@ def _build(
     metrics = Metrics()
     webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
     # Hooks hear channel and member events where webhooks do: cluster-wide, once per cluster.
-    sink = BothSinks(webhooks, hooks)
-    hub = Hub(apps, broker, presence, policy, webhooks=sink, identities=identity, nodes=nodes)
+    hub = Hub(
+        apps,
+        broker,
+        presence,
+        policy,
+        webhooks=webhooks,
+        identities=identity,
+        nodes=nodes,
+        hooks=hooks,
+    )
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)
     broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
