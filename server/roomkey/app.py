@@ -288,7 +288,7 @@ def _lifetime(
     A part whose start fails leaves the parts already started to be closed."""
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
-        app[PARTS] = _build(settings, origins, policy_fn, handle.hooks)
+        app[PARTS] = _build(settings, origins, policy_fn, handle._hooks)
         app[RUNTIME] = app[PARTS].runtime
         handle._bind(app[RUNTIME])
         yield
@@ -325,9 +325,9 @@ def _lifetime(
     async def hooks(app: web.Application) -> AsyncIterator[None]:
         # Closed after the connections (aiohttp closes in reverse): their close events are
         # queued by then, and dropped with the queue.
-        await handle.hooks.start(app[RUNTIME].metrics)
+        await handle._hooks.start(app[RUNTIME].metrics)
         yield
-        await handle.hooks.close()
+        await handle._hooks.close()
 
     async def throttle(app: web.Application) -> AsyncIterator[None]:
         await app[RUNTIME].throttle.start()

@@ -79,7 +79,7 @@ class Roomkey:
         """Made by ``setup``; an application never builds one itself."""
         self.settings = settings
         self.prefix = prefix
-        self.hooks = Hooks(settings.hooks)
+        self._hooks = Hooks(settings.hooks)
         server = settings.server
         self.paths = ClientPaths(
             socketio=f"{prefix}/socket.io",
@@ -228,13 +228,13 @@ class Roomkey:
         """Call ``await callback(event)`` for every ``HookEvent`` of ``kind``, off the
         delivery path (docs/embedding.md#hooks: what is cluster-wide, what it may cost).
         ``ValueError`` for an unknown kind."""
-        self.hooks.on(kind, callback)
+        self._hooks.on(kind, callback)
 
     def hook(self, kind: HookKind) -> Callable[[Hook], Hook]:
         """``on`` as a decorator: ``@handle.hook("member_added")`` over an ``async def``."""
 
         def register(callback: Hook) -> Hook:
-            self.hooks.on(kind, callback)
+            self._hooks.on(kind, callback)
             return callback
 
         return register
