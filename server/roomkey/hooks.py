@@ -4,11 +4,12 @@
 Where the events come from:
 
 - ``channel_occupied``, ``channel_vacated``, ``member_added``, ``member_removed`` and
-  ``client_event`` are taken where webhooks are (the hub's ``WebhookSink``): with Redis they
+  ``client_event`` are taken where webhooks are (the hub hands each event to its webhook sink
+  and to its ``hooks`` sink, this class, at the same point): with Redis they
   are decided cluster-wide and each is fired once in the cluster, by the node that decides
   (the node where the channel's first subscriber joined, the user's last connection left, the
-  client event was sent; a dead node's departures by the node that sweeps them), with the
-  semantics of Pusher's webhooks;
+  client event was sent; a dead node's departures by the node that sweeps them), at the moment
+  it decides (a leave is not held back to absorb a reconnect);
 - ``connection_open`` and ``connection_close`` are per node: each node fires them for its own
   sockets.
 
@@ -157,7 +158,7 @@ class Hooks:
     # -- the hot path: never blocks ----------------------------------------------------
 
     def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
-        """The hub's ``WebhookSink``: a Pusher webhook event object
+        """The hub's ``hooks`` sink (a ``WebhookSink``): a Pusher webhook event object
         (``{"name", "channel", "user_id"?, "event"?, "data"?, "socket_id"?}``) for the hooks
         of its kind, if any."""
         kind = event.get("name")
