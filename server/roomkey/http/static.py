@@ -129,9 +129,9 @@ def file_response(path: Path, content_type: str, *, public: bool = False) -> web
     return web.FileResponse(path, headers=headers)
 
 
-def add_routes(app: web.Application, web_root: Path | None) -> None:
-    """Serve the client files from ``web_root``; without one, log why they are not served
-    (``roomkey serve`` refuses to start instead: ``roomkey.startup``)."""
+def add_routes(app: web.Application, web_root: Path | None, prefix: str = "") -> None:
+    """Serve the client files from ``web_root`` under ``prefix``; without one, log why they
+    are not served (``roomkey serve`` refuses to start instead: ``roomkey.startup``)."""
     if web_root is None:
         log.warning(
             "roomkey.js is not served: no web root (none configured, none in the package, "
@@ -143,7 +143,7 @@ def add_routes(app: web.Application, web_root: Path | None) -> None:
     if problem is not None:
         log.warning("roomkey.js cannot load its modules: %s", problem)
     for url, (path, content_type) in root.files().items():
-        app.router.add_get(url, _handler(path, content_type))
+        app.router.add_get(prefix + url, _handler(path, content_type))
 
 
 def _handler(path: Path, content_type: str) -> Handler:
