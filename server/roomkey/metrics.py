@@ -161,6 +161,20 @@ class Metrics:
             ["cause"],
             registry=r,
         )
+        self.hook_queue_depth = Gauge(
+            "roomkey_hook_queue_depth", "In-process hook events waiting to run", registry=r
+        )
+        self.hook_drops = Counter(
+            "roomkey_hook_drops",
+            "In-process hook events dropped because the hook queue was full",
+            registry=r,
+        )
+        self.hook_failures = Counter(
+            "roomkey_hook_failures",
+            "In-process hook calls that raised (error) or ran past hooks.timeout_seconds",
+            ["kind", "cause"],
+            registry=r,
+        )
         self.event_loop_lag_seconds = Gauge(
             "roomkey_event_loop_lag_seconds",
             "Last measured event-loop scheduling delay",

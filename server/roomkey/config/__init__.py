@@ -26,6 +26,7 @@ from roomkey.config.reader import load_settings, parse_settings
 from roomkey.config.settings import (
     WEBHOOK_EVENT_TYPES,
     AppSettings,
+    HookSettings,
     JwtSettings,
     Limits,
     MetricsSettings,
@@ -50,6 +51,7 @@ __all__ = [
     "WEBHOOK_EVENT_TYPES",
     "AppSettings",
     "ConfigError",
+    "HookSettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",

@@ -38,6 +38,7 @@ from roomkey.config.values import (
 __all__ = [
     "WEBHOOK_EVENT_TYPES",
     "AppSettings",
+    "HookSettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",
@@ -190,6 +191,17 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class HookSettings:
+    """What in-process hooks (``Roomkey.on``, docs/embedding.md) may cost (``[hooks]``): the
+    events waiting for their hooks (a full queue drops new events and counts them), the hook
+    calls running at once, and how long one call may run before it is cancelled."""
+
+    queue_size: int = field(default=10_000, metadata=setting(minimum=1))
+    concurrency: int = field(default=16, metadata=setting(minimum=1, maximum=10_000))
+    timeout_seconds: float = field(default=5.0, metadata=setting(minimum=0.001))
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """The client listener and the process (``[server]``): address, workers, mode, logging,
     the authorize paths, origins and proxies, and the timeouts of clients and requests."""
@@ -291,6 +303,7 @@ class Settings:
     jwt: JwtSettings = field(default_factory=JwtSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    hooks: HookSettings = field(default_factory=HookSettings)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     apps: tuple[AppSettings, ...] = ()
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)

@@ -39,6 +39,7 @@ from roomkey.core.channels import validate_channel_name
 from roomkey.core.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
 from roomkey.core.policy import allowed
 from roomkey.core.protocol import dumps
+from roomkey.handle import Roomkey
 from roomkey.http.context import parse_fields, read_body, runtime
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
@@ -144,8 +145,7 @@ async def _me(request: web.Request) -> web.StreamResponse:
 async def _login(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
     if rt.sessions is None:
         raise BadRequest("sessions are disabled (session.enabled = false)")
-    s = rt.settings.session
-    if s.store != "memory":
+    if rt.settings.session.store != "memory":
         # A Redis store is shared with the application that logs users in for real: a demo
         # session there would be a login that application accepts.
         raise Forbidden(
@@ -154,29 +154,18 @@ async def _login(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> w
         )
     name = _name(fields)
     user_id = _new_user_id()
-    session_id = await rt.sessions.save(
-        {s.user_id_key: user_id, "name": name}, s.max_age_seconds or None
-    )
     response = web.json_response({"user_id": user_id, "name": name}, headers=NO_STORE)
-    response.set_cookie(
-        s.cookie_name,
-        session_id,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=request.secure,
-        max_age=s.max_age_seconds or None,
-    )
+    # The same one call an embedding application makes (docs/embedding.md).
+    await Roomkey.of(request).login(response, user_id, {"name": name}, secure=request.secure)
     return response
 
 
 async def _logout(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
-    name = rt.session_cookie_name
-    session_id = request.cookies.get(name) if name is not None else None
-    if session_id and rt.sessions is not None:
-        await rt.sessions.delete(session_id)
     response = web.json_response({}, headers=NO_STORE)
-    response.del_cookie(rt.settings.session.cookie_name, path="/")
+    if rt.sessions is None:
+        response.del_cookie(rt.settings.session.cookie_name, path="/")
+        return response
+    await Roomkey.of(request).logout(request, response)
     return response
 
 

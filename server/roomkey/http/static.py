@@ -60,8 +60,9 @@ def file_response(path: Path, content_type: str, *, public: bool = False) -> web
     return web.FileResponse(path, headers=headers)
 
 
-def add_routes(app: web.Application, web_root: Path | None) -> None:
-    """Serve the client files from ``web_root``; without one, log why they are not served."""
+def add_routes(app: web.Application, web_root: Path | None, prefix: str = "") -> None:
+    """Serve the client files from ``web_root`` under ``prefix``; without one, log why they
+    are not served."""
     if web_root is None:
         log.warning(
             "roomkey.js is not served: no web/ directory next to the installed package; "
@@ -75,7 +76,7 @@ def add_routes(app: web.Application, web_root: Path | None) -> None:
             web_root,
         )
     for url, (relative, content_type) in CLIENT_FILES.items():
-        app.router.add_get(url, _handler(web_root / relative, content_type))
+        app.router.add_get(prefix + url, _handler(web_root / relative, content_type))
 
 
 def _handler(path: Path, content_type: str) -> Handler:

@@ -208,8 +208,9 @@ class SocketIOTransport:
 
         return check
 
-    def attach(self, app: web.Application) -> None:
-        self.sio.attach(app, socketio_path="socket.io")
+    def attach(self, app: web.Application, prefix: str = "") -> None:
+        """Engine.IO at ``{prefix}/socket.io/`` (clients: ``path: "{prefix}/socket.io"``)."""
+        self.sio.attach(app, socketio_path=prefix + "/socket.io")
 
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
