@@ -4,12 +4,13 @@ cookies or token, subscribes, receives, and is refused where roomkey refuses."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 
-from roomkey.runtime import RUNTIME
+import roomkey
 from roomkey.testing import (
     MEMBER_ADDED,
     MEMBER_REMOVED,
@@ -20,10 +21,12 @@ from roomkey.testing import (
 )
 
 
+AiohttpServer = Callable[..., Awaitable[TestServer]]
+
+
 async def publish(server: TestServer, channel: str, event: str, data: Any) -> None:
     assert server.app is not None
-    rt = server.app[RUNTIME]
-    await rt.hub.publish(rt.apps.default, [channel], event, data)
+    await roomkey.Roomkey.of(server.app).publish([channel], event, data)
 
 
 async def test_a_token_user_receives_on_their_own_channel_and_another_is_refused(

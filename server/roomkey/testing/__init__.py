@@ -16,6 +16,8 @@ What this package gives, importable without pytest:
   ``authorize``, ``subscribe``, ``next_event``, ``assert_no_event``, ``trigger``, ``close``.
 - ``login``: log a client in through roomkey's own session store.
 - ``TokenFactory``: JWTs for the configured ``[jwt]``.
+- ``Recorder``: the hook calls (through ``Roomkey.on``) and the events published on watched
+  channels (a real subscriber), for assertions.
 - ``WebhookReceiver``: a real local webhook endpoint that checks signatures.
 - ``RedisServer``: a real redis-server process.
 - ``wait_for_condition``: wait until something holds, with a deadline.
@@ -34,6 +36,7 @@ from roomkey.testing.events import (
 )
 from roomkey.testing.login import login
 from roomkey.testing.pusher_client import PusherClient
+from roomkey.testing.recorder import Recorder
 from roomkey.testing.redis_server import RedisServer, free_port
 from roomkey.testing.settings import (
     DEFAULT_RULES,
@@ -56,6 +59,7 @@ __all__ = [
     "Clients",
     "Event",
     "PusherClient",
+    "Recorder",
     "RedisServer",
     "Refused",
     "RoomkeyClient",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,9 +38,10 @@ INBOX_LIMIT = 10_000
 class Event:
     """One event a client received on a channel.
 
-    ``data`` is what the client library would hand the page: on Socket.IO exactly as
-    published (a string stays a string); on the Pusher protocol the frame's data string
-    decoded from JSON when it is JSON (as pusher-js does), else the string. ``user_id``: the
+    ``data``: the data decoded from JSON when it is a JSON text (as pusher-js does), the
+    same on both protocols: ``Roomkey.publish`` and the REST API send text, so a published
+    ``{"a": 1}`` arrives as ``{"a": 1}`` and a published ``"hi"`` as ``"hi"``. ``raw``: the
+    data as the wire carried it (Socket.IO: as published; Pusher: always text). ``user_id``: the
     sender of a client event on a presence channel. Member events are named
     ``MEMBER_ADDED`` / ``MEMBER_REMOVED`` with data ``{"user_id", "user_info"?}``.
     """
@@ -48,6 +50,17 @@ class Event:
     event: str
     data: Any
     user_id: str | None = None
+    raw: Any = field(default=None, compare=False, repr=False)
+
+
+def decoded(data: Any) -> Any:
+    """``data`` decoded from JSON when it is a JSON text, else as is."""
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
 
 
 @dataclass(frozen=True)

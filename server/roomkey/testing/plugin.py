@@ -14,6 +14,8 @@ them in a conftest.py by defining a fixture of the same name):
   upgrade, Socket.IO over WebSocket only, the Pusher protocol): a test that asks for it
   runs once per transport.
 - ``roomkey_tokens``: a ``TokenFactory`` for ``roomkey_settings``' ``[jwt]``.
+- ``roomkey_recorder``: a ``Recorder`` (``attach(app)`` for hook calls, ``await
+  watch(server, channel)`` for what is published), its watchers closed at teardown.
 - ``roomkey_webhooks``: a started ``WebhookReceiver`` (put ``roomkey_webhooks.url()`` in
   the settings: ``test_settings(webhook_url=...)``).
 - ``roomkey_redis`` (session scope): a real redis-server for the session;
@@ -40,6 +42,7 @@ from aiohttp.test_utils import TestServer
 from roomkey.config import Settings
 from roomkey.testing.client import TRANSPORTS
 from roomkey.testing.clients import Clients
+from roomkey.testing.recorder import Recorder
 from roomkey.testing.redis_server import RedisServer
 from roomkey.testing.settings import test_settings
 from roomkey.testing.tokens import TokenFactory
@@ -125,6 +128,14 @@ def roomkey_transport(request: pytest.FixtureRequest) -> str:
 def roomkey_tokens(roomkey_settings: Settings) -> TokenFactory:
     """Tokens for ``roomkey_settings``' ``[jwt]``: ``roomkey_tokens.make("alice")``."""
     return TokenFactory(roomkey_settings)
+
+
+@pytest_asyncio.fixture
+async def roomkey_recorder() -> AsyncIterator[Recorder]:
+    """A ``Recorder``; its watchers are closed at teardown."""
+    recorder = Recorder()
+    yield recorder
+    await recorder.close()
 
 
 @pytest_asyncio.fixture

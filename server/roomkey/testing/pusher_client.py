@@ -10,7 +10,14 @@ from typing import Any
 import aiohttp
 
 from roomkey.testing.client import RoomkeyClient
-from roomkey.testing.events import MEMBER_ADDED, MEMBER_REMOVED, Event, Refused, Subscription
+from roomkey.testing.events import (
+    MEMBER_ADDED,
+    MEMBER_REMOVED,
+    Event,
+    Refused,
+    Subscription,
+)
+from roomkey.testing.events import decoded as _decoded
 from roomkey.testing.target import Target
 
 __all__ = ["PusherClient"]
@@ -20,16 +27,6 @@ _MEMBER_EVENTS = {
     "pusher_internal:member_added": MEMBER_ADDED,
     "pusher_internal:member_removed": MEMBER_REMOVED,
 }
-
-
-def _decoded(data: Any) -> Any:
-    """A frame's data string decoded from JSON when it is JSON (as pusher-js does)."""
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data
-    return data
 
 
 class PusherClient(RoomkeyClient):
@@ -148,7 +145,8 @@ class PusherClient(RoomkeyClient):
             self.inbox.put(Event(channel, _MEMBER_EVENTS[event], data, user_id))
         elif channel is not None:
             user_id = frame.get("user_id")
-            self.inbox.put(Event(channel, event, _decoded(frame.get("data")), user_id))
+            raw = frame.get("data")
+            self.inbox.put(Event(channel, event, _decoded(raw), user_id, raw))
 
     def _fail_waiters(self, why: str, close_code: int | None) -> None:
         error = self.errors[-1] if self.errors else {}

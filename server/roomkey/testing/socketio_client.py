@@ -8,7 +8,14 @@ from typing import Any
 import socketio
 
 from roomkey.testing.client import RoomkeyClient
-from roomkey.testing.events import MEMBER_ADDED, MEMBER_REMOVED, Event, Refused, Subscription
+from roomkey.testing.events import (
+    MEMBER_ADDED,
+    MEMBER_REMOVED,
+    Event,
+    Refused,
+    Subscription,
+    decoded,
+)
 from roomkey.testing.target import Target
 
 __all__ = ["SocketIOClient"]
@@ -106,7 +113,8 @@ class SocketIOClient(RoomkeyClient):
             self._established.set_result(data)
 
     def _on_event(self, data: Any) -> None:
-        self.inbox.put(Event(data["channel"], data["event"], data.get("data"), data.get("user_id")))
+        raw = data.get("data")
+        self.inbox.put(Event(data["channel"], data["event"], decoded(raw), data.get("user_id"), raw))
 
     def _on_member(self, name: str) -> Any:
         def handle(data: Any) -> None:

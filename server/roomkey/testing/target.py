@@ -66,7 +66,8 @@ class Target:
 
     @property
     def socketio_path(self) -> str:
-        """Socket.IO's path, without slashes (what python-socketio's ``connect`` takes)."""
+        """Socket.IO's path under the prefix, without slashes (python-socketio's
+        ``socketio_path``)."""
         return (self.prefix + "/socket.io").strip("/")
 
     def pusher_url(self, key: str, query: str) -> str:
@@ -101,13 +102,15 @@ def target_of(where: TargetLike, *, key: str = "") -> Target:
 
 
 def mounted(app: web.Application) -> tuple[Settings, str]:
-    """The settings and the route prefix of the roomkey running in ``app``."""
-    from roomkey.runtime import RUNTIME
+    """The settings and the route prefix of the roomkey set up in ``app``
+    (``Roomkey.of(app)``)."""
+    from roomkey.handle import Roomkey
 
-    runtime = app.get(RUNTIME)
-    if runtime is None:
+    try:
+        handle = Roomkey.of(app)
+    except LookupError:
         raise LookupError(
-            "no roomkey is running in this application: call roomkey.setup(app, settings) "
-            "before it starts, and start it (aiohttp_server(app), aiohttp_client(app))"
-        )
-    return runtime.settings, ""
+            "no roomkey in this application: call roomkey.setup(app, settings) before it "
+            "starts (or serve roomkey.create_app(settings))"
+        ) from None
+    return handle.settings, handle.prefix
