@@ -4,7 +4,6 @@ cookies or token, subscribes, receives, and is refused where roomkey refuses."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,9 +18,6 @@ from roomkey.testing import (
     TokenFactory,
     open_client,
 )
-
-
-AiohttpServer = Callable[..., Awaitable[TestServer]]
 
 
 async def publish(server: TestServer, channel: str, event: str, data: Any) -> None:
@@ -107,5 +103,5 @@ async def test_next_event_fails_naming_what_it_waited_for(
     client = await roomkey_clients.connect(roomkey_server)
     await client.subscribe("news")
     await publish(roomkey_server, "news", "other", "x")
-    with pytest.raises(AssertionError, match="no 'wanted' on 'news'.*unread"):
+    with pytest.raises(AssertionError, match=r"no 'wanted' on 'news'.*unread"):
         await client.next_event("news", "wanted", timeout=0.2)

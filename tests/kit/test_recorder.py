@@ -5,8 +5,14 @@ from __future__ import annotations
 from aiohttp.test_utils import TestServer
 
 import roomkey
-from roomkey.testing import Clients, Recorder, TokenFactory, WebhookReceiver, test_settings
-from tests.kit.test_clients import AiohttpServer
+from roomkey.testing import (
+    AiohttpServer,
+    Clients,
+    Recorder,
+    TokenFactory,
+    WebhookReceiver,
+    test_settings,
+)
 
 
 async def test_hooks_publishes_and_webhooks_are_recorded(

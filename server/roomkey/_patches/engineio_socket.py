@@ -181,9 +181,7 @@ class LeanSocket(CheckedSocket):
                 # close the socket would never be disconnected: no member_removed, no
                 # channel_vacated, the connection counted until shutdown.
                 queue.on_put = None  # nothing is sent after the end
-                await self.close(
-                    wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE
-                )
+                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
     def writer_idle(self) -> bool:
         if self._ws is not None:

@@ -45,7 +45,7 @@ from roomkey.testing.settings import (
     test_settings,
 )
 from roomkey.testing.socketio_client import SocketIOClient
-from roomkey.testing.target import Target, target_of
+from roomkey.testing.target import AiohttpServer, Target, target_of
 from roomkey.testing.tokens import TokenFactory
 from roomkey.testing.waiting import wait_for_condition, wait_for_condition_blocking
 from roomkey.testing.webhooks import WebhookCall, WebhookReceiver
@@ -55,6 +55,7 @@ __all__ = [
     "MEMBER_ADDED",
     "MEMBER_REMOVED",
     "TRANSPORTS",
+    "AiohttpServer",
     "Answer",
     "Clients",
     "Event",

@@ -102,4 +102,3 @@ class Clients:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-

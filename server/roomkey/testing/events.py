@@ -72,13 +72,18 @@ class Subscription:
     presence: dict[str, Any] | None = None
 
 
-class Refused(Exception):  # noqa: N818 - a refusal is what the test expects, not an error
+class Refused(Exception):
     """roomkey said no: at ``stage`` "connect", "authorize" (the HTTP endpoint: ``status``),
     "subscribe" or "trigger"; ``code`` is the Pusher error code when one was sent, ``body``
     the whole answer."""
 
     def __init__(
-        self, stage: str, message: str, *, code: int | None = None, status: int | None = None,
+        self,
+        stage: str,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
         body: Any = None,
     ) -> None:
         super().__init__(f"{stage} refused: {message}" + (f" (code {code})" if code else ""))

@@ -32,8 +32,7 @@ both modes.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
@@ -45,10 +44,9 @@ from roomkey.testing.clients import Clients
 from roomkey.testing.recorder import Recorder
 from roomkey.testing.redis_server import RedisServer
 from roomkey.testing.settings import test_settings
+from roomkey.testing.target import AiohttpServer
 from roomkey.testing.tokens import TokenFactory
 from roomkey.testing.webhooks import WebhookReceiver
-
-AiohttpServer = Callable[..., Awaitable[TestServer]]
 
 FIX = (
     'add asyncio_mode = "auto" to your pytest configuration ([tool.pytest.ini_options] in '
@@ -161,5 +159,3 @@ def roomkey_redis() -> Iterator[RedisServer]:
 def roomkey_redis_url(roomkey_redis: RedisServer) -> str:
     """The session's redis-server URL."""
     return roomkey_redis.url
-
-

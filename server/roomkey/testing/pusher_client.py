@@ -59,7 +59,9 @@ class PusherClient(RoomkeyClient):
         headers = {"Origin": self.origin} if self.origin is not None else {}
         try:
             self.ws = await self.http.ws_connect(
-                self.target.pusher_url(self.key, QUERY), headers=headers, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeout)
+                self.target.pusher_url(self.key, QUERY),
+                headers=headers,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=timeout),
             )
         except aiohttp.WSServerHandshakeError as exc:
             raise Refused("connect", exc.message, status=exc.status) from None
@@ -86,9 +88,7 @@ class PusherClient(RoomkeyClient):
             frame["channel"] = channel
         await self.ws.send_str(json.dumps(frame))
 
-    async def _subscribe(
-        self, channel: str, auth: dict[str, Any], timeout: float
-    ) -> Subscription:
+    async def _subscribe(self, channel: str, auth: dict[str, Any], timeout: float) -> Subscription:
         answer = asyncio.get_running_loop().create_future()
         self._answers[channel] = answer
         try:
@@ -152,7 +152,12 @@ class PusherClient(RoomkeyClient):
         error = self.errors[-1] if self.errors else {}
         if self._established is not None and not self._established.done():
             self._established.set_exception(
-                Refused("connect", str(error.get("message", why)), code=error.get("code") or close_code, body=error)
+                Refused(
+                    "connect",
+                    str(error.get("message", why)),
+                    code=error.get("code") or close_code,
+                    body=error,
+                )
             )
         for answer in self._answers.values():
             if not answer.done():

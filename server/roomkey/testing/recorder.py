@@ -123,5 +123,3 @@ class Recorder:
         watchers, self._watchers = list(self._watchers.values()), {}
         for watcher in watchers:
             await watcher.close()
-
-

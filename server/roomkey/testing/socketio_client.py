@@ -93,9 +93,7 @@ class SocketIOClient(RoomkeyClient):
         assert isinstance(answer, dict), answer
         return answer
 
-    async def _subscribe(
-        self, channel: str, auth: dict[str, Any], timeout: float
-    ) -> Subscription:
+    async def _subscribe(self, channel: str, auth: dict[str, Any], timeout: float) -> Subscription:
         answer = await self._call("subscribe", {"channel": channel, **auth}, "subscribe", timeout)
         return Subscription(channel, answer.get("presence"))
 
@@ -114,7 +112,9 @@ class SocketIOClient(RoomkeyClient):
 
     def _on_event(self, data: Any) -> None:
         raw = data.get("data")
-        self.inbox.put(Event(data["channel"], data["event"], decoded(raw), data.get("user_id"), raw))
+        self.inbox.put(
+            Event(data["channel"], data["event"], decoded(raw), data.get("user_id"), raw)
+        )
 
     def _on_member(self, name: str) -> Any:
         def handle(data: Any) -> None:

@@ -3,15 +3,19 @@ app key, the authorize paths), taken from the running application when there is 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
-from aiohttp.test_utils import BaseTestServer, TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from roomkey.config import AppSettings, Settings
 
-__all__ = ["Target", "TargetLike", "target_of"]
+__all__ = ["AiohttpServer", "Target", "TargetLike", "target_of"]
+
+AiohttpServer = Callable[..., Awaitable[TestServer]]
+"""The type of pytest-aiohttp's ``aiohttp_server`` fixture (for annotations)."""
 
 
 @runtime_checkable
@@ -75,7 +79,7 @@ class Target:
         return f"{'ws' + self.url.removeprefix('http')}{self.prefix}/app/{key}?{query}"
 
 
-TargetLike = Target | BaseTestServer | TestClient[Any, Any] | Served
+TargetLike = Target | TestServer | TestClient[Any, Any] | Served
 
 
 def target_of(where: TargetLike, *, key: str = "") -> Target:
@@ -86,15 +90,12 @@ def target_of(where: TargetLike, *, key: str = "") -> Target:
     must have started."""
     if isinstance(where, Target):
         return Target(where.url, where.settings, where.prefix, key or where.key, where.application)
-    if isinstance(where, TestClient):
-        where = where.server
-    if isinstance(where, BaseTestServer):
-        if where.app is None:
-            raise TypeError("this test server runs no aiohttp application")
-        url = str(where.make_url("")).rstrip("/")
-        app = where.app
-    elif isinstance(where, Served):
-        url, app = where.url.rstrip("/"), where.app
+    server: object = where.server if isinstance(where, TestClient) else where
+    if isinstance(server, TestServer):
+        url = str(server.make_url("")).rstrip("/")
+        app = server.app
+    elif isinstance(server, Served):
+        url, app = server.url.rstrip("/"), server.app
     else:
         raise TypeError(f"not a running server: {where!r}")
     settings, prefix = mounted(app)

@@ -127,7 +127,7 @@ class WebhookReceiver:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise AssertionError(
-                    f"no webhook {name!r} within {timeout:g} s; received {events[self._read:]}"
+                    f"no webhook {name!r} within {timeout:g} s; received {events[self._read :]}"
                 )
             waiter = self._arrived
             try:
