@@ -31,7 +31,7 @@ from roomkey.core.policy import (
     policy_for,
 )
 from roomkey.handle import HANDLE, Roomkey
-from roomkey.hooks import BothSinks, Hooks
+from roomkey.hooks import Hooks
 from roomkey.http import authorize, bad_requests, demo, rest, static
 from roomkey.http import operations as operations_routes
 from roomkey.http.mounting import RouteGuard, normalized_prefix
@@ -231,8 +231,16 @@ def _build(
     metrics = Metrics()
     webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
     # Hooks hear channel and member events where webhooks do: cluster-wide, once per cluster.
-    sink = BothSinks(webhooks, hooks)
-    hub = Hub(apps, broker, presence, policy, webhooks=sink, identities=identity, nodes=nodes)
+    hub = Hub(
+        apps,
+        broker,
+        presence,
+        policy,
+        webhooks=webhooks,
+        identities=identity,
+        nodes=nodes,
+        hooks=hooks,
+    )
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)
     broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
@@ -280,7 +288,7 @@ def _lifetime(
     A part whose start fails leaves the parts already started to be closed."""
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
-        app[PARTS] = _build(settings, origins, policy_fn, handle.hooks)
+        app[PARTS] = _build(settings, origins, policy_fn, handle._hooks)
         app[RUNTIME] = app[PARTS].runtime
         handle._bind(app[RUNTIME])
         yield
@@ -317,9 +325,9 @@ def _lifetime(
     async def hooks(app: web.Application) -> AsyncIterator[None]:
         # Closed after the connections (aiohttp closes in reverse): their close events are
         # queued by then, and dropped with the queue.
-        await handle.hooks.start(app[RUNTIME].metrics)
+        await handle._hooks.start(app[RUNTIME].metrics)
         yield
-        await handle.hooks.close()
+        await handle._hooks.close()
 
     async def throttle(app: web.Application) -> AsyncIterator[None]:
         await app[RUNTIME].throttle.start()

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from roomkey.config import AppSettings, Settings
 from roomkey.core.channels import server_to_user_channel
-from roomkey.core.errors import BadRequest, ServiceUnavailable, UnknownApp
+from roomkey.core.errors import BadRequest, ServiceUnavailable, Unauthorized, UnknownApp
 from roomkey.core.members import Member
 from roomkey.core.protocol import dumps
 from roomkey.hooks import Hook, HookKind, Hooks
@@ -79,7 +79,7 @@ class Roomkey:
         """Made by ``setup``; an application never builds one itself."""
         self.settings = settings
         self.prefix = prefix
-        self.hooks = Hooks(settings.hooks)
+        self._hooks = Hooks(settings.hooks)
         server = settings.server
         self.paths = ClientPaths(
             socketio=f"{prefix}/socket.io",
@@ -228,13 +228,13 @@ class Roomkey:
         """Call ``await callback(event)`` for every ``HookEvent`` of ``kind``, off the
         delivery path (docs/embedding.md#hooks: what is cluster-wide, what it may cost).
         ``ValueError`` for an unknown kind."""
-        self.hooks.on(kind, callback)
+        self._hooks.on(kind, callback)
 
     def hook(self, kind: HookKind) -> Callable[[Hook], Hook]:
         """``on`` as a decorator: ``@handle.hook("member_added")`` over an ``async def``."""
 
         def register(callback: Hook) -> Hook:
-            self.hooks.on(kind, callback)
+            self._hooks.on(kind, callback)
             return callback
 
         return register
@@ -276,6 +276,21 @@ class Roomkey:
         ``session.recheck_seconds``. Without a cookie, only the cookie is cleared."""
         rt = self._rt()
         await log_out(self._sessions(rt), rt.settings.session, request, response)
+
+    async def session_user(self, request: web.BaseRequest) -> str | None:
+        """The user id of the session ``request``'s cookie names (as ``login`` saved it);
+        None without a cookie, for an unknown, ended or expired session, or when sessions
+        are disabled. ``ServiceUnavailable`` when a Redis session store cannot be reached."""
+        rt = self._rt()
+        name = rt.session_cookie_name
+        cookie = request.cookies.get(name) if name is not None else None
+        if not cookie:
+            return None
+        try:
+            identity = await rt.identity.from_cookie(cookie, True)
+        except Unauthorized:
+            return None
+        return identity.user_id if identity is not None else None
 
 
 # Where ``setup`` keeps the handle on the application.

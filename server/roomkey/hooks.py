@@ -37,7 +37,6 @@ from typing import Any, Literal, Protocol, get_args
 
 from roomkey.config import AppSettings, HookSettings
 from roomkey.hub.connection import Connection
-from roomkey.hub.hub import WebhookSink
 from roomkey.logs import exception_fields, log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, cancel_and_wait
@@ -285,16 +284,3 @@ class Hooks:
 
 def _name(hook: Hook) -> str:
     return str(getattr(hook, "__qualname__", None) or type(hook).__qualname__)
-
-
-class BothSinks:
-    """The hub's ``WebhookSink`` when hooks exist: each event goes to the webhook dispatcher
-    and to the hooks (each keeps only what it wants)."""
-
-    def __init__(self, webhooks: WebhookSink, hooks: Hooks) -> None:
-        self._webhooks = webhooks
-        self._hooks = hooks
-
-    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
-        self._webhooks.emit(app, event)
-        self._hooks.emit(app, event)

@@ -44,9 +44,10 @@ StartHost = Callable[..., Awaitable[Host]]
 
 @pytest.fixture
 async def start_host() -> AsyncIterator[StartHost]:
-    """``await start_host(settings, prefix="", operations=False, build=None)``: a host app
-    with its own ``GET /`` (``build(app)`` adds more routes before ``setup``), roomkey set up
-    in it, served; every one is stopped at teardown."""
+    """``await start_host(settings, prefix="", operations=False, build=None, after=None)``:
+    a host app with its own ``GET /`` (``build(app)`` adds routes before ``setup``,
+    ``after(app)`` after it), roomkey set up in it, served; every one is stopped at
+    teardown."""
     servers = RunningServers()
 
     async def start(
@@ -55,6 +56,7 @@ async def start_host() -> AsyncIterator[StartHost]:
         prefix: str = "",
         operations: bool = False,
         build: Callable[[web.Application], None] | None = None,
+        after: Callable[[web.Application], None] | None = None,
     ) -> Host:
         app = web.Application()
         app.router.add_get("/", hello)
@@ -63,6 +65,8 @@ async def start_host() -> AsyncIterator[StartHost]:
         handle = roomkey.setup(
             app, settings or one_app_settings(), prefix=prefix, operations=operations
         )
+        if after is not None:
+            after(app)
         server = await servers.serve(app, handle.prefix)
         await wait_for_condition(lambda: server.runtime.hub.broker.ready, "the broker ready")
         return Host(server, handle)

@@ -188,7 +188,6 @@ async def test_a_full_queue_drops_and_counts(start_host: StartHost, connect: Con
     text = await scrape(host.server)
     dropped = sample(text, "roomkey_hook_drops_total")
     assert dropped is not None and dropped >= 1
-    assert host.handle.hooks.dropped == dropped
     release.set()
     # Once the hook returns, the queue drains and new events are taken again.
     assert await client.subscribe("private-late") == {"channel": "private-late"}

@@ -6,6 +6,7 @@ the start) with an error naming both."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import aiohttp
 import pytest
@@ -76,6 +77,22 @@ async def test_both_transports_and_the_endpoints_answer_under_the_prefix(
         assert await resp.text() == "host"
 
 
+@pytest.mark.node
+async def test_pusher_js_with_wspath_under_the_prefix(
+    start_host: StartHost, node_pusher: Any
+) -> None:
+    host = await start_host(prefix=PREFIX)
+    client = await node_pusher(host.server, user_id="7")
+    await client.connected()
+    await client.send("subscribe", channel="private-user-7")
+    await client.event("private-user-7", "pusher:subscription_succeeded")
+    await client.send("subscribe", channel="presence-lobby")
+    joined = await client.event("presence-lobby", "pusher:subscription_succeeded")
+    assert joined["data"]["me"] == {"id": "7", "info": {"name": "User 7"}}
+    await host.handle.publish("private-user-7", "greeting", {"hello": "world"})
+    assert (await client.event("private-user-7", "greeting"))["data"] == {"hello": "world"}
+
+
 async def test_a_socketio_client_without_the_path_is_not_served(start_host: StartHost) -> None:
     host = await start_host(prefix=PREFIX)
     client = socketio.AsyncClient(reconnection=False)
@@ -143,14 +160,26 @@ def test_host_routes_beside_the_prefix_are_fine() -> None:
     assert handle.prefix == PREFIX
 
 
-async def test_a_host_route_added_after_setup_stops_the_start() -> None:
+@pytest.mark.parametrize("path", ["/pusher/auth", "/app/settings", "/apps/{id}/events"])
+async def test_a_host_route_added_after_setup_stops_the_start(path: str) -> None:
     app = web.Application()
     roomkey.setup(app, one_app_settings())
-    _route(app, "/pusher/auth")
+    _route(app, path)
     runner = web.AppRunner(app)
-    with pytest.raises(roomkey.RouteConflict, match="/pusher/auth"):
+    with pytest.raises(roomkey.RouteConflict, match=path.replace("{", "\\{").replace("}", "\\}")):
         await runner.setup()
     await runner.cleanup()
+
+
+async def test_a_catch_all_added_after_setup_leaves_roomkey_its_paths(
+    start_host: StartHost, connect: ConnectClient
+) -> None:
+    host = await start_host(after=lambda app: _route(app, "/{tail:.*}"))
+    assert await status(f"{host.server.url}/some/page") == 200
+    client = await connect(host.server, token=make_token("7"))
+    assert await client.subscribe("private-user-7") == {"channel": "private-user-7"}
+    # roomkey's authorize endpoint answers (no identity: 401), not the host's fallback.
+    assert await status(f"{host.server.url}/pusher/auth", "POST") == 401
 
 
 @pytest.mark.parametrize("prefix", ["realtime", "/real time", "/a?b", "/{x}"])

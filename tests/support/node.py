@@ -72,6 +72,7 @@ class NodePusher:
             "key": key,
             "token": make_token(user_id, name=f"User {user_id}"),
             "echo": echo,
+            "prefix": server.prefix,
         }
         proc = await start_node(
             str(DRIVER), stdin=True, stderr=False, ROOMKEY_DRIVER=json.dumps(cfg)

@@ -6,7 +6,8 @@ host's routes before roomkey adds its own, then names any overlap: a path that o
 roomkey's routes and one of the host's would both match (whatever the methods: aiohttp picks
 the first resource registered, so one of them would silently never run). It checks at
 ``setup`` (routes the host added before) and again when the application starts (routes added
-after), raising ``RouteConflict`` either way.
+after), raising ``RouteConflict`` either way. A broad host route added after ``setup`` (a
+catch-all fallback) is allowed: roomkey's routes, registered first, keep their paths.
 """
 
 from __future__ import annotations
@@ -104,15 +105,17 @@ class RouteGuard:
         return RouteConflict(f"roomkey's routes could not be added: {exc}")
 
     def check(self) -> None:
-        """``RouteConflict`` naming the first overlap between roomkey's and the host's."""
+        """``RouteConflict`` naming the first overlap between roomkey's routes and the
+        host's. A host route added before roomkey's overlaps when either would take a path
+        the other is for. One added after overlaps when one of roomkey's takes every path
+        it is for (it would never be reached); a broader one (``/{tail:.*}``, a fallback
+        page) is fine then: roomkey's paths stay roomkey's."""
         ours_ids = {id(r) for r in self._ours}
         theirs: Iterable[AbstractResource] = (
             r for r in self._app.router.resources() if id(r) not in ours_ids
         )
         for other in theirs:
+            before = id(other) in self._sizes
             for mine in self._ours:
-                if _overlap(mine, other):
+                if _overlap(mine, other) if before else _matches(mine, _sample(other.canonical)):
                     raise _conflict(mine, other)
-
-    async def on_startup(self, app: web.Application) -> None:
-        self.check()

@@ -73,16 +73,20 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         identities: IdentityResolver | None = None,
         nodes: NodeRegistry | None = None,
+        hooks: WebhookSink | None = None,
     ) -> None:
         """``identities`` confirms handshake identities when a subscribe relies on one and
         takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
         identity's ``exp`` is checked). ``nodes``: the node registry that shares connection
-        counts with the other nodes (default: this node alone)."""
+        counts with the other nodes (default: this node alone). ``hooks``: a second sink
+        that hears every event the webhooks do (the embedding application's in-process
+        hooks, ``roomkey.hooks``)."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
         self.policy = policy
         self.webhooks: WebhookSink = webhooks or NoWebhooks()
+        self.hooks: WebhookSink = hooks or NoWebhooks()
         self._clock = clock
         self.connections: dict[str, Connection] = {}
         self._per_app: dict[str, int] = {}
@@ -95,6 +99,11 @@ class Hub:
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
         self.nodes.set_connection_counter(self._quota_counts)
+
+    def _emit(self, app: AppSettings, event: dict[str, Any]) -> None:
+        """A channel life event, to the webhooks and to the in-process hooks."""
+        self.webhooks.emit(app, event)
+        self.hooks.emit(app, event)
 
     # -- connections -------------------------------------------------------------------
 
@@ -193,9 +202,7 @@ class Hub:
             await self._announce(
                 app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
             )
-            self.webhooks.emit(
-                app, {"name": "member_added", "channel": channel, "user_id": member.user_id}
-            )
+            self._emit(app, {"name": "member_added", "channel": channel, "user_id": member.user_id})
         if conn.closed:
             # The socket went away while we were joining: undo, as disconnect would have.
             await self._leave(conn, channel)
@@ -262,13 +269,13 @@ class Hub:
     async def _member_removed(self, app: AppSettings, channel: str, user_id: str) -> None:
         """The user's last connection left ``channel``: tell its members and the webhooks."""
         await self._announce(app, MemberRemoved(channel, user_id), None)
-        self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
+        self._emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
 
     def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
         """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
         ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
         if channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
-            self.webhooks.emit(app, {"name": name, "channel": channel})
+            self._emit(app, {"name": name, "channel": channel})
 
     # -- user sign-in -----------------------------------------------------------------
 
@@ -335,7 +342,7 @@ class Hub:
         }
         if user_id is not None:
             hook["user_id"] = user_id
-        self.webhooks.emit(app, hook)
+        self._emit(app, hook)
 
     async def publish(
         self,
