@@ -32,7 +32,11 @@ if [ "$(cat "$peer/node_modules/.roomkey-lock.sha256" 2>/dev/null || true)" != "
   echo "$peer_lock" >"$peer/node_modules/.roomkey-lock.sha256"
 fi
 
-.venv/bin/ruff check server tests bench
-.venv/bin/ruff format --check server tests bench
+.venv/bin/ruff check server tests bench examples
+.venv/bin/ruff format --check server tests bench examples
 .venv/bin/mypy
+# The example application is type-checked and tested as an application's CI would: its own
+# mypy and pytest configuration (examples/chat/pyproject.toml), its own pytest session.
+(cd examples/chat && ../../.venv/bin/mypy)
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider examples/chat
