@@ -32,6 +32,7 @@ class RoomkeyProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int
+    prefix: str = ""  # roomkey serve mounts every route at the root
 
     @property
     def url(self) -> str:
