@@ -173,6 +173,7 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction 
     presence = create_presence_store(settings, node_id)
     nodes = create_node_registry(settings, node_id, presence)
     metrics = Metrics()
+    identity.on_refusal = metrics.identity_refused
     webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
     hub = Hub(apps, broker, presence, policy, webhooks=webhooks, identities=identity, nodes=nodes)
     metrics.watch_connections(lambda: hub.connections.values())
@@ -226,6 +227,7 @@ def _lifetime(
 
     async def session_store(app: web.Application) -> AsyncIterator[None]:
         yield
+        await _closed(app[PARTS].runtime.identity.close)
         sessions = app[PARTS].sessions
         if sessions is not None:
             await sessions.close()

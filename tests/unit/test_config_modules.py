@@ -76,6 +76,7 @@ def test_the_package_has_the_modules_of_its_docstring() -> None:
         "presets",
         "sections",
         "checks",
+        "identity_checks",
         "reader",
     }
     for module in MODULES:

@@ -8,6 +8,7 @@ The modules, each importing only those above it (no cycle):
 - ``presets``: the development preset and its public credentials.
 - ``sections``: one table into its dataclass, driven by the dataclass's fields.
 - ``checks``: what keeps a whole configuration from being served (published secrets...).
+- ``identity_checks``: identity settings that cannot work together.
 - ``reader``: ``load_settings`` and ``parse_settings``: TOML in, checks across tables.
 
 This package re-exports what applications and the rest of roomkey use.
@@ -24,8 +25,11 @@ from roomkey.config.presets import (
 )
 from roomkey.config.reader import load_settings, parse_settings
 from roomkey.config.settings import (
+    SESSION_KINDS,
     WEBHOOK_EVENT_TYPES,
+    AppIdentitySettings,
     AppSettings,
+    IdentitySettings,
     JwtSettings,
     Limits,
     MetricsSettings,
@@ -47,9 +51,12 @@ __all__ = [
     "DEV_APP_SECRET",
     "DEV_ENCRYPTION_MASTER_KEY",
     "DEV_JWT_SECRET",
+    "SESSION_KINDS",
     "WEBHOOK_EVENT_TYPES",
+    "AppIdentitySettings",
     "AppSettings",
     "ConfigError",
+    "IdentitySettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",

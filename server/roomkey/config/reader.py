@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 from roomkey.config.checks import deployment_problems
+from roomkey.config.identity_checks import identity_problems
 from roomkey.config.sections import read_section
 from roomkey.config.settings import AppSettings, Settings
 from roomkey.config.table import ConfigError, TableReader
@@ -46,9 +47,7 @@ def parse_settings(data: object) -> Settings:
         errors.append(
             "server.workers: more than one worker needs redis.url (workers share state through Redis)"
         )
-    session = settings.session
-    if session.store == "redis" and not (session.redis_url or settings.redis.url):
-        errors.append('session.store: "redis" needs session.redis_url or redis.url')
+    errors.extend(identity_problems(settings))
     errors.extend(deployment_problems(settings))
     if errors:
         raise ConfigError(errors)

@@ -112,6 +112,9 @@ MAX_PREFIX_CHARS = 64
 
 MAX_SESSION_RECHECK_SECONDS = 300.0
 
+IDENTITY_SOURCE_NAMES = ("bearer", "session", "app")
+SESSION_KEY_BYTES = 32
+
 _RULE_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_\-=@,.;*#]|\{[A-Za-z_][A-Za-z0-9_]*\})+")
 
 
@@ -197,6 +200,20 @@ def session_recheck(value: float) -> list[str]:
     return []
 
 
+def identity_order(values: tuple[str, ...]) -> list[str]:
+    """Identity sources (``bearer``, ``session``, ``app``), each at most once."""
+    problems = []
+    unknown = [v for v in values if v not in IDENTITY_SOURCE_NAMES]
+    if unknown:
+        problems.append(
+            f"unknown identity sources {', '.join(unknown)} "
+            f"(choose from {', '.join(IDENTITY_SOURCE_NAMES)})"
+        )
+    if len(set(values)) != len(values):
+        problems.append("names a source more than once")
+    return problems
+
+
 def channel_pattern(value: str) -> list[str]:
     """Channel-name characters, ``*`` and ``{placeholder}``s only."""
     if value and _RULE_PATTERN_RE.fullmatch(value) is None:
@@ -247,3 +264,57 @@ def read_public_key(r: TableReader, key: str, default: str) -> str:
         except OSError as exc:
             r.error("public_key_file", f"cannot read ({exc.strerror})")
     return public_key
+
+
+def read_session_key(r: TableReader, key: str, default: bytes | None) -> bytes | None:
+    """The 32-byte key of aiohttp-session's cookie storages: base64 (standard or URL-safe)
+    in ``secret_key``, or in the file named by ``secret_key_file`` (which wins; a file of
+    exactly 32 bytes is taken as the raw key). Problems never repeat the key."""
+    text = r.text(key, "")
+    where = key
+    key_file = r.text(f"{key}_file", "")
+    raw: bytes | None = None
+    if key_file:
+        where = f"{key}_file"
+        try:
+            content = Path(key_file).read_bytes()
+        except OSError as exc:
+            r.error(where, f"cannot read ({exc.strerror})")
+            return None
+        if len(content) == SESSION_KEY_BYTES:
+            raw = content
+        else:
+            text = content.decode("ascii", errors="replace").strip()
+    if raw is None:
+        if not text:
+            return default
+        raw = _base64_key(text)
+    if raw is None or len(raw) != SESSION_KEY_BYTES:
+        r.error(where, f"must be {SESSION_KEY_BYTES} bytes, base64-encoded (standard or URL-safe)")
+        return None
+    return raw
+
+
+def _base64_key(text: str) -> bytes | None:
+    alphabet = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(alphabet, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def read_session_secrets(r: TableReader, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """express-session's secrets, the current one first: the list ``secrets``, or the lines
+    of the file named by ``secrets_file`` (which wins; blank lines skipped)."""
+    values = r.str_list(key, default)
+    secrets_file = r.text(f"{key}_file", "")
+    if secrets_file:
+        try:
+            lines = Path(secrets_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            r.error(f"{key}_file", f"cannot read ({exc.strerror})")
+            return default
+        values = tuple(line.strip() for line in lines if line.strip())
+    if any(not v for v in values):
+        r.error(key, "must not hold an empty secret")
+    return values
