@@ -47,7 +47,9 @@ def parse_settings(data: object) -> Settings:
         errors.append(
             "server.workers: more than one worker needs redis.url (workers share state through Redis)"
         )
-    errors.extend(identity_problems(settings))
+    # A key already refused as written (a bad secret_key) is not also reported as missing.
+    reported = {e.split(":", 1)[0] for e in errors}
+    errors.extend(p for p in identity_problems(settings) if p.split(":", 1)[0] not in reported)
     errors.extend(deployment_problems(settings))
     if errors:
         raise ConfigError(errors)
