@@ -27,8 +27,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from roomkey.config import (
+    AppIdentitySettings,
     AppSettings,
     ConfigError,
+    IdentitySettings,
     JwtSettings,
     Limits,
     MetricsSettings,
@@ -52,8 +54,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AppIdentitySettings",
     "AppSettings",
     "ConfigError",
+    "IdentitySettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",

@@ -263,6 +263,11 @@ async def test_sources_are_tried_in_order(
     assert '"user_id":"u1"' in body["channel_data"], body
     client = await connect(app_first, token=token, headers=dict(both))
     assert await client.subscribe("private-user-u1") == {"channel": "private-user-u1"}
+    # Tokens ordered out: a token alone identifies nobody.
+    session_only = IdentitySettings(order=("session",), app=settings.identity.app)
+    no_tokens = await start_server(replace(settings, identity=session_only))
+    status, body, _ = await post_auth(no_tokens, PRESENCE, token=token)
+    assert status == 401 and "not enabled" in body["error"]["message"], body
     metrics = server.runtime.metrics.render().decode()
     assert sample(
         metrics, "roomkey_identity_refusals_total", source="bearer", reason="expired_token"

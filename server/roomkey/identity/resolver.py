@@ -83,6 +83,8 @@ class IdentityResolver:
         otherwise a source that would read one raises ``Forbidden``. None when no source
         finds its credential (or the app says no identity). A bearer token that no source
         takes raises ``Unauthorized`` (``invalid_token``), as it always has."""
+        if bearer is not None and self.jwt is None and "app" not in self.order:
+            return self.from_bearer(bearer)  # refused: no source takes a token
         for name in self.order:
             if name == "bearer" and bearer is not None:
                 return self.from_bearer(bearer)
