@@ -82,7 +82,9 @@ class IdentityResolver:
         are to the app). Cookies count only when ``cookie_allowed`` (an allowed origin):
         otherwise a source that would read one raises ``Forbidden``. None when no source
         finds its credential (or the app says no identity). A bearer token that no source
-        takes raises ``Unauthorized`` (``invalid_token``), as it always has."""
+        can take (no ``bearer`` source and no ``app`` to forward it to) is refused at once
+        with ``Unauthorized`` (``invalid_token``), as it always was, even beside a cookie;
+        one that no source took in the end is refused the same way."""
         if bearer is not None and self.jwt is None and "app" not in self.order:
             return self.from_bearer(bearer)  # refused: no source takes a token
         for name in self.order:
