@@ -32,6 +32,14 @@ if [ "$(cat "$peer/node_modules/.roomkey-lock.sha256" 2>/dev/null || true)" != "
   echo "$peer_lock" >"$peer/node_modules/.roomkey-lock.sha256"
 fi
 
+# The Express app of the identity tests (express-session + connect-redis): the same stamp.
+express=tests/support/js/express-app
+express_lock=$(sha256sum "$express/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$express/node_modules/.roomkey-lock.sha256" 2>/dev/null || true)" != "$express_lock" ]; then
+  (cd "$express" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$express_lock" >"$express/node_modules/.roomkey-lock.sha256"
+fi
+
 .venv/bin/ruff check server tests bench examples
 .venv/bin/ruff format --check server tests bench examples
 .venv/bin/mypy

@@ -40,9 +40,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from roomkey.config import (
+    AppIdentitySettings,
     AppSettings,
     ConfigError,
     HookSettings,
+    IdentitySettings,
     JwtSettings,
     Limits,
     MetricsSettings,
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AppIdentitySettings",
     "AppSettings",
     "BackendError",
     "BadRequest",
@@ -91,6 +94,7 @@ __all__ = [
     "HookEvent",
     "HookKind",
     "HookSettings",
+    "IdentitySettings",
     "JwtSettings",
     "LimitExceeded",
     "Limits",

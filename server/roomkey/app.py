@@ -229,6 +229,7 @@ def _build(
     presence = create_presence_store(settings, node_id)
     nodes = create_node_registry(settings, node_id, presence)
     metrics = Metrics()
+    identity.on_refusal = metrics.identity_refused
     webhooks = WebhookDispatcher(
         settings.webhooks,
         metrics=metrics,
@@ -301,6 +302,7 @@ def _lifetime(
 
     async def session_store(app: web.Application) -> AsyncIterator[None]:
         yield
+        await _closed(app[PARTS].runtime.identity.close)
         sessions = app[PARTS].sessions
         if sessions is not None:
             await sessions.close()

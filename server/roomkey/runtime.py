@@ -48,9 +48,8 @@ class Runtime:
 
     @property
     def session_cookie_name(self) -> str | None:
-        """The session cookie's name; None when sessions are off (no Cookie header read)."""
-        s = self.settings.session
-        return s.cookie_name if s.enabled else None
+        """The session cookie's name; None when no session source is in use."""
+        return self.identity.session_cookie_name
 
     def log_connection(self, what: str, conn: Connection) -> None:
         log_event(

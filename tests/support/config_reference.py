@@ -26,7 +26,7 @@ def _type_name(hint: Any, name: str) -> str:
         return _TYPES[hint]
     if hint == tuple[str, ...]:
         return "list of strings"
-    if name == "encryption_master_key":
+    if name in ("encryption_master_key", "secret_key"):
         return "string (32 bytes, base64)"
     if name == "claims":
         return "table of strings"

@@ -77,6 +77,7 @@ def test_the_package_has_the_modules_of_its_docstring() -> None:
         "presets",
         "sections",
         "checks",
+        "identity_checks",
         "reader",
         "starter",
     }

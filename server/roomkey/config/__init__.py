@@ -11,6 +11,7 @@ The modules, each importing only those above it (no cycle):
 - ``presets``: the development preset and its public credentials.
 - ``sections``: one table into its dataclass, driven by the dataclass's fields.
 - ``checks``: what keeps a whole configuration from being served (published secrets...).
+- ``identity_checks``: identity settings that cannot work together.
 - ``reader``: ``load_settings``, ``read_config`` and ``parse_settings``: TOML (and the
   environment) in, checks across tables.
 - ``starter``: the file ``roomkey init`` writes, with fresh random secrets.
@@ -29,9 +30,12 @@ from roomkey.config.presets import (
 )
 from roomkey.config.reader import load_settings, parse_settings
 from roomkey.config.settings import (
+    SESSION_KINDS,
     WEBHOOK_EVENT_TYPES,
+    AppIdentitySettings,
     AppSettings,
     HookSettings,
+    IdentitySettings,
     JwtSettings,
     Limits,
     MetricsSettings,
@@ -53,10 +57,13 @@ __all__ = [
     "DEV_APP_SECRET",
     "DEV_ENCRYPTION_MASTER_KEY",
     "DEV_JWT_SECRET",
+    "SESSION_KINDS",
     "WEBHOOK_EVENT_TYPES",
+    "AppIdentitySettings",
     "AppSettings",
     "ConfigError",
     "HookSettings",
+    "IdentitySettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roomkey.config.checks import deployment_problems
+from roomkey.config.identity_checks import identity_problems
 from roomkey.config.sections import read_section
 from roomkey.config.settings import AppSettings, Settings
 from roomkey.config.sources import apply_environment
@@ -79,9 +80,9 @@ def _parse(
         errors.append(
             "server.workers: more than one worker needs redis.url (workers share state through Redis)"
         )
-    session = settings.session
-    if session.store == "redis" and not (session.redis_url or settings.redis.url):
-        errors.append('session.store: "redis" needs session.redis_url or redis.url')
+    # A key already refused as written (a bad secret_key) is not also reported as missing.
+    reported = {e.split(":", 1)[0] for e in errors}
+    errors.extend(p for p in identity_problems(settings) if p.split(":", 1)[0] not in reported)
     errors.extend(deployment_problems(settings))
     if errors:
         raise ConfigError(errors)

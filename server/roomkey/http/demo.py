@@ -147,13 +147,15 @@ async def _me(request: web.Request) -> web.StreamResponse:
 
 
 async def _login(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
-    if rt.sessions is None:
+    s = rt.settings.session
+    if not s.enabled:
         raise BadRequest("sessions are disabled (session.enabled = false)")
-    if rt.settings.session.store != "memory":
-        # A Redis store is shared with the application that logs users in for real: a demo
-        # session there would be a login that application accepts.
+    if s.resolved_kind != "memory" or rt.sessions is None:
+        # Any other kind is shared with the application that logs users in for real: a
+        # demo session there would be a login that application accepts.
         raise Forbidden(
-            'the cookie demo is off: it logs in only with session.store = "memory"',
+            'the cookie demo is off: it logs in only with session kind "memory" '
+            '(session.store = "memory")',
             reason="demo_off",
         )
     name = _name(fields)
