@@ -243,7 +243,15 @@ class Roomkey:
 
     def _sessions(self, rt: Runtime) -> SessionStore:
         if rt.sessions is None:
-            raise BadRequest("sessions are disabled (session.enabled = false)")
+            s = rt.settings.session
+            if not s.enabled:
+                raise BadRequest("sessions are disabled (session.enabled = false)")
+            # The cookie storages and express-session belong to the application's own login,
+            # which sets their cookie; roomkey only reads them (docs/identity.md).
+            raise BadRequest(
+                f'login and logout need roomkey\'s own session store (session kind "memory" or '
+                f'"aiohttp_redis"); with kind "{s.resolved_kind}" the application logs users in'
+            )
         return rt.sessions
 
     async def login(
