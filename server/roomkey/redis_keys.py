@@ -12,6 +12,7 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:node-entries:n``        set: the entries node ``n`` holds (what a sweep removes)
 - ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
 - ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
+- ``p:cache:{a}:c``           string: the last event published on cache channel ``c`` (expires)
 - ``p:events:{a}:c``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
@@ -105,6 +106,12 @@ class RedisKeys:
     def rate(self, window: str) -> str:
         """The counter of one rate-limit window, named by ``rate_window``."""
         return f"{self.prefix}:rate:{window}"
+
+    # -- cache channels (cache/redis.py) -----------------------------------------------
+
+    def cache(self, app_id: str, channel: str) -> str:
+        """The last event of cache channel ``channel`` (JSON, with its time to live)."""
+        return f"{self.prefix}:cache:{app_tag(app_id)}:{channel}"
 
     # -- pub/sub (broker/redis.py) -----------------------------------------------------
 

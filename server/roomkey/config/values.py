@@ -87,6 +87,8 @@ WEBHOOK_EVENT_TYPES = (
     "member_added",
     "member_removed",
     "client_event",
+    "cache_miss",
+    "subscription_count",
 )
 
 JWT_ALGORITHMS = (

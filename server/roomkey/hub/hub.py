@@ -8,7 +8,9 @@ the node registry this node's connection counts and asks it for the other nodes'
 ``WebhookSink`` about channel life events; it never knows which wire protocol a connection
 speaks. Who may join a channel, and as which member, is ``authorization``'s to decide; which
 client events may be relayed, ``core/client_events.py``'s; connections that carry a user's
-identity (handshake or sign-in) are kept in ``users``.
+identity (handshake or sign-in) are kept in ``users``. Pusher's newer features have a module
+each: cache channels (``cached_events``), subscription counts (``subscription_counts``) and
+watchlist events (``watchlist``).
 
 Errors are raised as ``RoomkeyError``s; a refused request changes nothing.
 """
@@ -21,11 +23,20 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from roomkey.broker.base import Broker
+from roomkey.cache.base import ChannelCache
+from roomkey.cache.memory import MemoryChannelCache
 from roomkey.cluster.base import NodeRegistry
 from roomkey.cluster.memory import MemoryNodeRegistry
 from roomkey.config import AppSettings
 from roomkey.core.apps import AppRegistry
-from roomkey.core.channels import ChannelKind, channel_kind, server_to_user_channel
+from roomkey.core.channels import (
+    ChannelKind,
+    channel_kind,
+    counts_subscriptions,
+    is_cache_channel,
+    server_to_user_channel,
+    server_to_user_id,
+)
 from roomkey.core.client_events import check_client_event
 from roomkey.core.errors import BadRequest, LimitExceeded, OverQuota, RoomkeyError
 from roomkey.core.members import Member, presence_payload
@@ -41,9 +52,13 @@ from roomkey.core.protocol import (
     TriggerRequest,
     data_as_text,
 )
+from roomkey.core.watchlist import watchlist_of
 from roomkey.hub.authorization import signin_member, subscription_member
+from roomkey.hub.cached_events import CachedEvents
 from roomkey.hub.connection import Connection
+from roomkey.hub.subscription_counts import SubscriptionCounts
 from roomkey.hub.users import UserConnections
+from roomkey.hub.watchlist import WATCHLIST_OP, Watchlists
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.presence.base import Departure, PresenceStore
 
@@ -73,11 +88,14 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         identities: IdentityResolver | None = None,
         nodes: NodeRegistry | None = None,
+        cache: ChannelCache | None = None,
     ) -> None:
         """``identities`` confirms handshake identities when a subscribe relies on one and
         takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
         identity's ``exp`` is checked). ``nodes``: the node registry that shares connection
-        counts with the other nodes (default: this node alone)."""
+        counts with the other nodes (default: this node alone). ``cache``: where cache
+        channels keep their last event (default: this process's memory). ``close`` stops
+        the subscription-count timer."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
@@ -91,6 +109,11 @@ class Hub:
         self.identities = identities or IdentityResolver(None, None)
         self._users = UserConnections()
         self.nodes: NodeRegistry = nodes if nodes is not None else MemoryNodeRegistry()
+        self.cached = CachedEvents(
+            cache if cache is not None else MemoryChannelCache(), self.webhooks
+        )
+        self.counts = SubscriptionCounts(broker, presence, self.webhooks, clock)
+        self._watchlists = Watchlists(broker, presence)
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
@@ -129,6 +152,7 @@ class Hub:
         del self.connections[conn.socket_id]
         self._per_app[conn.app.id] -= 1
         self._users.discard(conn)
+        self._watchlists.discard(conn)
         for channel in list(conn.channels):
             await self._leave(conn, channel)
 
@@ -153,6 +177,12 @@ class Hub:
             return await self._join(conn, channel, member)
         finally:
             conn.pending.pop(channel, None)
+
+    async def subscribed(self, conn: Connection, channel: str) -> None:
+        """What follows a subscription once its acknowledgement is on its way (the transport
+        calls this after sending it): a cache channel's last event, or ``cache_miss``."""
+        if is_cache_channel(channel) and channel in conn.channels:
+            await self.cached.replay(conn, channel)
 
     def refresh(self, conn: Connection, req: RefreshRequest) -> dict[str, Any]:
         """``refresh``: the connection's handshake token identity is replaced by the one
@@ -189,6 +219,7 @@ class Hub:
             raise
         if count == 1:
             self._channel_webhook(app, "channel_occupied", channel)
+        await self._count_changed(app, channel, count)
         if member is not None and first:
             await self._announce(
                 app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
@@ -218,6 +249,8 @@ class Hub:
             count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
             if count == 0:
                 self._channel_webhook(app, "channel_vacated", channel)
+            if count >= 0:
+                await self._count_changed(app, channel, count)
         except RoomkeyError as exc:
             log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
         if member is None:
@@ -264,6 +297,18 @@ class Hub:
         await self._announce(app, MemberRemoved(channel, user_id), None)
         self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
 
+    async def _count_changed(self, app: AppSettings, channel: str, count: int) -> None:
+        """``channel`` now has ``count`` subscribers in the cluster: its subscription count
+        is due (apps with ``subscription_count``); a signed-in user's own channel going from
+        0 to 1 or 1 to 0 is the user coming online or going offline (watchlists)."""
+        if counts_subscriptions(channel):
+            if app.subscription_count:
+                self.counts.changed(app, channel)
+            return
+        user_id = server_to_user_id(channel)
+        if user_id is not None and count in (0, 1):
+            await self._watchlists.announce(app, user_id, "online" if count else "offline")
+
     def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
         """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
         ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
@@ -282,12 +327,21 @@ class Hub:
             if conn.user.user_id != member.user_id:
                 raise BadRequest("this connection is already signed in as another user")
             return {"user_data": req.user_data}
+        watchlist = watchlist_of(req.user_data, conn.app)
         conn.user = member
         self._users.add(conn, member.user_id)
+        if watchlist:
+            self._watchlists.add(conn, watchlist)
         channel = server_to_user_channel(member.user_id)
         if channel not in conn.channels:
             await self._join(conn, channel, None)
         return {"user_data": req.user_data}
+
+    async def signed_in(self, conn: Connection) -> None:
+        """What follows a sign-in once its acknowledgement is on its way (the transport calls
+        this after sending it): the users on the connection's watchlist already online."""
+        if conn.watchlist:
+            await self._watchlists.signed_in(conn)
 
     async def terminate_user(self, app: AppSettings, user_id: str) -> None:
         """Close every connection that carries ``user_id``'s identity (from the handshake,
@@ -299,7 +353,10 @@ class Hub:
         return self._users.connections(app_id, user_id)
 
     def _on_control(self, app_id: str, command: dict[str, Any]) -> None:
-        if command.get("op") == "terminate_user":
+        op = command.get("op")
+        if op == WATCHLIST_OP:
+            self._watchlists.on_control(app_id, command)
+        elif op == "terminate_user":
             user_id = command.get("user_id")
             if isinstance(user_id, str):
                 for conn in self._users.connections(app_id, user_id):
@@ -346,8 +403,12 @@ class Hub:
         exclude: str | None = None,
     ) -> None:
         """Publish ``event`` with ``data`` (exactly as given) on each channel, skipping the
-        socket ``exclude``. Raises ``ServiceUnavailable`` when the broker cannot take it."""
+        socket ``exclude``; a cache channel keeps it as its last event first (so that a
+        subscriber joining meanwhile gets it once more rather than never). Raises
+        ``ServiceUnavailable`` when the broker or the cache cannot take it."""
         for channel in channels:
+            if is_cache_channel(channel):
+                await self.cached.remember(app, channel, event, data)
             await self.broker.publish(app.id, ChannelEvent(channel, event, data), exclude)
 
     def deliver_local(self, app_id: str, message: Outbound, exclude: str | None) -> None:
@@ -368,6 +429,10 @@ class Hub:
             conn.close(code, reason)
             await self.disconnect(conn)
 
+    async def close(self) -> None:
+        """Stop the hub's own timer (subscription counts), after ``close_all``."""
+        await self.counts.close()
+
     def recipients(self, app_id: str, channel: str, exclude: str | None) -> int:
         """How many local connections a message on ``channel`` reaches (``exclude`` aside)."""
         subs = self._local.get((app_id, channel))
@@ -386,5 +451,6 @@ class Hub:
                 continue
             if d.vacated:
                 self._channel_webhook(app, "channel_vacated", d.channel)
+            await self._count_changed(app, d.channel, 0 if d.vacated else -1)
             if d.user_id is not None:
                 await self._member_removed(app, d.channel, d.user_id)

@@ -1,0 +1,54 @@
+"""Cache channels (docs/protocol.md, "Cache channels"): the last event published on a cache
+channel is kept (``cache/``, cluster-wide with Redis) for the app's ``cache_ttl_seconds`` and
+handed to each new subscriber right after its subscription succeeded; with nothing cached,
+the subscriber is told ``cache_miss`` and the app's webhooks get a ``cache_miss`` event.
+
+Server publishes (the REST API and the embedding API, through ``Hub.publish``) fill the cache;
+client events on cache channels are relayed as on any channel of their kind but not cached,
+as Pusher does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from roomkey.cache.base import CachedEvent, ChannelCache
+from roomkey.config import AppSettings
+from roomkey.core.errors import RoomkeyError
+from roomkey.core.protocol import CacheMiss, ChannelEvent
+from roomkey.hub.connection import Connection
+
+if TYPE_CHECKING:
+    from roomkey.hub.hub import WebhookSink
+
+log = logging.getLogger("roomkey.hub")
+
+
+class CachedEvents:
+    def __init__(self, cache: ChannelCache, webhooks: WebhookSink) -> None:
+        self.cache = cache
+        self._webhooks = webhooks
+
+    async def remember(self, app: AppSettings, channel: str, event: str, data: Any) -> None:
+        """Keep ``event`` as the last of cache channel ``channel``. Raises
+        ``ServiceUnavailable`` when the store cannot take it (the publish is refused)."""
+        await self.cache.put(app.id, channel, CachedEvent(event, data), app.cache_ttl_seconds)
+
+    async def replay(self, conn: Connection, channel: str) -> None:
+        """Send ``conn`` the last event of cache channel ``channel``, or ``cache_miss`` (and
+        the ``cache_miss`` webhook). Nothing when ``conn`` left the channel meanwhile; a store
+        that cannot answer is logged and the subscriber hears nothing."""
+        app = conn.app
+        try:
+            cached = await self.cache.get(app.id, channel)
+        except RoomkeyError as exc:
+            log.warning("cache of a channel on app %s not read: %s", app.id, exc.message)
+            return
+        if channel not in conn.channels or conn.closed:
+            return
+        if cached is None:
+            conn.deliver(CacheMiss(channel))
+            self._webhooks.emit(app, {"name": "cache_miss", "channel": channel})
+        else:
+            conn.deliver(ChannelEvent(channel, cached.event, cached.data))
