@@ -219,7 +219,7 @@ class Hub:
             raise
         if count == 1:
             self._channel_webhook(app, "channel_occupied", channel)
-        await self._count_changed(app, channel, count)
+        await self._count_changed(app, channel, True if count == 1 else None)
         if member is not None and first:
             await self._announce(
                 app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
@@ -250,7 +250,7 @@ class Hub:
             if count == 0:
                 self._channel_webhook(app, "channel_vacated", channel)
             if count >= 0:
-                await self._count_changed(app, channel, count)
+                await self._count_changed(app, channel, False if count == 0 else None)
         except RoomkeyError as exc:
             log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
         if member is None:
@@ -297,17 +297,18 @@ class Hub:
         await self._announce(app, MemberRemoved(channel, user_id), None)
         self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
 
-    async def _count_changed(self, app: AppSettings, channel: str, count: int) -> None:
-        """``channel`` now has ``count`` subscribers in the cluster: its subscription count
-        is due (apps with ``subscription_count``); a signed-in user's own channel going from
-        0 to 1 or 1 to 0 is the user coming online or going offline (watchlists)."""
+    async def _count_changed(self, app: AppSettings, channel: str, occupied: bool | None) -> None:
+        """``channel``'s cluster-wide subscriber count changed; ``occupied`` True when it went
+        from 0 to 1, False when to 0, None otherwise. Its subscription count is due (apps
+        with ``subscription_count``); a signed-in user's own channel becoming occupied or
+        vacated is the user coming online or going offline (watchlists)."""
         if counts_subscriptions(channel):
             if app.subscription_count:
                 self.counts.changed(app, channel)
             return
         user_id = server_to_user_id(channel)
-        if user_id is not None and count in (0, 1):
-            await self._watchlists.announce(app, user_id, "online" if count else "offline")
+        if user_id is not None and occupied is not None:
+            await self._watchlists.announce(app, user_id, "online" if occupied else "offline")
 
     def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
         """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
@@ -451,6 +452,6 @@ class Hub:
                 continue
             if d.vacated:
                 self._channel_webhook(app, "channel_vacated", d.channel)
-            await self._count_changed(app, d.channel, 0 if d.vacated else -1)
+            await self._count_changed(app, d.channel, False if d.vacated else None)
             if d.user_id is not None:
                 await self._member_removed(app, d.channel, d.user_id)
