@@ -127,9 +127,7 @@ class AppSettings:
     # Subscribers of non-presence channels hear the channel's subscription count when it
     # changes, at most once per ``subscription_count_interval_seconds`` per channel.
     subscription_count: bool = False
-    subscription_count_interval_seconds: float = field(
-        default=1.0, metadata=setting(minimum=0.01)
-    )
+    subscription_count_interval_seconds: float = field(default=1.0, metadata=setting(minimum=0.01))
     # 32 bytes for private-encrypted- channels; base64 in the file.
     encryption_master_key: bytes | None = field(
         default=None, metadata=setting(read=read_master_key)
