@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from typing import Any
 
 from roomkey.config import WebhookSettings, WebhookTarget
 from tests.support.apps import make_settings, make_token
@@ -16,7 +17,7 @@ from tests.support.servers import StartServer
 from tests.support.socketio_client import ConnectClient
 from tests.support.webhooks import webhook_target
 
-COUNTING = {"subscription_count": True, "subscription_count_interval_seconds": 0.1}
+COUNTING: dict[str, Any] = {"subscription_count": True, "subscription_count_interval_seconds": 0.1}
 
 
 async def test_socketio_counts_rise_and_fall_coalesced(
