@@ -20,7 +20,7 @@ from roomkey.core.protocol import CacheMiss, ChannelEvent
 from roomkey.hub.connection import Connection
 
 if TYPE_CHECKING:
-    from roomkey.hub.hub import WebhookSink
+    from roomkey.hub.announcements import WebhookSink
 
 log = logging.getLogger("roomkey.hub")
 

@@ -4,8 +4,9 @@ Transport-agnostic: both transports call it with typed requests and a ``Connecti
 ``deliver(message)`` queues a message for one socket. The hub calls the broker (cross-node
 fan-out, and cluster-wide commands such as terminating a user's connections) and the presence
 store (cluster-wide counts and members, and the departures it sweeps from dead nodes); it tells
-the node registry this node's connection counts and asks it for the other nodes'; it tells a
-``WebhookSink`` about channel life events; it never knows which wire protocol a connection
+the node registry this node's connection counts and asks it for the other nodes'; what a
+subscription starting or ending tells others (member events, a ``WebhookSink``, subscription
+counts, watchlists) is ``announcements``'s; it never knows which wire protocol a connection
 speaks. Who may join a channel, and as which member, is ``authorization``'s to decide; which
 client events may be relayed, ``core/client_events.py``'s; connections that carry a user's
 identity (handshake or sign-in) are kept in ``users``. Pusher's newer features have a module
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from roomkey.broker.base import Broker
 from roomkey.cache.base import ChannelCache
@@ -30,12 +31,8 @@ from roomkey.cluster.memory import MemoryNodeRegistry
 from roomkey.config import AppSettings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.channels import (
-    ChannelKind,
-    channel_kind,
-    counts_subscriptions,
     is_cache_channel,
     server_to_user_channel,
-    server_to_user_id,
 )
 from roomkey.core.client_events import check_client_event
 from roomkey.core.errors import BadRequest, LimitExceeded, OverQuota, RoomkeyError
@@ -43,8 +40,6 @@ from roomkey.core.members import Member, presence_payload
 from roomkey.core.policy import ChannelPolicy
 from roomkey.core.protocol import (
     ChannelEvent,
-    MemberAdded,
-    MemberRemoved,
     Outbound,
     RefreshRequest,
     SigninRequest,
@@ -53,28 +48,16 @@ from roomkey.core.protocol import (
     data_as_text,
 )
 from roomkey.core.watchlist import watchlist_of
+from roomkey.hub.announcements import Announcements, NoWebhooks, WebhookSink
 from roomkey.hub.authorization import signin_member, subscription_member
 from roomkey.hub.cached_events import CachedEvents
 from roomkey.hub.connection import Connection
-from roomkey.hub.subscription_counts import SubscriptionCounts
 from roomkey.hub.users import UserConnections
-from roomkey.hub.watchlist import WATCHLIST_OP, Watchlists
+from roomkey.hub.watchlist import WATCHLIST_OP
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.presence.base import Departure, PresenceStore
 
 log = logging.getLogger("roomkey.hub")
-
-
-class WebhookSink(Protocol):
-    """Receives channel life events as Pusher webhook event objects
-    (``{"name": "channel_occupied", "channel": ...}``). Must not block."""
-
-    def emit(self, app: AppSettings, event: dict[str, Any]) -> None: ...
-
-
-class NoWebhooks(WebhookSink):
-    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
-        return None
 
 
 class Hub:
@@ -112,8 +95,9 @@ class Hub:
         self.cached = CachedEvents(
             cache if cache is not None else MemoryChannelCache(), self.webhooks
         )
-        self.counts = SubscriptionCounts(broker, presence, self.webhooks, clock)
-        self._watchlists = Watchlists(broker, presence)
+        self.news = Announcements(apps, broker, presence, self.webhooks, clock)
+        self.counts = self.news.counts
+        self._watchlists = self.news.watchlists
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
@@ -217,16 +201,7 @@ class Hub:
             # Not counted (the store is unreachable): undo, so that the refusal changes nothing.
             await self._leave(conn, channel)
             raise
-        if count == 1:
-            self._channel_webhook(app, "channel_occupied", channel)
-        await self._count_changed(app, channel, True if count == 1 else None)
-        if member is not None and first:
-            await self._announce(
-                app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
-            )
-            self.webhooks.emit(
-                app, {"name": "member_added", "channel": channel, "user_id": member.user_id}
-            )
+        await self.news.joined(app, channel, count, member if first else None, conn.socket_id)
         if conn.closed:
             # The socket went away while we were joining: undo, as disconnect would have.
             await self._leave(conn, channel)
@@ -247,10 +222,7 @@ class Hub:
         await self._remove_local(conn, channel)
         try:
             count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
-            if count == 0:
-                self._channel_webhook(app, "channel_vacated", channel)
-            if count >= 0:
-                await self._count_changed(app, channel, False if count == 0 else None)
+            await self.news.left(app, channel, count)
         except RoomkeyError as exc:
             log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
         if member is None:
@@ -261,7 +233,7 @@ class Hub:
             log.warning("leave %s: channel state not updated: %s", app.id, exc.message)
             return
         if gone is not None:
-            await self._member_removed(app, channel, gone)
+            await self.news.member_removed(app, channel, gone)
 
     async def _add_local(self, conn: Connection, channel: str) -> None:
         key = (conn.app.id, channel)
@@ -284,37 +256,6 @@ class Hub:
                 await self.broker.unlisten(conn.app.id, channel)
             except RoomkeyError as exc:
                 log.warning("unlisten %s: %s", conn.app.id, exc.message)
-
-    async def _announce(self, app: AppSettings, message: Outbound, exclude: str | None) -> None:
-        """Member events go through the broker like any publish; a failure is logged."""
-        try:
-            await self.broker.publish(app.id, message, exclude)
-        except RoomkeyError as exc:
-            log.warning("member event on app %s not published: %s", app.id, exc.message)
-
-    async def _member_removed(self, app: AppSettings, channel: str, user_id: str) -> None:
-        """The user's last connection left ``channel``: tell its members and the webhooks."""
-        await self._announce(app, MemberRemoved(channel, user_id), None)
-        self.webhooks.emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
-
-    async def _count_changed(self, app: AppSettings, channel: str, occupied: bool | None) -> None:
-        """``channel``'s cluster-wide subscriber count changed; ``occupied`` True when it went
-        from 0 to 1, False when to 0, None otherwise. Its subscription count is due (apps
-        with ``subscription_count``); a signed-in user's own channel becoming occupied or
-        vacated is the user coming online or going offline (watchlists)."""
-        if counts_subscriptions(channel):
-            if app.subscription_count:
-                self.counts.changed(app, channel)
-            return
-        user_id = server_to_user_id(channel)
-        if user_id is not None and occupied is not None:
-            await self._watchlists.announce(app, user_id, "online" if occupied else "offline")
-
-    def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
-        """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
-        ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
-        if channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
-            self.webhooks.emit(app, {"name": name, "channel": channel})
 
     # -- user sign-in -----------------------------------------------------------------
 
@@ -445,13 +386,4 @@ class Hub:
         """Announce subscriptions that ended on a node that could not say so itself (it
         died, or Redis was unreachable when it left): the presence store's sweeps and
         reconciliations call this, once per departure."""
-        for d in departures:
-            try:
-                app = self.apps.by_id(d.app_id)
-            except RoomkeyError:
-                continue
-            if d.vacated:
-                self._channel_webhook(app, "channel_vacated", d.channel)
-            await self._count_changed(app, d.channel, False if d.vacated else None)
-            if d.user_id is not None:
-                await self._member_removed(app, d.channel, d.user_id)
+        await self.news.departures(departures)

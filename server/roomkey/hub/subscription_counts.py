@@ -34,7 +34,7 @@ from roomkey.presence.base import PresenceStore
 from roomkey.tasks import OwnedTasks, within
 
 if TYPE_CHECKING:
-    from roomkey.hub.hub import WebhookSink
+    from roomkey.hub.announcements import WebhookSink
 
 log = logging.getLogger("roomkey.hub")
 
