@@ -13,6 +13,7 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
 - ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
 - ``p:cache:{a}:c``           string: the last event published on cache channel ``c`` (expires)
+- ``p:cache-miss:{a}:c``      string: a cache miss of ``c`` was reported (de-duplication; expires)
 - ``p:events:{a}:c``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
@@ -112,6 +113,10 @@ class RedisKeys:
     def cache(self, app_id: str, channel: str) -> str:
         """The last event of cache channel ``channel`` (JSON, with its time to live)."""
         return f"{self.prefix}:cache:{app_tag(app_id)}:{channel}"
+
+    def cache_miss(self, app_id: str, channel: str) -> str:
+        """Set while a cache miss of ``channel`` was reported and not yet followed by a put."""
+        return f"{self.prefix}:cache-miss:{app_tag(app_id)}:{channel}"
 
     # -- pub/sub (broker/redis.py) -----------------------------------------------------
 

@@ -74,3 +74,19 @@ async def test_redis_key_carries_the_time_to_live(redis_server: RedisServer) -> 
         assert 1_790_000 < ttl <= 1_800_000
     finally:
         await store.close()
+
+
+async def test_a_cache_miss_is_claimed_once_until_a_put_or_the_window_ends(
+    cache: ChannelCache,
+) -> None:
+    assert await cache.claim_miss("1", "cache-m", 60) is True
+    assert await cache.claim_miss("1", "cache-m", 60) is False
+    assert await cache.claim_miss("2", "cache-m", 60) is True  # another app
+    await cache.put("1", "cache-m", CachedEvent("e", "x"), 60)
+    assert await cache.claim_miss("1", "cache-m", 60) is True  # the put ended the claim
+    assert await cache.claim_miss("1", "cache-short", 0.05) is True
+
+    async def claimable() -> bool:
+        return await cache.claim_miss("1", "cache-short", 0.05)
+
+    await wait_for_condition(claimable, "the miss window to end")

@@ -143,15 +143,28 @@ async def _gone(pending: Awaitable[object]) -> bool:
     return await pending is None
 
 
-async def test_cache_miss_webhook(start_server: StartServer, connect: ConnectClient) -> None:
+async def test_cache_miss_webhook_once_per_empty_channel(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
     async with webhook_target() as target:
         settings = replace(
             make_settings(webhooks=(WebhookTarget(target.url(), ("cache_miss",)),)),
             webhooks=WebhookSettings(batch_ms=20),
         )
         server = await start_server(settings)
-        client = await connect(server)
-        await client.subscribe("cache-empty")
-        await client.next("cache_miss")
-        body = json.loads(await asyncio.wait_for(target.bodies.get(), 5))
-        assert body["events"] == [{"name": "cache_miss", "channel": "cache-empty"}]
+        # Three subscribers miss; the app is asked once (as Pusher de-duplicates), each
+        # subscriber is told.
+        clients = [await connect(server) for _ in range(3)]
+        for client in clients:
+            await client.subscribe("cache-empty")
+            await client.next("cache_miss")
+        other = await connect(server)
+        await other.subscribe("cache-other")
+        await other.next("cache_miss")
+        events: list[dict[str, object]] = []
+        while not any(e["channel"] == "cache-other" for e in events):
+            events += json.loads(await asyncio.wait_for(target.bodies.get(), 5))["events"]
+        assert events == [
+            {"name": "cache_miss", "channel": "cache-empty"},
+            {"name": "cache_miss", "channel": "cache-other"},
+        ]

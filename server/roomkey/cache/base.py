@@ -28,3 +28,9 @@ class ChannelCache(Protocol):
     async def get(self, app_id: str, channel: str) -> CachedEvent | None:
         """``channel``'s last event, or None when nothing is cached (or it expired). Raises
         ``ServiceUnavailable`` when the store cannot answer."""
+
+    async def claim_miss(self, app_id: str, channel: str, window_seconds: float) -> bool:
+        """Whether this cache miss of ``channel`` is the first one (cluster-wide) since the
+        last ``put`` and within ``window_seconds`` of an earlier claimed one: True once, then
+        False until the window has passed or an event was put. Raises
+        ``ServiceUnavailable`` when the store cannot answer."""

@@ -23,18 +23,22 @@ class MemoryChannelCache(ChannelCache):
         self._clock = clock
         # (app_id, channel) -> (expires at, event), oldest put first
         self._entries: OrderedDict[tuple[str, str], tuple[float, CachedEvent]] = OrderedDict()
+        # (app_id, channel) -> until when a reported miss silences the next ones, oldest first
+        self._misses: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
         self._entries.clear()
+        self._misses.clear()
 
     async def put(self, app_id: str, channel: str, event: CachedEvent, ttl_seconds: float) -> None:
         now = self._clock()
         key = (app_id, channel)
         self._entries.pop(key, None)
         self._entries[key] = (now + ttl_seconds, event)
+        self._misses.pop(key, None)
         for _ in range(SWEEP_PER_PUT):
             oldest = next(iter(self._entries.items()))
             if oldest[1][0] > now:
@@ -50,6 +54,21 @@ class MemoryChannelCache(ChannelCache):
             del self._entries[key]
             return None
         return entry[1]
+
+    async def claim_miss(self, app_id: str, channel: str, window_seconds: float) -> bool:
+        now = self._clock()
+        key = (app_id, channel)
+        until = self._misses.get(key)
+        if until is not None and until > now:
+            return False
+        self._misses.pop(key, None)
+        self._misses[key] = now + window_seconds
+        for _ in range(SWEEP_PER_PUT):
+            oldest_key, oldest_until = next(iter(self._misses.items()))
+            if oldest_until > now:
+                break
+            del self._misses[oldest_key]
+        return True
 
     def __len__(self) -> int:
         return len(self._entries)

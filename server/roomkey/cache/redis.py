@@ -1,6 +1,8 @@
 """Cluster-wide cache channels in Redis: one string key per app and channel (name:
 ``redis_keys.RedisKeys.cache``) holding ``{"event", "data"}`` as JSON, set with its time to
-live (``SET ... PX``), so Redis forgets it by itself. Every call is bounded by
+live (``SET ... PX``), so Redis forgets it by itself. A reported cache miss is a second key
+(``RedisKeys.cache_miss``) set with ``NX`` for the de-duplication window, which the next put
+deletes in the same transaction (both keys carry the app's hash tag). Every call is bounded by
 ``redis.operation_timeout_seconds`` and raises ``ServiceUnavailable`` when Redis cannot
 answer; a value that does not decode reads as a miss (logged once)."""
 
@@ -46,11 +48,19 @@ class RedisChannelCache(ChannelCache):
     async def put(self, app_id: str, channel: str, event: CachedEvent, ttl_seconds: float) -> None:
         value = dumps({"event": event.event, "data": event.data})
         ttl_ms = max(1, int(ttl_seconds * 1000))
-        await bounded(
-            self._r.set(self._keys.cache(app_id, channel), value, px=ttl_ms),
+        pipe = self._r.pipeline(transaction=True)
+        pipe.set(self._keys.cache(app_id, channel), value, px=ttl_ms)
+        pipe.delete(self._keys.cache_miss(app_id, channel))
+        await bounded(pipe.execute(), self._timeout, "cache put")
+
+    async def claim_miss(self, app_id: str, channel: str, window_seconds: float) -> bool:
+        window_ms = max(1, int(window_seconds * 1000))
+        claimed = await bounded(
+            self._r.set(self._keys.cache_miss(app_id, channel), b"1", nx=True, px=window_ms),
             self._timeout,
-            "cache put",
+            "cache miss",
         )
+        return bool(claimed)
 
     async def get(self, app_id: str, channel: str) -> CachedEvent | None:
         raw = await bounded(

@@ -3,6 +3,11 @@ channel is kept (``cache/``, cluster-wide with Redis) for the app's ``cache_ttl_
 handed to each new subscriber right after its subscription succeeded; with nothing cached,
 the subscriber is told ``cache_miss`` and the app's webhooks get a ``cache_miss`` event.
 
+The ``cache_miss`` webhook is de-duplicated as Pusher does: one for the first subscription
+that missed, none for the others until an event was cached or ``MISS_WEBHOOK_WINDOW_SECONDS``
+have passed (cluster-wide with Redis), so an app is not asked many times at once to fill one
+channel; each subscriber still gets its own ``cache_miss``.
+
 Server publishes (the REST API and the embedding API, through ``Hub.publish``) fill the cache;
 client events on cache channels are relayed as on any channel of their kind but not cached,
 as Pusher does.
@@ -23,6 +28,10 @@ if TYPE_CHECKING:
     from roomkey.hub.announcements import WebhookSink
 
 log = logging.getLogger("roomkey.hub")
+
+# After a reported cache miss, further misses of the channel send no webhook for this long
+# (unless an event is cached meanwhile): time for the app to publish one.
+MISS_WEBHOOK_WINDOW_SECONDS = 10.0
 
 
 class CachedEvents:
@@ -49,6 +58,12 @@ class CachedEvents:
             return
         if cached is None:
             conn.deliver(CacheMiss(channel))
-            self._webhooks.emit(app, {"name": "cache_miss", "channel": channel})
+            try:
+                first = await self.cache.claim_miss(app.id, channel, MISS_WEBHOOK_WINDOW_SECONDS)
+            except RoomkeyError as exc:
+                log.warning("cache miss on app %s not de-duplicated: %s", app.id, exc.message)
+                first = True
+            if first:
+                self._webhooks.emit(app, {"name": "cache_miss", "channel": channel})
         else:
             conn.deliver(ChannelEvent(channel, cached.event, cached.data))
