@@ -98,6 +98,10 @@ class SubscriptionCounts:
         except RoomkeyError as exc:
             log.warning("subscription count on app %s not sent: %s", app.id, exc.message)
             return
+        except Exception:
+            # The timer serves every channel: one failure must not stop it.
+            log.exception("subscription count on app %s failed", app.id)
+            return
         self._webhooks.emit(
             app, {"name": "subscription_count", "channel": channel, "subscription_count": count}
         )
