@@ -9,9 +9,14 @@
 // The wire protocol is roomkey's Socket.IO transport (docs/protocol.md). The API follows
 // pusher-js: channels with bind/unbind/trigger, presence members, connection states, and the
 // authorize round trip (socket_id + channel_name, form-encoded, to authEndpoint) done for you.
-// socket.io-client is imported from the copy roomkey serves next to this file (no build step).
+// socket.io-client is imported from the copy roomkey serves next to this file (no build step);
+// so is tweetnacl (as pusher-js uses), which defines self.nacl, to decrypt private-encrypted-
+// channels.
 
 import { io } from "./vendor/socket.io-client/socket.io.esm.min.js";
+import "./vendor/tweetnacl/nacl-fast.min.js";
+
+const nacl = globalThis.nacl;
 
 /** An error reported by roomkey or by the authorize endpoint: `code` (Pusher's codes, e.g.
  * 4009 unauthorized), `status` (the HTTP status of a failed authorize call, else null). */
@@ -87,6 +92,46 @@ function decode(data) {
   }
 }
 
+function fromBase64(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i += 1) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** The NaCl secretbox an encrypted channel's publisher made (`{"nonce", "ciphertext"}`,
+ * base64, as the Pusher SDKs' `encryption_master_key_base64` publish it): {nonce, ciphertext}
+ * as bytes, or null when `data` is not one. */
+function sealedBox(data) {
+  const box = decode(data);
+  if (!box || typeof box.nonce !== "string" || typeof box.ciphertext !== "string") return null;
+  try {
+    const nonce = fromBase64(box.nonce);
+    const ciphertext = fromBase64(box.ciphertext);
+    if (nonce.length !== nacl.secretbox.nonceLength) return null;
+    if (ciphertext.length < nacl.secretbox.overheadLength) return null;
+    return { nonce, ciphertext };
+  } catch {
+    return null;
+  }
+}
+
+/** The plaintext of `box` under the base64 `sharedSecret`, parsed as JSON when it is JSON
+ * (as pusher-js does); undefined when the key does not open it. */
+function openBox(box, sharedSecret) {
+  if (!sharedSecret) return undefined;
+  let key;
+  try {
+    key = fromBase64(sharedSecret);
+  } catch {
+    return undefined;
+  }
+  if (key.length !== nacl.secretbox.keyLength) return undefined;
+  const bytes = nacl.secretbox.open(box.ciphertext, box.nonce, key);
+  if (bytes === null) return undefined;
+  return decode(new TextDecoder().decode(bytes));
+}
+
 function settled(promise) {
   // The caller may never await `ready`; a rejection must not become an unhandled one.
   promise.catch(() => {});
@@ -143,7 +188,10 @@ export class Members {
  * cached), `subscription_count` (`{subscription_count}`, apps that count subscriptions; the
  * last one is also `subscriptionCount`), and every published or client event, whose
  * handlers get `(data, {user_id})`. Each internal event is also emitted with the `pusher:`
- * prefix that pusher-js code binds to. */
+ * prefix that pusher-js code binds to. On `private-encrypted-` channels, events arrive
+ * decrypted (the parsed plaintext); one that cannot be decrypted, even with a fresh
+ * `shared_secret` from authorizing again, is dropped and reported as `decryption_error` (a
+ * RoomKeyError of type "DecryptionError" naming the event). */
 export class Channel extends Emitter {
   constructor(name, client) {
     super();
@@ -247,6 +295,10 @@ export class Channel extends Emitter {
 
   _event(message) {
     const meta = message.user_id === undefined ? {} : { user_id: message.user_id };
+    if (this.name.startsWith("private-encrypted-") && !/^pusher(_internal)?:/.test(message.event)) {
+      this._encryptedEvent(message, meta);
+      return;
+    }
     this.emit(message.event, decode(message.data), meta);
   }
 
@@ -257,6 +309,41 @@ export class Channel extends Emitter {
   _subscriptionCount(message) {
     this.subscriptionCount = message.subscription_count;
     this._emitBoth("subscription_count", { subscription_count: message.subscription_count });
+  }
+
+  /** As pusher-js: a box the shared secret does not open makes the channel authorize once
+   * more for a fresh secret (the master key may have rotated) and try again. */
+  async _encryptedEvent(message, meta) {
+    const box = sealedBox(message.data);
+    if (box === null) {
+      this._decryptionError(message.event, "not an encrypted payload ({nonce, ciphertext})");
+      return;
+    }
+    let plain = openBox(box, this.sharedSecret);
+    if (plain === undefined) {
+      const socketId = this.client.connection.socket_id;
+      try {
+        const grant = socketId ? await this.client._authorize(this.name, socketId) : null;
+        if (grant && grant.shared_secret) this.sharedSecret = grant.shared_secret;
+      } catch (err) {
+        this._decryptionError(message.event, `no fresh shared_secret: ${err.message}`);
+        return;
+      }
+      plain = openBox(box, this.sharedSecret);
+    }
+    if (plain === undefined) {
+      this._decryptionError(message.event, "the shared_secret does not open the payload");
+      return;
+    }
+    this.emit(message.event, plain, meta);
+  }
+
+  _decryptionError(event, reason) {
+    const error = new RoomKeyError(`cannot decrypt ${event} on ${this.name}: ${reason}`, {
+      type: "DecryptionError",
+    });
+    error.event = event;
+    this._emitBoth("decryption_error", error);
   }
 
   _memberAdded(message) {

@@ -49,7 +49,7 @@ from roomkey.runtime import RUNTIME, Runtime
 from roomkey.tasks import cancel_and_wait
 from roomkey.transports.pusher.server import PusherTransport
 from roomkey.transports.socketio.server import SocketIOTransport
-from roomkey.webhooks import WebhookDispatcher
+from roomkey.webhooks import WebhookDispatcher, create_webhook_store
 
 # A cleanup context: opens a resource up to its ``yield``, closes it after.
 Context = Callable[[web.Application], AsyncIterator[None]]
@@ -177,7 +177,12 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction 
     nodes = create_node_registry(settings, node_id, presence)
     cache = create_channel_cache(settings)
     metrics = Metrics()
-    webhooks = WebhookDispatcher(settings.webhooks, metrics=metrics)
+    webhooks = WebhookDispatcher(
+        settings.webhooks,
+        metrics=metrics,
+        store=create_webhook_store(settings, node_id),
+        apps=settings.apps,
+    )
     hub = Hub(
         apps,
         broker,

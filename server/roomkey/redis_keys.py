@@ -14,6 +14,13 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
 - ``p:cache:{a}:c``           string: the last event published on cache channel ``c`` (expires)
 - ``p:cache-miss:{a}:c``      string: a cache miss of ``c`` was reported (de-duplication; expires)
+- ``p:webhook-due:{a}``       sorted set: webhook event id -> when it is due, or when its
+                              claim expires (Redis time, ms)
+- ``p:webhook-events:{a}``    hash: webhook event id -> the event (JSON, with its hold key)
+- ``p:webhook-held:{a}``      hash: hold key (a user on a channel, or a channel) -> the id of
+                              the leave held in its delay window
+- ``p:webhook-owners:{a}``    hash: webhook event id -> the node that claimed it
+- ``p:webhook-seq:{a}``       string: the app's last webhook event id
 - ``p:events:{a}:c``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
@@ -117,6 +124,15 @@ class RedisKeys:
     def cache_miss(self, app_id: str, channel: str) -> str:
         """Set while a cache miss of ``channel`` was reported and not yet followed by a put."""
         return f"{self.prefix}:cache-miss:{app_tag(app_id)}:{channel}"
+
+    # -- webhooks (webhooks/redis.py) -------------------------------------------------
+
+    def webhooks(self, app_id: str) -> list[str]:
+        """An app's webhook queue: the due, events, held, owners and seq keys, in the order
+        the webhook scripts take them (one hash tag: one Redis Cluster slot)."""
+        tag = app_tag(app_id)
+        p = self.prefix
+        return [f"{p}:webhook-{kind}:{tag}" for kind in ("due", "events", "held", "owners", "seq")]
 
     # -- pub/sub (broker/redis.py) -----------------------------------------------------
 

@@ -29,6 +29,7 @@ from roomkey.presence.base import Departure
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.ratelimit.redis import RedisRateLimiter
 from roomkey.ratelimit.throttle import Throttle
+from roomkey.webhooks.redis import RedisWebhookStore
 from tests.support.apps import make_settings, make_token
 from tests.support.authorize import post_auth
 from tests.support.backends import Recorder, redis_settings
@@ -102,6 +103,7 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     throttle = Throttle(RateLimits(authorize_per_minute_per_user=2), limiter)
     sessions = RedisSessionStore(url, "AIOHTTP_SESSION")
     cache = RedisChannelCache(settings)
+    hooks = RedisWebhookStore(settings, "node-a")
     departures: list[Departure] = []
 
     async def announce(gone: list[Departure]) -> None:
@@ -120,8 +122,9 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         | Throttle
         | RedisSessionStore
         | RedisChannelCache
+        | RedisWebhookStore
     )
-    for part in (store, silent, nodes, silent_nodes, broker, other, throttle, cache):
+    for part in (store, silent, nodes, silent_nodes, broker, other, throttle, cache, hooks):
         await part.start()
     try:
         # Broker: listen, publish, control, unlisten; both listeners hear their pings.
@@ -166,6 +169,15 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         with pytest.raises(RateLimited):
             await throttle.authorize_user(app, "u1")
         assert limiter.failures == 0
+        # Webhooks: a held leave cancelled, a due event claimed, renewed, released, acked.
+        left = {"name": "member_removed", "channel": "presence-acl", "user_id": "u1"}
+        back = {"name": "member_added", "channel": "presence-acl", "user_id": "u1"}
+        await hooks.push("1", [left, back, {"name": "channel_occupied", "channel": "c"}], 5, 9)
+        claimed = await hooks.claim("1", 10, 5.0)
+        assert [c.event["name"] for c in claimed] == ["channel_occupied"]
+        await hooks.renew("1", [claimed[0].id], 5.0)
+        await hooks.release("1", [claimed[0].id])
+        await hooks.ack("1", [c.id for c in await hooks.claim("1", 10, 5.0)])
         # Sessions: read what the host application wrote; never written by roomkey.
         acl_redis.cli("SET", "AIOHTTP_SESSION_acl0session", SESSION)
         assert await sessions.load("acl0session") == {
@@ -178,7 +190,10 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         await cache.put("1", "cache-acl", CachedEvent("e", "d"), 60)
         assert await cache.get("1", "cache-acl") == CachedEvent("e", "d")
     finally:
-        for part in (nodes, silent_nodes, store, silent, broker, other, throttle, sessions, cache):
+        for part in (
+            *(nodes, silent_nodes, store, silent, broker, other, throttle, sessions),
+            *(cache, hooks),
+        ):
             await part.close()
     assert denials(acl_redis) == ""
 

@@ -65,11 +65,21 @@ async def test_client_files_are_served_to_any_origin(server: Server) -> None:
         assert dep.status == 200
         assert dep.content_type == "text/javascript"
         assert "export{" in await dep.text()
+        # tweetnacl (decrypting private-encrypted- channels) the same way, for its side effect.
+        nacl = re.search(r'import "\./(vendor/tweetnacl/[^"]+)"', source)
+        assert nacl is not None
+        dep = await http.get(f"{server.url}/{nacl.group(1)}")
+        assert dep.status == 200
+        assert dep.content_type == "text/javascript"
+        assert dep.headers["Access-Control-Allow-Origin"] == "*"
+        assert "secretbox" in await dep.text()
         # Nothing but the listed files: no paths into node_modules.
         for path in (
             "/vendor/socket.io-client/socket.io.js",
             "/vendor/socket.io-client/../package.json",
             "/vendor/socket.io-client/%2e%2e/%2e%2e/package.json",
+            "/vendor/tweetnacl/nacl.js",
+            "/vendor/tweetnacl/package.json",
         ):
             assert (await http.get(f"{server.url}{path}")).status == 404, path
 

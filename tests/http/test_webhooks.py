@@ -83,7 +83,13 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 def hook_settings(*targets: WebhookTarget, **webhooks: Any) -> Settings:
     base = make_settings(webhooks=targets)
-    tuned = {"batch_ms": 30, "retry_for_seconds": 5.0, "max_backoff_seconds": 0.05, **webhooks}
+    tuned = {
+        "batch_ms": 30,
+        "retry_for_seconds": 5.0,
+        "max_backoff_seconds": 0.05,
+        "leave_delay_seconds": 0.3,
+        **webhooks,
+    }
     return replace(base, webhooks=WebhookSettings(**tuned))
 
 

@@ -187,14 +187,17 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """How webhooks are sent (``[webhooks]``): batching, the bounded queue, timeouts and
-    retries."""
+    """How webhooks are sent (``[webhooks]``): batching, the bounded queue (per app in the
+    store), timeouts and retries, how long ``member_removed`` / ``channel_vacated`` wait for
+    a re-join (0: not at all), and how long a node's claim on events lasts unrenewed."""
 
     batch_ms: int = field(default=250, metadata=setting(maximum=60_000))
     queue_size: int = field(default=10_000, metadata=setting(minimum=1))
     timeout_seconds: float = field(default=5.0, metadata=setting(minimum=0.1))
-    retry_for_seconds: float = 60.0
+    retry_for_seconds: float = 300.0
     max_backoff_seconds: float = field(default=10.0, metadata=setting(minimum=0.01))
+    leave_delay_seconds: float = 3.0
+    claim_seconds: float = field(default=30.0, metadata=setting(minimum=0.3))
 
 
 @dataclass(frozen=True)

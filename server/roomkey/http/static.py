@@ -1,6 +1,8 @@
-"""The browser client, served as files: ``GET /roomkey.js`` and the socket.io-client ES module
-it imports (``/vendor/socket.io-client/socket.io.esm.min.js``, straight from
-``web/node_modules``: no copy, no build step).
+"""The browser client, served as files: ``GET /roomkey.js``, the socket.io-client ES module
+it imports (``/vendor/socket.io-client/socket.io.esm.min.js``) and tweetnacl, which it imports
+for the side effect of defining ``self.nacl`` (``/vendor/tweetnacl/nacl-fast.min.js``: NaCl
+secretbox, to decrypt ``private-encrypted-`` channels), straight from ``web/node_modules``: no
+copy, no build step.
 
 ``roomkey.js`` imports its dependency by a relative URL, so a page on any origin can load
 ``<roomkey>/roomkey.js`` as a module; these files are public code, so they are answered with
@@ -24,6 +26,8 @@ log = logging.getLogger("roomkey.static")
 JAVASCRIPT = "text/javascript; charset=utf-8"
 VENDOR_PREFIX = "/vendor/socket.io-client/"
 _SOCKETIO_DIST = Path("node_modules", "socket.io-client", "dist")
+NACL_URL = "/vendor/tweetnacl/nacl-fast.min.js"
+_NACL = Path("node_modules", "tweetnacl", "nacl-fast.min.js")
 # URL path -> (file under the web root, content type)
 CLIENT_FILES: Mapping[str, tuple[Path, str]] = {
     "/roomkey.js": (Path("roomkey.js"), JAVASCRIPT),
@@ -32,6 +36,7 @@ CLIENT_FILES: Mapping[str, tuple[Path, str]] = {
         _SOCKETIO_DIST / "socket.io.esm.min.js.map",
         "application/json",
     ),
+    NACL_URL: (_NACL, JAVASCRIPT),
 }
 
 
@@ -68,12 +73,13 @@ def add_routes(app: web.Application, web_root: Path | None) -> None:
             "set server.web_root to roomkey's web/ directory"
         )
         return
-    if not (web_root / _SOCKETIO_DIST).is_dir():
-        log.warning(
-            "%s is missing: run `npm ci` in %s so that /roomkey.js can load socket.io-client",
-            _SOCKETIO_DIST,
-            web_root,
-        )
+    for needed in (_SOCKETIO_DIST, _NACL):
+        if not (web_root / needed).exists():
+            log.warning(
+                "%s is missing: run `npm ci` in %s so that /roomkey.js can load its modules",
+                needed,
+                web_root,
+            )
     for url, (relative, content_type) in CLIENT_FILES.items():
         app.router.add_get(url, _handler(web_root / relative, content_type))
 
