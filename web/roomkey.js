@@ -416,7 +416,10 @@ export class User extends Emitter {
       });
       if (attempt !== this._attempt) return;
       if (answer && answer.error) {
-        throw new RoomKeyError(answer.error.message, { code: answer.error.code, type: "SigninRefused" });
+        throw new RoomKeyError(answer.error.message, {
+          code: answer.error.code,
+          type: "SigninRefused",
+        });
       }
       this.user_data = JSON.parse(answer.user_data);
       this._resolveDone(this.user_data);
@@ -424,7 +427,11 @@ export class User extends Emitter {
     } catch (err) {
       if (attempt !== this._attempt) return;
       const error =
-        err instanceof RoomKeyError ? err : new RoomKeyError(String(err && err.message ? err.message : err));
+        err instanceof RoomKeyError
+          ? err
+          : new RoomKeyError(String(err && err.message ? err.message : err), {
+              type: "AuthError",
+            });
       this._rejectDone(error);
       this._resetDone();
       this.emit("signin_error", error);

@@ -23,6 +23,7 @@ from roomkey.config import AppSettings
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import CacheMiss, ChannelEvent
 from roomkey.hub.connection import Connection
+from roomkey.logs import log_event
 
 if TYPE_CHECKING:
     from roomkey.hub.announcements import WebhookSink
@@ -52,7 +53,14 @@ class CachedEvents:
         try:
             cached = await self.cache.get(app.id, channel)
         except RoomkeyError as exc:
-            log.warning("cache of a channel on app %s not read: %s", app.id, exc.message)
+            log_event(
+                log,
+                logging.WARNING,
+                "cache channel not read",
+                repeat_key=f"cache-get:{app.id}",
+                app=app.id,
+                error=exc.message,
+            )
             return
         if channel not in conn.channels or conn.closed:
             return
@@ -61,7 +69,14 @@ class CachedEvents:
             try:
                 first = await self.cache.claim_miss(app.id, channel, MISS_WEBHOOK_WINDOW_SECONDS)
             except RoomkeyError as exc:
-                log.warning("cache miss on app %s not de-duplicated: %s", app.id, exc.message)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "cache miss not de-duplicated",
+                    repeat_key=f"cache-miss:{app.id}",
+                    app=app.id,
+                    error=exc.message,
+                )
                 first = True
             if first:
                 self._webhooks.emit(app, {"name": "cache_miss", "channel": channel})

@@ -30,6 +30,7 @@ from roomkey.config import AppSettings
 from roomkey.core.coalescing import Coalescer
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import SubscriptionCount
+from roomkey.logs import log_event
 from roomkey.presence.base import PresenceStore
 from roomkey.tasks import OwnedTasks, within
 
@@ -96,7 +97,14 @@ class SubscriptionCounts:
             count = await self._presence.subscriber_count(app.id, channel)
             await self._broker.publish(app.id, SubscriptionCount(channel, count))
         except RoomkeyError as exc:
-            log.warning("subscription count on app %s not sent: %s", app.id, exc.message)
+            log_event(
+                log,
+                logging.WARNING,
+                "subscription count not sent",
+                repeat_key=f"subscription-count:{app.id}",
+                app=app.id,
+                error=exc.message,
+            )
             return
         except Exception:
             # The timer serves every channel: one failure must not stop it.

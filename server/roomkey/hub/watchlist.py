@@ -25,6 +25,7 @@ from roomkey.core.channels import server_to_user_channel
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import WatchlistEvent
 from roomkey.hub.connection import Connection
+from roomkey.logs import log_event
 from roomkey.presence.base import PresenceStore
 
 log = logging.getLogger("roomkey.hub")
@@ -66,7 +67,14 @@ class Watchlists:
                     conn.app.id, server_to_user_channel(user_id)
                 )
             except RoomkeyError as exc:
-                log.warning("watchlist %s: online state not read: %s", conn.app.id, exc.message)
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "watchlist online state not read",
+                    repeat_key=f"watchlist-read:{conn.app.id}",
+                    app=conn.app.id,
+                    error=exc.message,
+                )
                 return
             if count > 0:
                 online.append(user_id)
@@ -81,7 +89,15 @@ class Watchlists:
         try:
             await self._broker.publish_control(app.id, command)
         except RoomkeyError as exc:
-            log.warning("watchlist %s on app %s not published: %s", event, app.id, exc.message)
+            log_event(
+                log,
+                logging.WARNING,
+                "watchlist event not published",
+                repeat_key=f"watchlist-publish:{app.id}",
+                app=app.id,
+                change=event,
+                error=exc.message,
+            )
 
     def on_control(self, app_id: str, command: dict[str, Any]) -> None:
         """A watchlist command from the broker: this node's watchers of the user hear it."""
