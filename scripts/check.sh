@@ -11,7 +11,7 @@ venv=${VENV:-.venv}  # another virtualenv: VENV=/path/to/venv bash scripts/check
 export PYTHONPATH="server${PYTHONPATH:+:$PYTHONPATH}"
 export MYPYPATH=server
 
-"$venv/bin/ruff" check server tests bench
-"$venv/bin/ruff" format --check server tests bench
+"$venv/bin/ruff" check server tests bench examples
+"$venv/bin/ruff" format --check server tests bench examples
 "$venv/bin/mypy"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/unit "$@"

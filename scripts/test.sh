@@ -32,7 +32,19 @@ if [ "$(cat "$peer/node_modules/.roomkey-lock.sha256" 2>/dev/null || true)" != "
   echo "$peer_lock" >"$peer/node_modules/.roomkey-lock.sha256"
 fi
 
-.venv/bin/ruff check server tests bench
-.venv/bin/ruff format --check server tests bench
+# The Express app of the identity tests (express-session + connect-redis): the same stamp.
+express=tests/support/js/express-app
+express_lock=$(sha256sum "$express/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$express/node_modules/.roomkey-lock.sha256" 2>/dev/null || true)" != "$express_lock" ]; then
+  (cd "$express" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$express_lock" >"$express/node_modules/.roomkey-lock.sha256"
+fi
+
+.venv/bin/ruff check server tests bench examples
+.venv/bin/ruff format --check server tests bench examples
 .venv/bin/mypy
+# The example application is type-checked and tested as an application's CI would: its own
+# mypy and pytest configuration (examples/chat/pyproject.toml), its own pytest session.
+(cd examples/chat && ../../.venv/bin/mypy)
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider examples/chat

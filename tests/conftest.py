@@ -23,6 +23,9 @@ from tests.support.redis_server import RedisServer, start_redis, stop_redis
 from tests.support.servers import RunningServers, Server, StartServer
 from tests.support.socketio_client import ConnectClient, SioClients
 
+# The kit applications use (docs/testing.md): roomkey's tests run on the same code.
+pytest_plugins = ["roomkey.testing.plugin"]
+
 UNIT_TESTS = Path(__file__).resolve().parent / "unit"
 
 

@@ -32,7 +32,11 @@ from roomkey.core.policy import (
     RulePolicy,
     policy_for,
 )
-from roomkey.http import authorize, bad_requests, demo, operations, rest, static
+from roomkey.handle import HANDLE, Roomkey
+from roomkey.hooks import Hooks
+from roomkey.http import authorize, bad_requests, demo, rest, static
+from roomkey.http import operations as operations_routes
+from roomkey.http.mounting import RouteGuard, normalized_prefix
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
 from roomkey.hub.connection import Connection
 from roomkey.hub.hub import Hub
@@ -64,8 +68,18 @@ def setup(
     *,
     policy: PolicyFunction | None = None,
     operations: bool = False,
-) -> None:
-    """Install roomkey's routes and lifetime into ``app`` (before it starts).
+    prefix: str = "",
+) -> Roomkey:
+    """Install roomkey's routes and lifetime into ``app`` (before it starts) and return the
+    handle the application publishes, reads and registers hooks with (``Roomkey``; request
+    handlers find it again with ``Roomkey.of(request)``).
+
+    ``prefix`` (``"/realtime"``): every roomkey route goes under it: Socket.IO at
+    ``{prefix}/socket.io/``, the Pusher socket at ``{prefix}/app/{key}``, the authorize
+    endpoints, the REST API, the client files (``roomkey.js``), and the operations routes
+    when asked for (the development demo is mounted only without a prefix). A route of
+    ``app`` that would overlap one of roomkey's raises ``RouteConflict`` naming both, here
+    for routes added before ``setup`` and when the application starts for routes added after.
 
     ``policy`` replaces the config's channel rules with ``(app, identity, channel) -> bool``,
     or an ``async def`` (or any function returning an awaitable of bool): which of the two
@@ -73,18 +87,41 @@ def setup(
 
     Raises ``roomkey._patches.LibraryMismatch`` (one line) when an installed library no
     longer has the shape one of roomkey's guards is built on; a speed patch that does not fit
-    is switched off with one warning line instead (``roomkey._patches``).
+    is switched off with one warning line instead (``roomkey._patches``). ``RuntimeError``
+    when roomkey is already set up in ``app``.
 
     ``operations``: also what ``roomkey serve`` runs for operators: ``/healthz`` and
-    ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), and the metrics
-    listener (``[metrics]``, when enabled) while ``app`` runs. Off by default: the host
-    application keeps its own URL space and ports.
+    ``/readyz`` on ``app`` (and ``/metrics`` with ``metrics.on_main_port``), under
+    ``prefix``, and the metrics listener (``[metrics]``, when enabled) while ``app`` runs.
+    Off by default: the host application keeps its own URL space and ports.
 
     Logging stays the application's: roomkey's lines (the ``roomkey`` logger) propagate to its
     configuration, and are written to stderr by roomkey only if it has none when the app
     starts (``logs.fallback_logging``). Requests aiohttp cannot parse are answered with
     roomkey's error body, by every aiohttp server of the process (``bad_requests``).
     """
+    return _setup(
+        app,
+        settings,
+        policy=policy,
+        operations=operations,
+        listener=operations,
+        prefix=prefix,
+    )
+
+
+def _setup(
+    app: web.Application,
+    settings: Settings,
+    *,
+    policy: PolicyFunction | None,
+    operations: bool,
+    listener: bool,
+    prefix: str,
+) -> Roomkey:
+    if HANDLE in app:
+        raise RuntimeError("roomkey is already set up in this application")
+    prefix = normalized_prefix(prefix)
     logs.tame_libraries()
     # Library private parts, checked once: a guard that does not fit stops here
     # (LibraryMismatch); a speed patch that does not fit is switched off, with one warning.
@@ -101,23 +138,39 @@ def setup(
         direct_writes=settings.performance.direct_writes,
         lean_sockets=settings.performance.lean_sockets,
     )
-    transport.attach(app)
-    app[SOCKETIO] = transport
-    authorize.add_routes(app, settings.server.auth_path, settings.server.user_auth_path)
-    rest.add_routes(app)
-    web_root = static.locate_web_root(settings.server.web_root)
-    static.add_routes(app, web_root)
-    if settings.server.development and web_root is not None:
-        demo.add_routes(app, web_root)
+    guard = RouteGuard(app)
+    try:
+        transport.attach(app, prefix)
+        app[SOCKETIO] = transport
+        server = settings.server
+        authorize.add_routes(app, prefix + server.auth_path, prefix + server.user_auth_path)
+        rest.add_routes(app, prefix)
+        web_root = static.locate_web_root(server.web_root)
+        static.add_routes(app, web_root, prefix)
+        if server.development and web_root is not None and not prefix:
+            # The demo's pages call absolute paths: at the root only.
+            demo.add_routes(app, web_root)
+        pusher = PusherTransport()
+        pusher.add_routes(app, prefix)
+        app[PUSHER] = pusher
+        if operations:
+            operations_routes.add_routes(
+                app, with_metrics=settings.metrics.on_main_port, prefix=prefix
+            )
+    except RuntimeError as exc:  # aiohttp: a method already served at that path
+        raise guard.failed(exc) from None
+    guard.adopt()
+    handle = Roomkey(settings, prefix=prefix)
+    app[HANDLE] = handle
+    app.cleanup_ctx.append(_route_check(guard))
     app.cleanup_ctx.append(_fallback_logging(settings))
-    app.cleanup_ctx.extend(_lifetime(settings, origins, transport, policy))
-    pusher = PusherTransport()
-    pusher.add_routes(app)
-    app[PUSHER] = pusher
+    app.cleanup_ctx.extend(_lifetime(settings, origins, transport, policy, handle))
     # Every socket is told 4200 before aiohttp waits for open handlers to finish.
     app.on_shutdown.append(_going_away)
-    if operations:
-        _add_operations(app, settings, listener=True)
+    if listener and settings.metrics.enabled:
+        # After roomkey's own lifetime: the listener serves the runtime that one opens.
+        app.cleanup_ctx.append(operations_routes.listener_context(settings.metrics))
+    return handle
 
 
 def create_app(
@@ -127,18 +180,19 @@ def create_app(
     ``/metrics`` with ``metrics.on_main_port``). ``metrics_listener``: also run the metrics
     listener (``[metrics]``, when enabled) while the app runs, as ``roomkey serve`` does; left
     off, applications built side by side in one process (tests, benchmarks) never compete
-    for its port."""
+    for its port. ``Roomkey.of(app)`` is its handle."""
     app = web.Application(client_max_size=1024 * 1024)
-    setup(app, settings, policy=policy)
-    _add_operations(app, settings, listener=metrics_listener)
+    _setup(app, settings, policy=policy, operations=True, listener=metrics_listener, prefix="")
     return app
 
 
-def _add_operations(app: web.Application, settings: Settings, *, listener: bool) -> None:
-    operations.add_routes(app, with_metrics=settings.metrics.on_main_port)
-    if listener and settings.metrics.enabled:
-        # After roomkey's own lifetime: the listener serves the runtime that one opens.
-        app.cleanup_ctx.append(operations.listener_context(settings.metrics))
+def _route_check(guard: RouteGuard) -> Context:
+    async def route_check(app: web.Application) -> AsyncIterator[None]:
+        # Routes the host added after setup(): an overlap stops the start, naming both.
+        guard.check()
+        yield
+
+    return route_check
 
 
 def _fallback_logging(settings: Settings) -> Context:
@@ -167,7 +221,9 @@ class _Parts:
 PARTS = web.AppKey("roomkey.parts", _Parts)
 
 
-def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction | None) -> _Parts:
+def _build(
+    settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction | None, hooks: Hooks
+) -> _Parts:
     node_id = secrets.token_hex(8)
     apps = AppRegistry(settings.apps)
     policy: ChannelPolicy = policy_for(policy_fn) if policy_fn else RulePolicy(settings.apps)
@@ -177,12 +233,14 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction 
     nodes = create_node_registry(settings, node_id, presence)
     cache = create_channel_cache(settings)
     metrics = Metrics()
+    identity.on_refusal = metrics.identity_refused
     webhooks = WebhookDispatcher(
         settings.webhooks,
         metrics=metrics,
         store=create_webhook_store(settings, node_id),
         apps=settings.apps,
     )
+    # Hooks hear channel and member events where webhooks do: cluster-wide, once per cluster.
     hub = Hub(
         apps,
         broker,
@@ -192,6 +250,7 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction 
         identities=identity,
         nodes=nodes,
         cache=cache,
+        hooks=hooks,
     )
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)
@@ -215,6 +274,7 @@ def _build(settings: Settings, origins: OriginPolicy, policy_fn: PolicyFunction 
         throttle=throttle,
         addresses=ClientAddresses(settings.server.trusted_proxies),
         deadlines=AuthorizationDeadlines(on_expired=authorization_expired),
+        hooks=hooks,
     )
     if isinstance(policy, FirstCallPolicy):
 
@@ -232,18 +292,22 @@ def _lifetime(
     origins: OriginPolicy,
     transport: SocketIOTransport,
     policy_fn: PolicyFunction | None,
+    handle: Roomkey,
 ) -> list[Context]:
     """roomkey's lifetime in the application: one cleanup context per resource, in the order
     they start (aiohttp closes them in reverse: connections first, the session store last).
     A part whose start fails leaves the parts already started to be closed."""
 
     async def parts(app: web.Application) -> AsyncIterator[None]:
-        app[PARTS] = _build(settings, origins, policy_fn)
+        app[PARTS] = _build(settings, origins, policy_fn, handle._hooks)
         app[RUNTIME] = app[PARTS].runtime
+        handle._bind(app[RUNTIME])
         yield
+        handle._bind(None)
 
     async def session_store(app: web.Application) -> AsyncIterator[None]:
         yield
+        await _closed(app[PARTS].runtime.identity.close)
         sessions = app[PARTS].sessions
         if sessions is not None:
             await sessions.close()
@@ -274,6 +338,13 @@ def _lifetime(
         await app[PARTS].webhooks.start()
         yield
         await app[PARTS].webhooks.close()
+
+    async def hooks(app: web.Application) -> AsyncIterator[None]:
+        # Closed after the connections (aiohttp closes in reverse): their close events are
+        # queued by then, and dropped with the queue.
+        await handle._hooks.start(app[RUNTIME].metrics)
+        yield
+        await handle._hooks.close()
 
     async def throttle(app: web.Application) -> AsyncIterator[None]:
         await app[RUNTIME].throttle.start()
@@ -309,6 +380,7 @@ def _lifetime(
         channel_cache,
         node_registry,
         webhooks,
+        hooks,
         throttle,
         event_loop_lag,
         connections,

@@ -128,6 +128,13 @@ class Metrics:
             ["what", "reason"],
             registry=r,
         )
+        self.identity_refusals = Counter(
+            "roomkey_identity_refusals",
+            "Credentials an identity source refused (or the app's endpoint failed on), by "
+            "source and reason",
+            ["source", "reason"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "roomkey_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r
         )
@@ -159,6 +166,20 @@ class Metrics:
             "roomkey_webhook_drops",
             "Webhook events dropped (queue full or retries exhausted)",
             ["cause"],
+            registry=r,
+        )
+        self.hook_queue_depth = Gauge(
+            "roomkey_hook_queue_depth", "In-process hook events waiting to run", registry=r
+        )
+        self.hook_drops = Counter(
+            "roomkey_hook_drops",
+            "In-process hook events dropped because the hook queue was full",
+            registry=r,
+        )
+        self.hook_failures = Counter(
+            "roomkey_hook_failures",
+            "In-process hook calls that raised (error) or ran past hooks.timeout_seconds",
+            ["kind", "cause"],
             registry=r,
         )
         self.event_loop_lag_seconds = Gauge(
@@ -229,6 +250,11 @@ class Metrics:
             self.rate_limited.labels(exc.limit or what).inc()
         elif isinstance(exc, OverQuota | LimitExceeded | PayloadTooLarge):
             self.quota_refusals.labels(what, exc.reason).inc()
+
+    def identity_refused(self, source: str, reason: str) -> None:
+        """One refusal of an identity source (``bearer``, ``session``, ``app``); ``reason``
+        is the error's reason, or for the app's endpoint its failure's cause."""
+        self.count(self.identity_refusals, source, reason)
 
     def observe_rest(self, route: str, status: int) -> None:
         """The REST edge calls this once per request; ``route`` is the route template

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -32,38 +33,118 @@ from aiohttp import web
 
 from roomkey.config import Settings
 from roomkey.logs import configure_logging, flush_repeated, log_loop_exception
+from roomkey.startup import EXIT_BIND, EXIT_FAILURE, StartupError, start_line
 
 log = logging.getLogger("roomkey")
 
 EARLY_EXIT_SECONDS = 3.0  # a worker dying sooner than this after its start is not restarted
 
 
-def run_server(settings: Settings, *, reuse_port: bool = False, worker: int = 0) -> None:
+def run_server(
+    settings: Settings,
+    *,
+    reuse_port: bool = False,
+    worker: int = 0,
+    web_root: str = "",
+    on_listening: Callable[[], None] | None = None,
+) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully (clients told 4200, presence left at
     once, in-flight requests given ``server.shutdown_timeout_seconds``). ``worker``: this
-    process's index among ``server.workers`` (its metrics port is ``metrics.port + worker``).
-    Raises ``OSError`` when a listener cannot bind its address."""
+    process's index among ``server.workers`` (its metrics port is ``metrics.port + worker``);
+    ``web_root``: what ``startup.check_web_root`` found, for the start line;
+    ``on_listening``: called once the client port is bound.
+
+    Logs one line once the client port is bound (``startup.start_line``) and one when
+    stopped (the signal, the connections drained). Raises ``StartupError`` (``EXIT_BIND``)
+    when a listener cannot bind its address."""
     # Imported here: the CLI's other commands (check-config, sign) and the parent of the
     # workers never build an application, so they do not load the transports.
     from roomkey.app import create_app
 
-    s = settings.server
     metrics = settings.metrics
     if metrics.port:
         settings = replace(settings, metrics=replace(metrics, port=metrics.port + worker))
-    web.run_app(
-        create_app(settings, metrics_listener=True),
-        host=s.host,
-        port=s.port,
-        print=None,
-        shutdown_timeout=s.shutdown_timeout_seconds,
-        access_log=None,
-        reuse_port=reuse_port or None,
-        loop=new_event_loop(),
-    )
+    app = create_app(settings, metrics_listener=True)
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(_serve(app, settings, reuse_port, web_root, on_listening))
+    finally:
+        _close_loop(loop)
     # Flood counts still pending, before the process ends (a worker process ends without
     # running ``logging.shutdown``).
     flush_repeated()
+
+
+async def _serve(
+    app: web.Application,
+    settings: Settings,
+    reuse_port: bool,
+    web_root: str,
+    on_listening: Callable[[], None] | None,
+) -> None:
+    s = settings.server
+    loop = asyncio.get_running_loop()
+    stop: asyncio.Future[int] = loop.create_future()
+
+    def on_signal(signum: int) -> None:
+        if not stop.done():
+            stop.set_result(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=s.shutdown_timeout_seconds
+    )
+    connections = 0
+    try:
+        try:
+            await runner.setup()  # roomkey's parts start, the metrics listener binds
+            site = web.TCPSite(runner, s.host, s.port, reuse_port=reuse_port or None)
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen: {_bind_problem(exc)}", EXIT_BIND) from None
+        log.info("%s", start_line(settings, web_root))
+        if on_listening is not None:
+            on_listening()
+        received = await stop
+        from roomkey.runtime import RUNTIME  # loaded by create_app already
+
+        rt = app.get(RUNTIME)
+        connections = len(rt.hub.connections) if rt is not None else 0
+        stopping_since = time.monotonic()
+    finally:
+        await runner.cleanup()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info(
+        "roomkey stopped on %s: %d connection(s) told to reconnect (4200) and drained in %.1f s",
+        signal.Signals(received).name,
+        connections,
+        time.monotonic() - stopping_since,
+    )
+
+
+def _bind_problem(exc: OSError) -> str:
+    """An ``OSError`` from binding as one line: asyncio's message names the address
+    (``error while attempting to bind on address ('127.0.0.1', 6001): address already in
+    use``)."""
+    text = str(exc)
+    if text.startswith("[Errno"):
+        text = text.split("] ", 1)[-1]
+    return text
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on ``loop`` (as ``web.run_app`` does), then close it."""
+    try:
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -93,7 +174,7 @@ def stop_with_parent(parent_pid: int) -> bool:
     return armed
 
 
-def _worker_main(settings: Settings, parent_pid: int, index: int) -> None:
+def _worker_main(settings: Settings, parent_pid: int, index: int, web_root: str) -> None:
     # Its own process group: a terminal's Ctrl-C reaches only the parent, which forwards one
     # SIGTERM; a second signal during the graceful stop would cut it short.
     os.setpgrp()
@@ -101,14 +182,15 @@ def _worker_main(settings: Settings, parent_pid: int, index: int) -> None:
     if not stop_with_parent(parent_pid):
         log.warning("this worker keeps running if its parent is killed (no PR_SET_PDEATHSIG)")
     try:
-        run_server(settings, reuse_port=True, worker=index)
-    except OSError as exc:
-        log.error("worker %d cannot start: %s", index, exc)
-        raise SystemExit(1) from None
+        run_server(settings, reuse_port=True, worker=index, web_root=web_root)
+    except StartupError as exc:
+        log.error("worker %d cannot start: %s", index, exc.message)
+        raise SystemExit(exc.code) from None
 
 
-def run_workers(settings: Settings) -> int:
-    """Run ``settings.server.workers`` worker processes until a signal; the exit status."""
+def run_workers(settings: Settings, web_root: str = "") -> int:
+    """Run ``settings.server.workers`` worker processes until a signal; the exit status (a
+    worker's own when one fails at start: ``startup.EXIT_BIND``...)."""
     ctx = multiprocessing.get_context("spawn")
     count = settings.server.workers
     stopping = False
@@ -119,7 +201,9 @@ def run_workers(settings: Settings) -> int:
 
     def start(index: int) -> tuple[BaseProcess, float]:
         proc = ctx.Process(
-            target=_worker_main, args=(settings, os.getpid(), index), name="roomkey-worker"
+            target=_worker_main,
+            args=(settings, os.getpid(), index, web_root),
+            name="roomkey-worker",
         )
         proc.start()
         return proc, time.monotonic()
@@ -138,7 +222,9 @@ def run_workers(settings: Settings) -> int:
                 log.error(
                     "worker %s exited at start (status %s): stopping", proc.pid, proc.exitcode
                 )
-                stopping, status = True, 1
+                stopping, status = True, proc.exitcode or EXIT_FAILURE
+                if status < 0:  # killed by a signal
+                    status = EXIT_FAILURE
                 break
             log.warning("worker %s exited (status %s): replacing it", proc.pid, proc.exitcode)
             workers[i] = start(i)  # same index: the same metrics port

@@ -13,6 +13,7 @@ from roomkey.config import AppSettings, Settings
 from roomkey.core.apps import AppRegistry
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.policy import ChannelPolicy
+from roomkey.hooks import Hooks
 from roomkey.hub.authorization_deadlines import AuthorizationDeadlines
 from roomkey.hub.connection import Connection
 from roomkey.hub.hub import Hub
@@ -41,12 +42,14 @@ class Runtime:
     throttle: Throttle = field(default_factory=Throttle)
     addresses: ClientAddresses = field(default_factory=ClientAddresses)
     deadlines: AuthorizationDeadlines = field(default_factory=AuthorizationDeadlines)
+    # The embedding application's in-process hooks (``connection_open``/``connection_close``
+    # are fired here, per node); None: no hooks.
+    hooks: Hooks | None = None
 
     @property
     def session_cookie_name(self) -> str | None:
-        """The session cookie's name; None when sessions are off (no Cookie header read)."""
-        s = self.settings.session
-        return s.cookie_name if s.enabled else None
+        """The session cookie's name; None when no session source is in use."""
+        return self.identity.session_cookie_name
 
     def log_connection(self, what: str, conn: Connection) -> None:
         log_event(
@@ -92,11 +95,15 @@ class Runtime:
         self.metrics.count(self.metrics.connections_opened, conn.app.id, conn.transport)
         self.deadlines.start(conn)
         self.log_connection("open", conn)
+        if self.hooks is not None:
+            self.hooks.connection("connection_open", conn)
 
     def connection_closed(self, conn: Connection) -> None:
         """Every transport calls this once a connection has left the hub."""
         self.deadlines.cancel(conn)
         self.log_connection("close", conn)
+        if self.hooks is not None:
+            self.hooks.connection("connection_close", conn)
 
     async def admit_connection(self, app: AppSettings, address: str) -> None:
         """Before a socket is accepted: the per-address connection rate (``RateLimited``)."""

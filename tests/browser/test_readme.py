@@ -4,17 +4,14 @@ CORS to the authorize endpoint."""
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import jwt as pyjwt
 import pytest
 from aiohttp import web
 from playwright.async_api import async_playwright
 
-from roomkey.config import DEV_JWT_SECRET, development_settings
+from roomkey.config import development_settings
 from tests.support.browser import launch_chromium_async
 from tests.support.paths import REPO_ROOT
 from tests.support.readme import first_channel_snippet
@@ -26,12 +23,11 @@ ROOT = REPO_ROOT
 SIO_BUNDLE = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" / "socket.io.esm.min.js"
 
 
-def page_html(snippet: str, token: str) -> str:
+def page_html(snippet: str) -> str:
     # console.log lines are what the test reads back, as in a developer's console.
     return f"""<!doctype html><html><head>
 <script type="importmap">{{"imports": {{"socket.io-client": "/socket.io.esm.min.js"}}}}</script>
 </head><body><script type="module">
-const token = {json.dumps(token)};
 {snippet}
 </script></body></html>"""
 
@@ -65,12 +61,7 @@ async def test_first_private_channel_in_chromium(
     base = development_settings()
     settings = replace(base, server=replace(base.server, allowed_origins=(origin,)))
     server = await start_server(settings)
-    token = pyjwt.encode(
-        {"sub": "42", "name": "Ada", "exp": int(time.time()) + 300}, DEV_JWT_SECRET, "HS256"
-    )
-    pages["index"] = page_html(
-        first_channel_snippet().replace("http://127.0.0.1:6001", server.url), token
-    )
+    pages["index"] = page_html(first_channel_snippet().replace("http://127.0.0.1:6001", server.url))
     async with async_playwright() as pw:
         browser = await launch_chromium_async(pw)
         try:
@@ -79,14 +70,17 @@ async def test_first_private_channel_in_chromium(
             page.on("console", lambda msg: lines.append(msg.text))
             async with page.expect_console_message(
                 lambda m: m.text.startswith("subscribed"), timeout=10000
-            ):
+            ) as subscribed:
                 await page.goto(origin + "/")
+            # "subscribed private-user-<id> {...}": the user the demo minted a token for.
+            channel = (await subscribed.value).text.split()[1]
+            assert channel.startswith("private-user-u"), channel
             rt = server.runtime
             async with page.expect_console_message(
                 lambda m: "greeting" in m.text, timeout=10000
             ) as got:
-                await rt.hub.publish(rt.apps.default, ["private-user-42"], "greeting", "hello")
-            assert (await got.value).text == "private-user-42 greeting hello"
+                await rt.hub.publish(rt.apps.default, [channel], "greeting", "hello")
+            assert (await got.value).text == f"{channel} greeting hello"
             assert not any("error" in line.lower() for line in lines), lines
         finally:
             await browser.close()

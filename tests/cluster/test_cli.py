@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import aiohttp
 
+import roomkey
+from roomkey.config.checks import is_shipped_secret
 from roomkey.core.signing import sign_channel, sign_user
 from tests.support.paths import CONFIG_EXAMPLE
 from tests.support.servers import free_port
@@ -124,3 +129,51 @@ def test_serve_refuses_workers_without_redis() -> None:
     out = run("serve", "--workers", "2")
     assert out.returncode == 2
     assert "needs redis.url" in out.stderr
+
+
+def test_version() -> None:
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"roomkey {roomkey.__version__}"
+
+
+def test_help_lists_the_exit_codes() -> None:
+    out = run("serve", "--help")
+    assert "3 cannot bind (port in use)" in " ".join(out.stdout.split())
+    assert "4 Redis unreachable at start" in " ".join(out.stdout.split())
+
+
+def test_init_writes_a_private_starter_config_with_fresh_secrets(tmp_path: Path) -> None:
+    path = tmp_path / "roomkey.toml"
+    out = run("init", str(path))
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = tomllib.loads(path.read_text())
+    # Valid as written, in production mode, with no published secret.
+    checked = run("check-config", str(path))
+    assert checked.returncode == 0, checked.stdout
+    assert first["server"]["mode"] == "production"
+    secret = first["apps"][0]["secret"]
+    assert not is_shipped_secret(secret) and secret not in checked.stdout
+
+    again = run("init", str(path))  # never overwritten by accident
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert tomllib.loads(path.read_text()) == first
+    path.chmod(0o644)
+    assert run("init", "--force", str(path)).returncode == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    second = tomllib.loads(path.read_text())
+    assert second["apps"][0]["secret"] != secret
+    assert second["jwt"]["secret"] != first["jwt"]["secret"]
+
+
+def test_the_preset_warns_that_it_ignores_environment_settings() -> None:
+    out = subprocess.run(
+        [*ROOMKEY, "serve", "--host", "0.0.0.0"],  # refused at once: nothing is served
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "ROOMKEY_SERVER__PORT": "7000"},
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith("roomkey: warning: ROOMKEY_<TABLE>__<KEY> variables apply")

@@ -72,10 +72,11 @@ pattern = "presence-*"
 
 @dataclass
 class Node:
-    """A roomkey process; ``url`` is what the ``connect`` fixture needs."""
+    """A roomkey process; ``url`` and ``prefix`` are what the ``connect`` fixture needs."""
 
     process: subprocess.Popen[bytes]
     port: int
+    prefix: str = ""  # roomkey serve mounts every route at the root
 
     @property
     def url(self) -> str:

@@ -98,7 +98,9 @@ async def test_a_killed_nodes_queued_and_held_webhooks_are_sent_by_another(
             while not all(e in events for e in want):
                 body = await asyncio.wait_for(target.bodies.get(), 15)
                 events.extend(json.loads(body)["events"])
-            assert sorted(events, key=want.index) == want
+            # At least once: a POST node a made just before the kill may still reach the
+            # receiver after the drain above and be sent again by node b (docs/publishing.md).
+            assert all(event in want for event in events), events
             assert redis_server.cli("ZCARD", RedisKeys(prefix).webhooks(APP_ID)[0]) == "0"
         finally:
             a.stop(kill=True)

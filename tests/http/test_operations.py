@@ -18,6 +18,7 @@ from aiohttp import web
 from roomkey.app import setup
 from roomkey.config import MetricsSettings
 from roomkey.http.operations import METRICS_LISTENER
+from roomkey.startup import EXIT_BIND
 from tests.support.apps import APP_KEY, make_settings, make_token
 from tests.support.metrics import families, sample, scrape, scrape_url
 from tests.support.processes import serve_process
@@ -132,11 +133,11 @@ def test_a_busy_metrics_port_stops_serve_with_a_clear_message(tmp_path: Path) ->
             text=True,
             timeout=30,
         )
-    assert out.returncode == 1, out.stderr
+    assert out.returncode == EXIT_BIND, out.stderr
     assert (
-        f"roomkey: [Errno 98] metrics listener cannot listen on 127.0.0.1:{port}: "
+        f"roomkey: cannot listen: metrics listener cannot listen on 127.0.0.1:{port}: "
         "Address already in use"
-    ) in out.stderr
+    ) in out.stderr.splitlines()
     assert "Traceback" not in out.stderr
 
 

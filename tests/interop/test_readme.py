@@ -12,12 +12,19 @@ import tomllib
 import jwt as pyjwt
 import pytest
 
-from roomkey.config import DEV_JWT_SECRET, ConfigError, development_settings, parse_settings
+from roomkey.config import (
+    DEV_APP_KEY,
+    DEV_JWT_SECRET,
+    ConfigError,
+    development_settings,
+    parse_settings,
+)
 from tests.support.node import start_node
 from tests.support.paths import README as README_PATH
 from tests.support.paths import REPO_ROOT
-from tests.support.readme import first_channel_snippet
+from tests.support.readme import first_channel_snippet, publish_snippet
 from tests.support.servers import StartServer
+from tests.support.socketio_client import ConnectClient
 
 ROOT = REPO_ROOT
 README = README_PATH.read_text()
@@ -26,27 +33,38 @@ README = README_PATH.read_text()
 @pytest.mark.node
 async def test_first_private_channel_snippet_runs(start_server: StartServer) -> None:
     server = await start_server(development_settings())
-    token = pyjwt.encode(
-        {"sub": "42", "name": "Ada", "exp": int(time.time()) + 300}, DEV_JWT_SECRET, "HS256"
-    )
-    code = first_channel_snippet().replace(
-        'import { io } from "socket.io-client";', 'const { io } = require("socket.io-client");'
-    )
-    code = code.replace("http://127.0.0.1:6001", server.url)
-    script = f"const token = {token!r};\n{code}\nsetTimeout(() => process.exit(3), 10000);\n"
-    proc = await start_node("-e", script)
+    # Verbatim, as the ES module the README says to save and run (Node 20's fetch).
+    code = first_channel_snippet().replace("http://127.0.0.1:6001", server.url)
+    script = f"{code}\nsetTimeout(() => process.exit(3), 10000);\n"
+    proc = await start_node("--input-type=module", "-e", script)
     assert proc.stdout is not None
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
-        assert line.startswith("subscribed") and "private-user-42" in line, line
+        assert line.startswith("subscribed private-user-u"), line
+        channel = line.split()[1]
         rt = server.runtime
-        await rt.hub.publish(rt.apps.default, ["private-user-42"], "greeting", "hello")
+        await rt.hub.publish(rt.apps.default, [channel], "greeting", "hello")
         line = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
-        assert line.split() == ["private-user-42", "greeting", "hello"]
+        assert line.split() == [channel, "greeting", "hello"]
     finally:
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
+
+
+async def test_publishing_snippet_runs(start_server: StartServer, connect: ConnectClient) -> None:
+    server = await start_server(development_settings())
+    token = pyjwt.encode({"sub": "42", "exp": int(time.time()) + 300}, DEV_JWT_SECRET, "HS256")
+    client = await connect(server, key=DEV_APP_KEY, token=token)
+    assert (await client.subscribe("private-user-42"))["channel"] == "private-user-42"
+    code = publish_snippet().replace("port=6001", f"port={server.port}")
+    await asyncio.to_thread(exec, code, {})  # the official SDK, synchronous, as pasted
+    event = await client.next("event")
+    assert event == {
+        "channel": "private-user-42",
+        "event": "greeting",
+        "data": '{"hello": "world"}',  # as the SDK serialised it
+    }
 
 
 def test_sample_production_config_is_valid_once_its_secrets_are_ones_own() -> None:

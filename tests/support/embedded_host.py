@@ -12,8 +12,7 @@ import sys
 
 from aiohttp import web
 
-from roomkey.app import setup
-from roomkey.config import load_settings
+import roomkey
 
 HOST_FORMAT = "HOST|%(name)s|%(message)s"
 
@@ -33,7 +32,8 @@ def main() -> None:
         logging.basicConfig(level=logging.INFO, format=HOST_FORMAT, stream=sys.stderr)
     app = web.Application()
     app.router.add_get("/host", hello)
-    setup(app, load_settings(config))
+    # The public API only, as an application embedding roomkey writes it.
+    roomkey.setup(app, roomkey.load_settings(config))
     app.on_shutdown.append(report_root)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 

@@ -78,6 +78,7 @@ class NodePusher:
             if watchlist is not None
             else None,
             "echo": echo,
+            "prefix": server.prefix,
         }
         proc = await start_node(
             str(DRIVER), stdin=True, stderr=False, ROOMKEY_DRIVER=json.dumps(cfg)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ class RoomkeyProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int
+    prefix: str = ""  # roomkey serve mounts every route at the root
 
     @property
     def url(self) -> str:
@@ -66,9 +67,19 @@ class RoomkeyProcess:
                 self.process.wait(STOP_TIMEOUT_S)
 
 
-def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> RoomkeyProcess:
+def start_roomkey(
+    port: int,
+    log_path: Path,
+    config: Path | None = None,
+    *,
+    command: Sequence[str] = (sys.executable, "-m", "roomkey.cli"),
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RoomkeyProcess:
     """Start ``roomkey serve --port port`` (with ``--config config`` if given, its metrics
-    listener on another free port) and wait until ``/healthz`` answers."""
+    listener on another free port) and wait until ``/healthz`` answers. ``command``: how
+    roomkey is run (default: this interpreter's); ``cwd`` and ``env``: the process's
+    (default: this one's)."""
     metrics_port = free_port()
     with log_path.open("ab") as log:
         args = ["serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -76,9 +87,11 @@ def start_roomkey(port: int, log_path: Path, config: Path | None = None) -> Room
         if config is not None:
             args += ["--config", str(config)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "roomkey.cli", *args],
+            [*command, *args],
             stdout=log,
             stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=None if env is None else dict(env),
         )
     server = RoomkeyProcess(port, process, log_path, metrics_port)
 

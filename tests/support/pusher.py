@@ -85,7 +85,7 @@ class RawPusherFactory:
     ) -> RawPusher:
         query = f"?protocol={protocol}&client=js&version=8.4.0" if protocol else ""
         ws = await self.http.ws_connect(
-            f"{server.url.replace('http', 'ws')}/app/{key}{query}", **kw
+            f"{server.url.replace('http', 'ws')}{server.prefix}/app/{key}{query}", **kw
         )
         return RawPusher(ws)
 

@@ -27,6 +27,9 @@ class Server:
     app: web.Application
     runner: web.AppRunner
     port: int
+    # Where roomkey's routes are (``setup(prefix=...)`` in a host application): the clients
+    # of tests/support (Socket.IO, raw Pusher) connect under it.
+    prefix: str = ""
 
     @property
     def url(self) -> str:
@@ -49,14 +52,18 @@ class RunningServers:
     async def start(self, settings: Settings | None = None, policy: Any = None) -> Server:
         """``create_app(settings or make_settings(), policy=policy)`` serving on a port the
         system chose; returns once it listens."""
-        app = create_app(settings or make_settings(), policy=policy)
+        return await self.serve(create_app(settings or make_settings(), policy=policy))
+
+    async def serve(self, app: web.Application, prefix: str = "") -> Server:
+        """Serve ``app`` (roomkey's own, or a host application that mounts roomkey under
+        ``prefix``) on a port the system chose; returns once it listens."""
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
         self._runners.append(runner)
-        return Server(app, runner, port)
+        return Server(app, runner, port, prefix)
 
     async def close(self) -> None:
         for runner in reversed(self._runners):

@@ -95,6 +95,7 @@ class SioClients:
             auth=auth,
             headers=headers or {},
             transports=transports or ["websocket"],
+            socketio_path=f"{server.prefix}/socket.io",
             wait_timeout=5,
         )
         established = await wrapper.next("connection_established")
@@ -125,6 +126,7 @@ async def refused(
             auth=auth,
             headers=headers or {},
             transports=["websocket"],
+            socketio_path=f"{server.prefix}/socket.io",
             wait_timeout=5,
         )
     except socketio.exceptions.ConnectionError:

@@ -71,12 +71,15 @@ def test_the_package_has_the_modules_of_its_docstring() -> None:
     assert set(MODULES) == {
         "__init__",
         "table",
+        "sources",
         "values",
         "settings",
         "presets",
         "sections",
         "checks",
+        "identity_checks",
         "reader",
+        "starter",
     }
     for module in MODULES:
         if module != "__init__":

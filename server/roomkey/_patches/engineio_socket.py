@@ -170,11 +170,18 @@ class LeanSocket(CheckedSocket):
                     return  # closed by the server or by the client's CLOSE packet: no more reading
         finally:
             queue.put_nowait(None)  # the writer sends what is queued, then closes the socket
-            writer = self._writer
-            if writer is not None:
-                await writer
-            queue.on_put = None  # nothing is sent after the end
-            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+            try:
+                writer = self._writer
+                if writer is not None:
+                    await writer
+            finally:
+                # Even when the handler is cancelled while the writer ends: aiohttp cancels
+                # it once the client has gone when the server runs with
+                # ``handler_cancellation`` (aiohttp's TestServer always does). Without this
+                # close the socket would never be disconnected: no member_removed, no
+                # channel_vacated, the connection counted until shutdown.
+                queue.on_put = None  # nothing is sent after the end
+                await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
     def writer_idle(self) -> bool:
         if self._ws is not None:

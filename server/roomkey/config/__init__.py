@@ -2,13 +2,19 @@
 
 The modules, each importing only those above it (no cycle):
 
-- ``table``: ``TableReader``, typed and path-aware reading of one TOML table; ``ConfigError``.
+- ``table``: ``TableReader``, typed and path-aware reading of one TOML table (values from
+  outside the file too: ``ExternalText``, ``<key>_file``); ``ConfigError``.
+- ``sources``: ``ROOMKEY_...`` environment variables put over the file's tables; how
+  ``roomkey check-config`` shows a value (secrets never).
 - ``values``: the ``setting()`` spec a field carries, the checks and readers of one value.
 - ``settings``: the frozen dataclasses, one field per setting.
 - ``presets``: the development preset and its public credentials.
 - ``sections``: one table into its dataclass, driven by the dataclass's fields.
 - ``checks``: what keeps a whole configuration from being served (published secrets...).
-- ``reader``: ``load_settings`` and ``parse_settings``: TOML in, checks across tables.
+- ``identity_checks``: identity settings that cannot work together.
+- ``reader``: ``load_settings``, ``read_config`` and ``parse_settings``: TOML (and the
+  environment) in, checks across tables.
+- ``starter``: the file ``roomkey init`` writes, with fresh random secrets.
 
 This package re-exports what applications and the rest of roomkey use.
 """
@@ -24,8 +30,12 @@ from roomkey.config.presets import (
 )
 from roomkey.config.reader import load_settings, parse_settings
 from roomkey.config.settings import (
+    SESSION_KINDS,
     WEBHOOK_EVENT_TYPES,
+    AppIdentitySettings,
     AppSettings,
+    HookSettings,
+    IdentitySettings,
     JwtSettings,
     Limits,
     MetricsSettings,
@@ -47,9 +57,13 @@ __all__ = [
     "DEV_APP_SECRET",
     "DEV_ENCRYPTION_MASTER_KEY",
     "DEV_JWT_SECRET",
+    "SESSION_KINDS",
     "WEBHOOK_EVENT_TYPES",
+    "AppIdentitySettings",
     "AppSettings",
     "ConfigError",
+    "HookSettings",
+    "IdentitySettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",

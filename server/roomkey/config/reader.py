@@ -1,7 +1,9 @@
 """Configuration in: a TOML file (or its parsed tables) to a validated ``Settings``.
 
-No other module reads TOML. ``load_settings(path)`` reads a file, ``parse_settings(data)``
-validates what ``tomllib`` made of one: each table by ``sections.read_section``, then the
+No other module reads TOML. ``load_settings(path)`` reads a file and the ``ROOMKEY_...``
+environment variables over it (``sources``), ``read_config(path)`` does the same and also
+says where each value came from; ``parse_settings(data)`` validates what ``tomllib`` made of
+one (with ``environ``, those variables too): each table by ``sections.read_section``, then the
 checks that span tables (at least one app, unique ids and keys, what several workers and a
 Redis session store need), then ``checks.deployment_problems``. Every error names its path
 (``apps[0].secret: must be a non-empty string``) and all are reported together
@@ -10,19 +12,40 @@ Redis session store need), then ``checks.deployment_problems``. Every error name
 
 from __future__ import annotations
 
+import os
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from roomkey.config.checks import deployment_problems
+from roomkey.config.identity_checks import identity_problems
 from roomkey.config.sections import read_section
 from roomkey.config.settings import AppSettings, Settings
+from roomkey.config.sources import apply_environment
 from roomkey.config.table import ConfigError, TableReader
 
-__all__ = ["load_settings", "parse_settings"]
+__all__ = ["LoadedConfig", "load_settings", "parse_settings", "read_config"]
 
 
-def load_settings(path: str | Path) -> Settings:
-    """Read and validate a TOML file. Raises ``ConfigError`` listing every problem."""
+@dataclass(frozen=True)
+class LoadedConfig:
+    """Settings and where each given value came from: ``sources`` maps a setting's path
+    (``apps[0].secret``) to ``file <path>``, ``env <VARIABLE>`` or ``file <path> named by
+    <key or variable>``; a setting absent from it has its default."""
+
+    settings: Settings
+    sources: Mapping[str, str]
+
+
+def load_settings(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a TOML file, with the ``ROOMKEY_...`` variables of ``environ``
+    (default ``os.environ``) over it. Raises ``ConfigError`` listing every problem."""
+    return read_config(path, environ=environ).settings
+
+
+def read_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+    """``load_settings``, with where each value came from."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -31,14 +54,25 @@ def load_settings(path: str | Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
-    return parse_settings(data)
+    sources: dict[str, str] = {}
+    environ = os.environ if environ is None else environ
+    settings = _parse(data, environ, sources, f"file {path}")
+    return LoadedConfig(settings, sources)
 
 
-def parse_settings(data: object) -> Settings:
-    """Validate parsed TOML (``tomllib.loads`` output). Raises ``ConfigError`` listing every
-    problem, each with its path."""
+def parse_settings(data: object, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate parsed TOML (``tomllib.loads`` output), with the ``ROOMKEY_...`` variables of
+    ``environ`` over it when given. Raises ``ConfigError`` listing every problem, each with
+    its path."""
+    return _parse(data, environ or {}, None, "")
+
+
+def _parse(
+    data: object, environ: Mapping[str, str], sources: dict[str, str] | None, origin: str
+) -> Settings:
     errors: list[str] = []
-    settings = read_section(TableReader("", data, errors), Settings)
+    data = apply_environment(data, environ, errors)
+    settings = read_section(TableReader("", data, errors, sources, origin), Settings)
     if not settings.apps:
         errors.append("apps: at least one [[apps]] table is required")
     _check_unique(settings.apps, errors)
@@ -46,9 +80,9 @@ def parse_settings(data: object) -> Settings:
         errors.append(
             "server.workers: more than one worker needs redis.url (workers share state through Redis)"
         )
-    session = settings.session
-    if session.store == "redis" and not (session.redis_url or settings.redis.url):
-        errors.append('session.store: "redis" needs session.redis_url or redis.url')
+    # A key already refused as written (a bad secret_key) is not also reported as missing.
+    reported = {e.split(":", 1)[0] for e in errors}
+    errors.extend(p for p in identity_problems(settings) if p.split(":", 1)[0] not in reported)
     errors.extend(deployment_problems(settings))
     if errors:
         raise ConfigError(errors)

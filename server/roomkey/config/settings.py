@@ -21,11 +21,13 @@ from roomkey.config.values import (
     channel_pattern,
     host_name,
     http_url,
+    identity_order,
     ip_networks,
     jwt_algorithms,
     read_claims,
     read_master_key,
-    read_public_key,
+    read_session_key,
+    read_session_secrets,
     redis_url,
     safe_name,
     session_recheck,
@@ -36,8 +38,12 @@ from roomkey.config.values import (
 )
 
 __all__ = [
+    "SESSION_KINDS",
     "WEBHOOK_EVENT_TYPES",
+    "AppIdentitySettings",
     "AppSettings",
+    "HookSettings",
+    "IdentitySettings",
     "JwtSettings",
     "Limits",
     "MetricsSettings",
@@ -144,7 +150,7 @@ class JwtSettings:
 
     algorithms: tuple[str, ...] = field(default=("HS256",), metadata=setting(check=jwt_algorithms))
     secret: str = field(default="", metadata=setting(check=at_least_chars(32)))
-    public_key: str = field(default="", metadata=setting(read=read_public_key))
+    public_key: str = ""  # PEM; or public_key_file, as any key
     audience: str = ""
     issuer: str = ""
     user_id_claim: str = "sub"
@@ -157,20 +163,96 @@ class JwtSettings:
         return bool(self.secret or self.public_key)
 
 
+SESSION_KINDS = ("memory", "aiohttp_redis", "aiohttp_encrypted", "aiohttp_nacl", "express")
+"""Where a session cookie's session is read (``[session] kind``; docs/identity.md):
+
+- ``memory``: roomkey's own store in this process (the demo's login);
+- ``aiohttp_redis``: aiohttp-session's ``RedisStorage`` layout in Redis;
+- ``aiohttp_encrypted``: aiohttp-session's ``EncryptedCookieStorage`` (Fernet, in the cookie);
+- ``aiohttp_nacl``: aiohttp-session's ``NaClCookieStorage`` (SecretBox, in the cookie);
+- ``express``: express-session's signed cookie, the session in Redis as connect-redis keeps it.
+"""
+
+# The kinds that read sessions from Redis (session.redis_url or redis.url).
+REDIS_SESSION_KINDS = ("aiohttp_redis", "express")
+
+
 @dataclass(frozen=True)
 class SessionSettings:
-    """Session-cookie identity (``[session]``) in aiohttp-session's storage format."""
+    """Session-cookie identity (``[session]``): which cookie, where its session is read
+    (``kind``), and where the user id and user info are in the session.
+
+    ``kind`` empty (the default) keeps the older ``store`` key in charge: ``"memory"`` is the
+    ``memory`` kind, ``"redis"`` the ``aiohttp_redis`` kind (``resolved_kind``).
+    ``user_id_key`` and ``user_info_keys`` are keys of the session, or dotted paths into it
+    (``passport.user``); a key that exists as written wins over a path.
+    ``secret_key`` (or ``secret_key_file``): the 32-byte key of the aiohttp cookie storages,
+    base64 (standard or URL-safe: a ``Fernet.generate_key()`` string is one).
+    ``secrets`` (or ``secrets_file``, one per line): express-session's ``secret``, the current
+    one first, then the rotated ones that still verify cookies. ``prefix``: connect-redis's key
+    prefix. Keys and secrets never appear in a repr."""
 
     enabled: bool = True
+    kind: str = field(default="", metadata=setting(choices=("", *SESSION_KINDS)))
     store: str = field(default="memory", metadata=setting(choices=("memory", "redis")))
     cookie_name: str = "AIOHTTP_SESSION"
-    redis_url: str = ""  # empty: the [redis] url
+    redis_url: str = field(default="", metadata=setting(check=redis_url))  # empty: the [redis] url
     user_id_key: str = "user_id"
     user_info_keys: tuple[str, ...] = ("name",)
     max_age_seconds: int = 0  # 0: no expiry beyond what the store keeps
     # A socket identified by a session re-reads it when its last read is this old (seconds):
     # a deleted session (logout) stops authorizing the socket within this bound. 0: always.
     recheck_seconds: float = field(default=5.0, metadata=setting(check=session_recheck))
+    secret_key: bytes | None = field(
+        default=None, repr=False, metadata=setting(read=read_session_key)
+    )
+    secrets: tuple[str, ...] = field(
+        default=(), repr=False, metadata=setting(read=read_session_secrets)
+    )
+    prefix: str = "sess:"
+
+    @property
+    def resolved_kind(self) -> str:
+        """The kind in use: ``kind``, else the one the older ``store`` key names."""
+        if self.kind:
+            return self.kind
+        return "aiohttp_redis" if self.store == "redis" else "memory"
+
+
+@dataclass(frozen=True)
+class AppIdentitySettings:
+    """Asking the app who the user is (``[identity.app]``): roomkey sends the request's
+    ``Cookie`` and ``Authorization`` headers (only those) to ``url`` and takes
+    ``{"user_id", "user_info"}`` from a 200; 401 or 403 means no identity. Off without a url.
+
+    ``timeout_seconds`` bounds each call (and its wait for one of ``max_concurrency``
+    slots); ``cache_seconds`` keeps answers (200, 401, 403; never failures) keyed by a hash
+    of the credentials, at most ``cache_size`` of them (0: no cache)."""
+
+    url: str = field(default="", metadata=setting(check=http_url))
+    timeout_seconds: float = field(default=2.0, metadata=setting(minimum=0.05))
+    cache_seconds: float = 5.0
+    cache_size: int = field(default=10_000, metadata=setting(maximum=10_000_000))
+    max_concurrency: int = field(default=32, metadata=setting(minimum=1, maximum=10_000))
+    max_answer_bytes: int = field(default=16 * 1024, metadata=setting(minimum=64))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
+IDENTITY_SOURCES = ("bearer", "session", "app")
+"""The identity sources in their default order (``[identity] order``)."""
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Which identity sources are tried, in which order (``[identity]``). ``order`` empty:
+    every configured source in ``IDENTITY_SOURCES`` order (bearer token, session cookie,
+    the app). The first source whose credential the request carries decides (docs/identity.md)."""
+
+    order: tuple[str, ...] = field(default=(), metadata=setting(check=identity_order))
+    app: AppIdentitySettings = field(default_factory=AppIdentitySettings)
 
 
 @dataclass(frozen=True)
@@ -198,6 +280,17 @@ class WebhookSettings:
     max_backoff_seconds: float = field(default=10.0, metadata=setting(minimum=0.01))
     leave_delay_seconds: float = 3.0
     claim_seconds: float = field(default=30.0, metadata=setting(minimum=0.3))
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """What in-process hooks (``Roomkey.on``, docs/embedding.md) may cost (``[hooks]``): the
+    events waiting for their hooks (a full queue drops new events and counts them), the hook
+    calls running at once, and how long one call may run before it is cancelled."""
+
+    queue_size: int = field(default=10_000, metadata=setting(minimum=1))
+    concurrency: int = field(default=16, metadata=setting(minimum=1, maximum=10_000))
+    timeout_seconds: float = field(default=5.0, metadata=setting(minimum=0.001))
 
 
 @dataclass(frozen=True)
@@ -301,7 +394,9 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     jwt: JwtSettings = field(default_factory=JwtSettings)
     session: SessionSettings = field(default_factory=SessionSettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    hooks: HookSettings = field(default_factory=HookSettings)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     apps: tuple[AppSettings, ...] = ()
     performance: PerformanceSettings = field(default_factory=PerformanceSettings)

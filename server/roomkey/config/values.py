@@ -12,7 +12,8 @@ than its type, the field's metadata says what::
 file and passed its type, range and choices, and returns its problems (empty when fine); the
 value is kept either way, since any problem fails the whole configuration. A ``read``
 replaces the type's reading for the few settings whose TOML form is not their Python form (a
-base64 key, a table of claims, a key that may come from a file).
+base64 key, a table of claims). Any key may also come from a file (``<key>_file``) or an
+environment variable: ``table`` and ``sources`` handle that for every setting alike.
 
 This module imports no settings class (``settings`` imports it), so the import graph of
 ``roomkey.config`` has no cycle.
@@ -29,7 +30,7 @@ from dataclasses import Field, dataclass
 from pathlib import Path
 from typing import Any
 
-from roomkey.config.table import TableReader
+from roomkey.config.table import FILE_SUFFIX, TableReader
 from roomkey.redis_keys import name_problem
 
 Check = Callable[[Any], Iterable[str]]
@@ -113,6 +114,9 @@ MAX_APP_KEY_CHARS = 128
 MAX_PREFIX_CHARS = 64
 
 MAX_SESSION_RECHECK_SECONDS = 300.0
+
+IDENTITY_SOURCE_NAMES = ("bearer", "session", "app")
+SESSION_KEY_BYTES = 32
 
 _RULE_PATTERN_RE = re.compile(r"(?:[A-Za-z0-9_\-=@,.;*#]|\{[A-Za-z_][A-Za-z0-9_]*\})+")
 
@@ -199,6 +203,20 @@ def session_recheck(value: float) -> list[str]:
     return []
 
 
+def identity_order(values: tuple[str, ...]) -> list[str]:
+    """Identity sources (``bearer``, ``session``, ``app``), each at most once."""
+    problems = []
+    unknown = [v for v in values if v not in IDENTITY_SOURCE_NAMES]
+    if unknown:
+        problems.append(
+            f"unknown identity sources {', '.join(unknown)} "
+            f"(choose from {', '.join(IDENTITY_SOURCE_NAMES)})"
+        )
+    if len(set(values)) != len(values):
+        problems.append("names a source more than once")
+    return problems
+
+
 def channel_pattern(value: str) -> list[str]:
     """Channel-name characters, ``*`` and ``{placeholder}``s only."""
     if value and _RULE_PATTERN_RE.fullmatch(value) is None:
@@ -239,13 +257,54 @@ def read_claims(
     return tuple(sorted(claims.items())) if claims else default
 
 
-def read_public_key(r: TableReader, key: str, default: str) -> str:
-    """The PEM text itself, or read from the file named by ``public_key_file`` (which wins)."""
-    public_key = r.text(key, default)
-    public_key_file = r.text("public_key_file", "")
-    if public_key_file:
+def read_session_key(r: TableReader, key: str, default: bytes | None) -> bytes | None:
+    """The 32-byte key of aiohttp-session's cookie storages: base64 (standard or URL-safe)
+    in ``secret_key``, or in the file named by ``secret_key_file`` (which wins; a file of
+    exactly 32 bytes is taken as the raw key, so it is read here as bytes rather than as the
+    table's generic ``<key>_file`` text). Problems never repeat the key."""
+    file_key = key + FILE_SUFFIX
+    named = r.table.get(file_key)
+    if named is not None:
+        r.seen.update((key, file_key))
+        if not isinstance(named, str) or not named:
+            r.error(file_key, "must be the path of a file (a non-empty string)")
+            return None
         try:
-            public_key = Path(public_key_file).read_text(encoding="utf-8")
+            content = Path(named).read_bytes()
         except OSError as exc:
-            r.error("public_key_file", f"cannot read ({exc.strerror})")
-    return public_key
+            r.error(file_key, f"cannot read {named} ({exc.strerror})")
+            return None
+        where = file_key
+        if len(content) == SESSION_KEY_BYTES:
+            return content
+        raw = _base64_key(content.decode("ascii", errors="replace").strip())
+    else:
+        text = r.text(key, "")
+        if not text:
+            return default
+        where = key
+        raw = _base64_key(text)
+    if raw is None or len(raw) != SESSION_KEY_BYTES:
+        r.error(where, f"must be {SESSION_KEY_BYTES} bytes, base64-encoded (standard or URL-safe)")
+        return None
+    return raw
+
+
+def _base64_key(text: str) -> bytes | None:
+    alphabet = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(alphabet, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def read_session_secrets(r: TableReader, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """express-session's secrets, the current one first: the list ``secrets``, or the file
+    named by ``secrets_file`` (the table's generic ``<key>_file``), one secret per line
+    (blank lines skipped; as in any list setting given as text, a comma also separates)."""
+    values = r.str_list(key, default)
+    if r.table.get(key + FILE_SUFFIX) is not None:
+        values = tuple(line.strip() for v in values for line in v.splitlines() if line.strip())
+    if any(not v for v in values):
+        r.error(key, "must not hold an empty secret")
+    return values

@@ -135,6 +135,20 @@ class ServiceUnavailable(RoomkeyError):
     reason = "unavailable"
 
 
+class IdentityUnavailable(ServiceUnavailable):
+    """The app's identity endpoint (``[identity.app]``) gave no usable answer: it timed out,
+    refused the connection, redirected, failed (5xx or another status) or answered something
+    that is not ``{"user_id", "user_info"}``. roomkey fails closed: no identity, HTTP 503,
+    Pusher 4200. ``cause`` says which (``timeout``, ``unreachable``, ``redirect``, ``status``,
+    ``bad_answer``), for the ``roomkey_identity_refusals_total`` metric."""
+
+    reason = "identity_unavailable"
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 class BackendError(RoomkeyError):
     """A dependency (Redis) answered with an error that no retry can fix: a key of the wrong
     type, a command the ACL refuses, a failing script. A bug or a misconfiguration, not an

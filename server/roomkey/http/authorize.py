@@ -132,10 +132,10 @@ async def _answer(request: web.Request, kind: str, action: str) -> web.StreamRes
                 f"request body is larger than limits.max_authorize_body_bytes ({limit} bytes)"
             )
         bearer = bearer_from_header(headers.get("Authorization"))
-        if bearer is not None:
+        if bearer is not None and rt.identity.bearer_first:
             identity: Identity | None = rt.identity.from_bearer(bearer)
         else:
-            identity = await request_identity(rt, request, header=False)
+            identity = await request_identity(rt, request)
         if identity is None:
             raise Unauthorized(
                 "no identity: send Authorization: Bearer <token> or log in", reason="no_identity"

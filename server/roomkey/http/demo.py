@@ -16,7 +16,8 @@ endpoints it calls.
   user can join.
 
 Every POST comes from an allowed origin (same origin by default) and has a small JSON or form
-body. Nothing here is mounted in production mode. Development mode may run with a copy of a
+body; a page on another allowed origin may read the answer (CORS headers as the authorize
+endpoint's: the README's first-channel snippet gets its token from ``/demo/token`` so). Nothing here is mounted in production mode. Development mode may run with a copy of a
 real configuration, so the demo never creates a credential that a real deployment would
 accept: no token signed with a secret of one's own, no session in a shared (Redis) store;
 those requests are refused with 403.
@@ -39,6 +40,8 @@ from roomkey.core.channels import validate_channel_name
 from roomkey.core.errors import BadRequest, Forbidden, RoomkeyError, Unauthorized
 from roomkey.core.policy import allowed
 from roomkey.core.protocol import dumps
+from roomkey.handle import Roomkey
+from roomkey.http.authorize import cors_headers
 from roomkey.http.context import parse_fields, read_body, runtime
 from roomkey.http.static import file_response
 from roomkey.identity.base import Identity
@@ -90,10 +93,12 @@ def _post(action: Action) -> Handler:
             if not rt.origins.allows(request.headers.get("Origin"), request.host):
                 raise Forbidden("origin is not allowed", reason="origin")
             fields = parse_fields(request, await read_body(request, MAX_BODY_BYTES))
-            return await action(request, rt, fields)
+            response = await action(request, rt, fields)
         except RoomkeyError as exc:
             rt.log_refusal("demo request", exc, address=request.remote or "")
-            return error_response(exc)
+            response = error_response(exc)
+        response.headers.update(cors_headers(rt, request))
+        return response
 
     return handle
 
@@ -142,41 +147,31 @@ async def _me(request: web.Request) -> web.StreamResponse:
 
 
 async def _login(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
-    if rt.sessions is None:
-        raise BadRequest("sessions are disabled (session.enabled = false)")
     s = rt.settings.session
-    if s.store != "memory":
-        # A Redis store is shared with the application that logs users in for real: a demo
-        # session there would be a login that application accepts.
+    if not s.enabled:
+        raise BadRequest("sessions are disabled (session.enabled = false)")
+    if s.resolved_kind != "memory" or rt.sessions is None:
+        # Any other kind is shared with the application that logs users in for real: a
+        # demo session there would be a login that application accepts.
         raise Forbidden(
-            'the cookie demo is off: it logs in only with session.store = "memory"',
+            'the cookie demo is off: it logs in only with session kind "memory" '
+            '(session.store = "memory")',
             reason="demo_off",
         )
     name = _name(fields)
     user_id = _new_user_id()
-    session_id = await rt.sessions.save(
-        {s.user_id_key: user_id, "name": name}, s.max_age_seconds or None
-    )
     response = web.json_response({"user_id": user_id, "name": name}, headers=NO_STORE)
-    response.set_cookie(
-        s.cookie_name,
-        session_id,
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=request.secure,
-        max_age=s.max_age_seconds or None,
-    )
+    # The same one call an embedding application makes (docs/embedding.md).
+    await Roomkey.of(request).login(response, user_id, {"name": name}, secure=request.secure)
     return response
 
 
 async def _logout(request: web.Request, rt: Runtime, fields: dict[str, Any]) -> web.StreamResponse:
-    name = rt.session_cookie_name
-    session_id = request.cookies.get(name) if name is not None else None
-    if session_id and rt.sessions is not None:
-        await rt.sessions.delete(session_id)
     response = web.json_response({}, headers=NO_STORE)
-    response.del_cookie(rt.settings.session.cookie_name, path="/")
+    if rt.sessions is None:
+        response.del_cookie(rt.settings.session.cookie_name, path="/")
+        return response
+    await Roomkey.of(request).logout(request, response)
     return response
 
 

@@ -57,13 +57,13 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def add_routes(app: web.Application, *, with_metrics: bool = False) -> None:
-    """The client port's operations routes; ``with_metrics`` adds ``/metrics``
-    (``metrics.on_main_port``), with a warning logged when ``app`` starts."""
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+def add_routes(app: web.Application, *, with_metrics: bool = False, prefix: str = "") -> None:
+    """The client port's operations routes (under ``prefix``); ``with_metrics`` adds
+    ``/metrics`` (``metrics.on_main_port``), with a warning logged when ``app`` starts."""
+    app.router.add_get(prefix + "/healthz", healthz)
+    app.router.add_get(prefix + "/readyz", readyz)
     if with_metrics:
-        app.router.add_get("/metrics", metrics)
+        app.router.add_get(prefix + "/metrics", metrics)
         app.on_startup.append(_warn_metrics_on_main_port)
 
 

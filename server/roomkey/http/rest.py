@@ -155,7 +155,9 @@ async def _terminate(
     return await publishing.terminate_connections(rt.hub, app, request.match_info["user_id"])
 
 
-def add_routes(app: web.Application) -> None:
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    """The REST API under ``prefix``; a request's signature covers the path as requested
+    (prefix included), as every Pusher SDK signs the path it calls."""
     routes: list[tuple[str, str, Action, bool]] = [
         ("/apps/{app_id}/events", "POST", _events, True),
         ("/apps/{app_id}/batch_events", "POST", _batch, True),
@@ -167,4 +169,6 @@ def add_routes(app: web.Application) -> None:
         ("/users/{user_id}/terminate_connections", "POST", _terminate, False),
     ]
     for path, method, action, app_in_path in routes:
-        app.router.add_route("*", path, _handler(path, method, action, app_in_path=app_in_path))
+        app.router.add_route(
+            "*", prefix + path, _handler(path, method, action, app_in_path=app_in_path)
+        )

@@ -47,6 +47,18 @@ class NoWebhooks(WebhookSink):
         return None
 
 
+class BothSinks(WebhookSink):
+    """Emits each event to two sinks in turn (the webhooks and the in-process hooks)."""
+
+    def __init__(self, first: WebhookSink, second: WebhookSink) -> None:
+        self._first = first
+        self._second = second
+
+    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
+        self._first.emit(app, event)
+        self._second.emit(app, event)
+
+
 class Announcements:
     def __init__(
         self,

@@ -48,7 +48,7 @@ from roomkey.core.protocol import (
     data_as_text,
 )
 from roomkey.core.watchlist import watchlist_of
-from roomkey.hub.announcements import Announcements, NoWebhooks, WebhookSink
+from roomkey.hub.announcements import Announcements, BothSinks, NoWebhooks, WebhookSink
 from roomkey.hub.authorization import signin_member, subscription_member
 from roomkey.hub.cached_events import CachedEvents
 from roomkey.hub.connection import Connection
@@ -72,18 +72,24 @@ class Hub:
         identities: IdentityResolver | None = None,
         nodes: NodeRegistry | None = None,
         cache: ChannelCache | None = None,
+        hooks: WebhookSink | None = None,
     ) -> None:
         """``identities`` confirms handshake identities when a subscribe relies on one and
         takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
         identity's ``exp`` is checked). ``nodes``: the node registry that shares connection
         counts with the other nodes (default: this node alone). ``cache``: where cache
-        channels keep their last event (default: this process's memory). ``close`` stops
-        the subscription-count timer."""
+        channels keep their last event (default: this process's memory). ``hooks``: a
+        second sink that hears every event the webhooks do (the embedding application's
+        in-process hooks, ``roomkey.hooks``). ``close`` stops the subscription-count
+        timer."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
         self.policy = policy
         self.webhooks: WebhookSink = webhooks or NoWebhooks()
+        self.hooks: WebhookSink = hooks or NoWebhooks()
+        # Channel life events go to both: the webhooks and the in-process hooks.
+        self._sinks = BothSinks(self.webhooks, self.hooks)
         self._clock = clock
         self.connections: dict[str, Connection] = {}
         self._per_app: dict[str, int] = {}
@@ -93,15 +99,19 @@ class Hub:
         self._users = UserConnections()
         self.nodes: NodeRegistry = nodes if nodes is not None else MemoryNodeRegistry()
         self.cached = CachedEvents(
-            cache if cache is not None else MemoryChannelCache(), self.webhooks
+            cache if cache is not None else MemoryChannelCache(), self._sinks
         )
-        self.news = Announcements(apps, broker, presence, self.webhooks, clock)
+        self.news = Announcements(apps, broker, presence, self._sinks, clock)
         self.counts = self.news.counts
         self._watchlists = self.news.watchlists
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
         self.nodes.set_connection_counter(self._quota_counts)
+
+    def _emit(self, app: AppSettings, event: dict[str, Any]) -> None:
+        """A channel life event, to the webhooks and to the in-process hooks."""
+        self._sinks.emit(app, event)
 
     # -- connections -------------------------------------------------------------------
 
@@ -334,7 +344,7 @@ class Hub:
         }
         if user_id is not None:
             hook["user_id"] = user_id
-        self.webhooks.emit(app, hook)
+        self._emit(app, hook)
 
     async def publish(
         self,

@@ -30,6 +30,7 @@ from roomkey.core.channels import (
     validate_socket_id,
 )
 from roomkey.core.errors import BadRequest, LimitExceeded, PayloadTooLarge
+from roomkey.core.members import Member
 from roomkey.hub.hub import Hub
 
 USER_COUNT = "user_count"
@@ -211,3 +212,55 @@ async def terminate_connections(hub: Hub, app: AppSettings, user_id: object) -> 
         raise BadRequest(f"user_id is longer than {app.limits.max_user_id_chars} characters")
     await hub.terminate_user(app, user_id)
     return {}
+
+
+# -- typed reads (the embedding API, ``roomkey.Roomkey``) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What is known about one channel, cluster-wide: ``occupied`` (at least one
+    subscriber), ``subscription_count`` (subscribed connections) and, for ``presence-``
+    channels only, ``user_count`` (distinct members; None for other channels)."""
+
+    occupied: bool
+    subscription_count: int
+    user_count: int | None = None
+
+
+async def _info(hub: Hub, app: AppSettings, name: str, count: int) -> ChannelInfo:
+    users = None
+    if channel_kind(name) is ChannelKind.PRESENCE:
+        users = len(await hub.presence.members(app.id, name)) if count else 0
+    return ChannelInfo(count > 0, count, users)
+
+
+async def channel_infos(hub: Hub, app: AppSettings, prefix: str) -> dict[str, ChannelInfo]:
+    """The occupied channels whose names start with ``prefix``, sorted by name, as
+    ``channels`` lists them (``#server-to-user-`` channels only for a prefix starting with
+    ``#``)."""
+    if not isinstance(prefix, str):
+        raise BadRequest("prefix must be a string")
+    occupied = await hub.presence.channels(app.id, prefix)
+    out: dict[str, ChannelInfo] = {}
+    for name in sorted(occupied):
+        if prefix.startswith("#") or channel_kind(name) is not ChannelKind.SERVER_TO_USER:
+            out[name] = await _info(hub, app, name, occupied[name])
+    return out
+
+
+async def channel_info(hub: Hub, app: AppSettings, name: object) -> ChannelInfo:
+    """One channel, occupied or not (``BadRequest`` for a malformed name)."""
+    channel_name = validate_channel_name(name, "channel")
+    count = await hub.presence.subscriber_count(app.id, channel_name)
+    return await _info(hub, app, channel_name, count)
+
+
+async def members(hub: Hub, app: AppSettings, name: object) -> list[Member]:
+    """The members of a presence channel (``BadRequest`` for any other channel), in the
+    presence store's order."""
+    channel_name = validate_channel_name(name, "channel")
+    if channel_kind(channel_name) is not ChannelKind.PRESENCE:
+        raise BadRequest("members are only available for presence channels")
+    found = await hub.presence.members(app.id, channel_name)
+    return [Member(user_id, info) for user_id, info in found.items()]

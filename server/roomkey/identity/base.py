@@ -1,4 +1,4 @@
-"""The identity value, the session store contract, and how a user id is read from a claim or a
+"""The identity value, the session store and session source contracts, and how a user id is read from a claim or a
 session value (``scalar_user_id``)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class Identity:
     user_id: str
     user_info: Mapping[str, Any] = field(default_factory=dict)
     claims: Mapping[str, Any] = field(default_factory=dict)
-    source: str = "jwt"  # "jwt" or "session"
+    source: str = "jwt"  # "jwt", "session" or "app"
     # When the credential stops proving this identity: a token's ``exp`` plus the configured
     # leeway, in Unix seconds (None: a session, which is read again instead; see
     # ``IdentityResolver.confirm``). Not part of equality.
@@ -27,6 +27,9 @@ class Identity:
     # sign-in ``user_data`` per app): the JWT cache serves one identity to many requests.
     # Not part of equality or repr.
     memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # The headers the app was asked with (source "app"), to ask again when a socket relies
+    # on this identity (a secret: never in a repr or a log line).
+    credentials: Mapping[str, str] | None = field(default=None, compare=False, repr=False)
 
     def expired(self, now: float) -> bool:
         """Whether the token behind this identity has expired at ``now`` (Unix seconds): the
@@ -56,6 +59,20 @@ class SessionStore(Protocol):
         """Store a new session and return its id (the cookie value)."""
 
     async def delete(self, session_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SessionSource(Protocol):
+    """Identity from one kind of session cookie (``session.kind``): the cookie's value in,
+    the identity out. ``authenticate`` raises ``Unauthorized`` (reasons ``invalid_session``,
+    ``unknown_session``, ``expired_session``) for a cookie that does not hold and
+    ``ServiceUnavailable`` when its store cannot be read; the identity's ``session_id`` is
+    what ``authenticate`` takes again to re-read the session."""
+
+    cookie_name: str
+
+    async def authenticate(self, cookie: str) -> Identity: ...
 
     async def close(self) -> None: ...
 

@@ -30,9 +30,6 @@ class RequestContext(Protocol):
     @property
     def origins(self) -> OriginPolicy: ...
 
-    @property
-    def session_cookie_name(self) -> str | None: ...
-
 
 def client_address(rt: RequestContext, request: web.Request) -> str:
     """The client's address: the peer, or ``X-Forwarded-For`` behind a trusted proxy."""
@@ -42,18 +39,34 @@ def client_address(rt: RequestContext, request: web.Request) -> str:
 async def request_identity(
     rt: RequestContext, request: web.Request, token: str | None = None, *, header: bool = True
 ) -> Identity | None:
-    """Who sent the request: a bearer token (``token``, else with ``header`` the request's
-    ``Authorization: Bearer`` header), else its session cookie (only from allowed origins);
-    None when it carries neither. Raises ``Unauthorized`` or ``Forbidden`` for credentials
-    that do not hold. A token is checked synchronously (and cached): the Cookie header is not
-    even parsed then."""
-    if token is None and header:
-        token = bearer_from_header(request.headers.get("Authorization"))
-    if token is not None:
-        return rt.identity.from_bearer(token)
-    name = rt.session_cookie_name
-    cookie = request.cookies.get(name) if name is not None else None
-    if not cookie:
+    """Who sent the request, by the resolver's sources in order (``IdentityResolver.identify``):
+    a bearer token (``token``, else with ``header`` the request's ``Authorization: Bearer``
+    header), the session cookie, the app asked with the Cookie and Authorization headers
+    (cookies only from allowed origins). None when it carries no credential a source takes.
+    Raises ``Unauthorized``, ``Forbidden`` or ``ServiceUnavailable`` for credentials that do
+    not hold. When tokens are the first source a token is checked synchronously (and
+    cached): the Cookie header is not even parsed then. A handshake's ``token`` reaches the
+    app as ``Authorization: Bearer`` when no token source takes it."""
+    resolver = rt.identity
+    authorization = request.headers.get("Authorization") if header else None
+    if token is None and authorization is not None:
+        token = bearer_from_header(authorization)
+    if token is not None and resolver.bearer_first:
+        return resolver.from_bearer(token)
+    if authorization is None and token is not None:
+        authorization = f"Bearer {token}"
+    cookie_header = request.headers.get("Cookie")
+    if not cookie_header and authorization is None:
         return None
-    allowed = rt.origins.allows_credentials(request.headers.get("Origin"), request.host)
-    return await rt.identity.from_cookie(cookie, allowed)
+    allowed = (
+        rt.origins.allows_credentials(request.headers.get("Origin"), request.host)
+        if cookie_header
+        else True
+    )
+    return await resolver.identify(
+        bearer=token,
+        cookies=request.cookies if cookie_header else {},
+        cookie_header=cookie_header,
+        authorization=authorization,
+        cookie_allowed=allowed,
+    )

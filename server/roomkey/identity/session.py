@@ -18,7 +18,8 @@ from typing import Any
 
 from roomkey.config import RedisSettings, SessionSettings
 from roomkey.core.errors import Unauthorized
-from roomkey.identity.base import Identity, SessionStore, scalar_user_id
+from roomkey.identity.base import Identity, SessionStore
+from roomkey.identity.session_values import session_identity
 from roomkey.redis_client import bounded, open_redis
 
 _SESSION_ID_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
@@ -102,16 +103,20 @@ class RedisSessionStore(SessionStore):
 
 
 def create_session_store(settings: SessionSettings, redis_url: str, timeout: float) -> SessionStore:
-    """The one factory of session stores: ``session.store`` picks memory or Redis."""
-    if settings.store == "redis":
+    """The session store of kinds ``memory`` and ``aiohttp_redis`` (``create_identity``)."""
+    if settings.resolved_kind == "aiohttp_redis":
         return RedisSessionStore(settings.redis_url or redis_url, settings.cookie_name, timeout)
     return MemorySessionStore()
 
 
 class SessionAuthenticator:
+    """Session kinds ``memory`` and ``aiohttp_redis``: the cookie is a session id in
+    ``store``."""
+
     def __init__(self, settings: SessionSettings, store: SessionStore) -> None:
         self._settings = settings
         self.store = store
+        self.cookie_name = settings.cookie_name
 
     async def authenticate(self, cookie: str) -> Identity:
         """The identity of the session the cookie names; ``Unauthorized`` with reason
@@ -129,14 +134,7 @@ class SessionAuthenticator:
         if s.max_age_seconds and isinstance(created, int | float):
             if created + s.max_age_seconds < time.time():
                 raise Unauthorized("session has expired", reason="expired_session")
-        user_id = scalar_user_id(data.get(s.user_id_key))
-        if user_id is None:
-            raise Unauthorized("session is not logged in", reason="unknown_session")
-        info = {k: data[k] for k in s.user_info_keys if k in data}
-        return Identity(
-            user_id=user_id,
-            user_info=info,
-            claims=dict(data),
-            source="session",
-            session_id=cookie,
-        )
+        return session_identity(data, s.user_id_key, s.user_info_keys, cookie)
+
+    async def close(self) -> None:
+        """Nothing: the store is closed by its owner (``app.py``), which the demo shares."""

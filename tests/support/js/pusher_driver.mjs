@@ -1,7 +1,9 @@
 // Drives the real pusher-js (and Laravel Echo) from web/node_modules for the Python tests.
 //
 // Config: JSON in the ROOMKEY_DRIVER environment variable:
-//   {host, port, key, token, userToken, echo}
+//   {host, port, key, token, userToken, echo, prefix}
+// ``prefix``: where roomkey is mounted in a host application ("" or "/realtime"): pusher-js's
+// wsPath and the authorize endpoints' paths.
 // Commands: one JSON object per line on stdin ({"op": ...}). Reports: one JSON object per
 // line on stdout ({"type": ...}). The process exits when stdin closes.
 import { createRequire } from "node:module";
@@ -11,7 +13,8 @@ const require = createRequire(new URL("../../../web/package.json", import.meta.u
 const Pusher = require("pusher-js");
 
 const cfg = JSON.parse(process.env.ROOMKEY_DRIVER);
-const base = `http://${cfg.host}:${cfg.port}`;
+const prefix = cfg.prefix || "";
+const base = `http://${cfg.host}:${cfg.port}${prefix}`;
 
 function report(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -36,6 +39,7 @@ let echo;
 const options = {
   wsHost: cfg.host,
   wsPort: cfg.port,
+  wsPath: prefix,
   forceTLS: false,
   enabledTransports: ["ws"],
   cluster: "mt1",
@@ -62,6 +66,7 @@ if (cfg.echo) {
     Pusher,
     wsHost: cfg.host,
     wsPort: cfg.port,
+    wsPath: prefix,
     forceTLS: false,
     enabledTransports: ["ws"],
     cluster: "mt1",

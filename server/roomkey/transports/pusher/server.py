@@ -76,8 +76,9 @@ class PusherTransport:
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get(PATH, self.handle)
+    def add_routes(self, app: web.Application, prefix: str = "") -> None:
+        """``GET {prefix}/app/{key}`` (pusher-js: ``wsPath`` is the prefix)."""
+        app.router.add_get(prefix + PATH, self.handle)
 
     async def drain(self, seconds: float) -> None:
         """Wait, at most ``seconds``, until every socket's writer has sent what it holds and

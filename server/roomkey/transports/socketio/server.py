@@ -13,6 +13,7 @@ them back here (``refuse_binary``, ``refuse_malformed``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -211,8 +212,9 @@ class SocketIOTransport:
 
         return check
 
-    def attach(self, app: web.Application) -> None:
-        self.sio.attach(app, socketio_path="socket.io")
+    def attach(self, app: web.Application, prefix: str = "") -> None:
+        """Engine.IO at ``{prefix}/socket.io/`` (clients: ``path: "{prefix}/socket.io"``)."""
+        self.sio.attach(app, socketio_path=prefix + "/socket.io")
 
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -289,12 +291,29 @@ class SocketIOTransport:
         conn = self._conns.pop(sid, None)
         if conn is None or self.runtime is None:
             return
+        # In a task of the transport's own, awaited shielded: the caller may be the request
+        # handler of a directly opened WebSocket, which aiohttp cancels as soon as the client
+        # has gone when the server runs with ``handler_cancellation`` (aiohttp's TestServer
+        # always does). Cancelled halfway, the hub would never remove the member nor
+        # announce member_removed or channel_vacated; and python-socketio's own bookkeeping
+        # after this handler must run too, so that cancellation ends here.
+        departed = self._tasks.spawn(self._departed(self.runtime, conn), name="roomkey-departed")
         try:
-            await self.runtime.hub.disconnect(conn)
+            await asyncio.shield(departed)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            await departed
+
+    @staticmethod
+    async def _departed(rt: Runtime, conn: SocketIOConnection) -> None:
+        try:
+            await rt.hub.disconnect(conn)
         finally:
             # The close line, metrics and the authorization deadline are settled even when
             # the hub could not update shared state (Redis down).
-            self.runtime.connection_closed(conn)
+            rt.connection_closed(conn)
 
     def _handler(
         self, event: str, handler: Handler[Any]

@@ -1,0 +1,1 @@
+"""An example application that embeds roomkey (see README.md)."""
