@@ -184,7 +184,9 @@ export class Members {
 }
 
 /** One channel. Events: `subscription_succeeded`, `subscription_error` (a RoomKeyError),
- * `member_added` / `member_removed` (presence), and every published or client event, whose
+ * `member_added` / `member_removed` (presence), `cache_miss` (a cache channel with nothing
+ * cached), `subscription_count` (`{subscription_count}`, apps that count subscriptions; the
+ * last one is also `subscriptionCount`), and every published or client event, whose
  * handlers get `(data, {user_id})`. Each internal event is also emitted with the `pusher:`
  * prefix that pusher-js code binds to. On `private-encrypted-` channels, events arrive
  * decrypted (the parsed plaintext); one that cannot be decrypted, even with a fresh
@@ -200,6 +202,7 @@ export class Channel extends Emitter {
     this.subscriptionCancelled = false;
     this.members = name.startsWith("presence-") ? new Members() : null;
     this.sharedSecret = null;
+    this.subscriptionCount = null;
     this._attempt = 0;
     this._resetReady();
   }
@@ -299,6 +302,15 @@ export class Channel extends Emitter {
     this.emit(message.event, decode(message.data), meta);
   }
 
+  _cacheMiss() {
+    this._emitBoth("cache_miss");
+  }
+
+  _subscriptionCount(message) {
+    this.subscriptionCount = message.subscription_count;
+    this._emitBoth("subscription_count", { subscription_count: message.subscription_count });
+  }
+
   /** As pusher-js: a box the shared secret does not open makes the channel authorize once
    * more for a fresh secret (the master key may have rotated) and try again. */
   async _encryptedEvent(message, meta) {
@@ -346,6 +358,95 @@ export class Channel extends Emitter {
   }
 }
 
+/** The signed-in user (`client.user`, Pusher's user sign-in): `signin()` asks the user-auth
+ * endpoint to sign this socket id and signs in, again after every reconnection;
+ * `user_data` is what was signed in (parsed); events the server sends to the user (its
+ * `#server-to-user-` channel) are emitted here; `watchlist` emits `online` and `offline`
+ * with `{name, user_ids}` for the users on the `watchlist` of the user's `user_data`. */
+export class User extends Emitter {
+  constructor(client) {
+    super();
+    this.client = client;
+    this.user_data = null;
+    this.watchlist = new Emitter();
+    this.signinRequested = false;
+    this._attempt = 0;
+    this._resetDone();
+  }
+
+  /** Sign in now (or as soon as connected). Resolves with `user_data` once roomkey accepted
+   * it; rejects with a RoomKeyError (the user-auth endpoint or roomkey refused it). */
+  signin() {
+    this.signinRequested = true;
+    if (this.client.connection.state === "connected" && !this.user_data) {
+      this._signin(this.client.connection.socket_id);
+    }
+    return this.done;
+  }
+
+  _resetDone() {
+    this.done = settled(
+      new Promise((resolve, reject) => {
+        this._resolveDone = resolve;
+        this._rejectDone = reject;
+      }),
+    );
+  }
+
+  _lost() {
+    this._attempt += 1;
+    if (this.user_data) this._resetDone();
+    this.user_data = null;
+  }
+
+  _owns(channel) {
+    return this.user_data !== null && channel === `#server-to-user-${this.user_data.id}`;
+  }
+
+  async _signin(socketId) {
+    const attempt = ++this._attempt;
+    try {
+      const grant = await this.client._authCall(this.client.options.userAuthEndpoint, {
+        socket_id: socketId,
+      });
+      if (attempt !== this._attempt) return;
+      const answer = await this.client._call("signin", {
+        auth: grant.auth,
+        user_data: grant.user_data,
+      });
+      if (attempt !== this._attempt) return;
+      if (answer && answer.error) {
+        throw new RoomKeyError(answer.error.message, {
+          code: answer.error.code,
+          type: "SigninRefused",
+        });
+      }
+      this.user_data = JSON.parse(answer.user_data);
+      this._resolveDone(this.user_data);
+      this.emit("signin_success", this.user_data);
+    } catch (err) {
+      if (attempt !== this._attempt) return;
+      const error =
+        err instanceof RoomKeyError
+          ? err
+          : new RoomKeyError(String(err && err.message ? err.message : err), {
+              type: "AuthError",
+            });
+      this._rejectDone(error);
+      this._resetDone();
+      this.emit("signin_error", error);
+    }
+  }
+
+  _event(message) {
+    this.emit(message.event, decode(message.data));
+  }
+
+  _watchlist(message) {
+    this.watchlist.emit(message.event, { name: message.event, user_ids: message.user_ids });
+  }
+}
+
 /** The connection: `state`, `socket_id`, and events for each state plus `state_change`
  * ({previous, current}), `error` (a RoomKeyError) and `connected` with the socket id.
  * States: initialized, connecting, connected, unavailable, disconnected, failed. */
@@ -372,7 +473,8 @@ const DEFAULT_CALL_TIMEOUT_MS = 10_000;
  * Options: `key` (the app key, required); `authEndpoint` (default "/pusher/auth", relative
  * to the page); `auth: {headers, params}` added to every authorize call; `token` (a JWT, or
  * a function returning one or a promise of one) sent in the handshake and as
- * `Authorization: Bearer` to the authorize endpoint; `withCredentials` (default true: cookies
+ * `Authorization: Bearer` to the authorize endpoint; `userAuthEndpoint` (default
+ * "/pusher/user-auth": what `user.signin()` asks); `withCredentials` (default true: cookies
  * go with the authorize call and the socket); `timeout` (ms for each authorize call and
  * acknowledgement); `io` (extra socket.io-client options, e.g. reconnectionDelay). */
 export class RoomKey {
@@ -382,6 +484,7 @@ export class RoomKey {
     this.key = options.key;
     this.options = {
       authEndpoint: "/pusher/auth",
+      userAuthEndpoint: "/pusher/user-auth",
       auth: {},
       withCredentials: true,
       timeout: DEFAULT_CALL_TIMEOUT_MS,
@@ -389,6 +492,7 @@ export class RoomKey {
     };
     this.connection = new Connection();
     this.channels = new Map();
+    this.user = new User(this);
     this._retryTimer = null;
     this._serverCode = null;
     this.socket = io(url, {
@@ -507,7 +611,16 @@ export class RoomKey {
    * public channels, which need none. */
   async _authorize(channelName, socketId) {
     if (!/^(private-|presence-)/.test(channelName)) return null;
-    const body = new URLSearchParams({ socket_id: socketId, channel_name: channelName });
+    return this._authCall(this.options.authEndpoint, {
+      socket_id: socketId,
+      channel_name: channelName,
+    });
+  }
+
+  /** POSTs `fields` (and `auth.params`) to an authorize endpoint; its JSON answer, which must
+   * carry `auth`, or a RoomKeyError of type AuthError. */
+  async _authCall(endpoint, fields) {
+    const body = new URLSearchParams(fields);
     for (const [k, v] of Object.entries(this.options.auth.params || {})) body.append(k, v);
     const headers = {
       "Content-Type": "application/x-www-form-urlencoded",
@@ -515,11 +628,11 @@ export class RoomKey {
     };
     const token = await this._token();
     if (token && !headers.Authorization) headers.Authorization = `Bearer ${token}`;
-    const call = { channel: channelName, socket_id: socketId, endpoint: this.options.authEndpoint };
+    const call = { channel: fields.channel_name || null, socket_id: fields.socket_id, endpoint };
     this.connection.emit("authorize_request", call);
     let response;
     try {
-      response = await fetch(this.options.authEndpoint, {
+      response = await fetch(endpoint, {
         method: "POST",
         headers,
         body,
@@ -571,6 +684,7 @@ export class RoomKey {
   _onLost() {
     this.connection.socket_id = null;
     for (const channel of this.channels.values()) channel._lost();
+    this.user._lost();
   }
 
   _wire() {
@@ -582,11 +696,22 @@ export class RoomKey {
       this.connection._to("connected", { socket_id: info.socket_id });
       // A fresh socket id: every channel is authorized and joined again.
       for (const channel of this.channels.values()) channel._subscribe(info.socket_id);
+      if (this.user.signinRequested) this.user._signin(info.socket_id);
     });
     s.on("event", (message) => {
       const channel = this.channels.get(message.channel);
       if (channel) channel._event(message);
+      else if (this.user._owns(message.channel)) this.user._event(message);
     });
+    s.on("cache_miss", (message) => {
+      const channel = this.channels.get(message.channel);
+      if (channel) channel._cacheMiss();
+    });
+    s.on("subscription_count", (message) => {
+      const channel = this.channels.get(message.channel);
+      if (channel) channel._subscriptionCount(message);
+    });
+    s.on("watchlist", (message) => this.user._watchlist(message));
     s.on("member_added", (message) => {
       const channel = this.channels.get(message.channel);
       if (channel) channel._memberAdded(message);

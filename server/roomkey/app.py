@@ -18,6 +18,8 @@ from aiohttp import web
 from roomkey import _patches, gc_tuning, logs
 from roomkey.broker.base import Broker
 from roomkey.broker.factory import create_broker
+from roomkey.cache.base import ChannelCache
+from roomkey.cache.factory import create_channel_cache
 from roomkey.cluster.base import NodeRegistry
 from roomkey.cluster.factory import create_node_registry
 from roomkey.config import Settings
@@ -210,6 +212,7 @@ class _Parts:
     runtime: Runtime
     broker: Broker
     presence: PresenceStore
+    cache: ChannelCache
     nodes: NodeRegistry
     webhooks: WebhookDispatcher
     sessions: SessionStore | None
@@ -228,6 +231,7 @@ def _build(
     broker = create_broker(settings, node_id)
     presence = create_presence_store(settings, node_id)
     nodes = create_node_registry(settings, node_id, presence)
+    cache = create_channel_cache(settings)
     metrics = Metrics()
     identity.on_refusal = metrics.identity_refused
     webhooks = WebhookDispatcher(
@@ -245,6 +249,7 @@ def _build(
         webhooks=webhooks,
         identities=identity,
         nodes=nodes,
+        cache=cache,
         hooks=hooks,
     )
     metrics.watch_connections(lambda: hub.connections.values())
@@ -279,7 +284,7 @@ def _build(
             rt.policy = known
 
         policy.on_known = use_known
-    return _Parts(rt, broker, presence, nodes, webhooks, sessions)
+    return _Parts(rt, broker, presence, cache, nodes, webhooks, sessions)
 
 
 def _lifetime(
@@ -317,6 +322,11 @@ def _lifetime(
         yield
         await _closed(app[PARTS].presence.close)
 
+    async def channel_cache(app: web.Application) -> AsyncIterator[None]:
+        await app[PARTS].cache.start()
+        yield
+        await _closed(app[PARTS].cache.close)
+
     async def node_registry(app: web.Application) -> AsyncIterator[None]:
         # After presence: the registry's heartbeat keeps the presence store's entries true,
         # and asks it at close whether this node may unregister.
@@ -353,6 +363,7 @@ def _lifetime(
         yield
         rt.deadlines.close()
         await rt.hub.close_all(4200, "server is shutting down, reconnect")
+        await rt.hub.close()
         await transport.close()
         await app[PUSHER].close()
 
@@ -366,6 +377,7 @@ def _lifetime(
         session_store,
         broker,
         presence,
+        channel_cache,
         node_registry,
         webhooks,
         hooks,

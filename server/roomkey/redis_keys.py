@@ -12,6 +12,8 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:node-entries:n``        set: the entries node ``n`` holds (what a sweep removes)
 - ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
 - ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
+- ``p:cache:{a}:c``           string: the last event published on cache channel ``c`` (expires)
+- ``p:cache-miss:{a}:c``      string: a cache miss of ``c`` was reported (de-duplication; expires)
 - ``p:webhook-due:{a}``       sorted set: webhook event id -> when it is due, or when its
                               claim expires (Redis time, ms)
 - ``p:webhook-events:{a}``    hash: webhook event id -> the event (JSON, with its hold key)
@@ -112,6 +114,16 @@ class RedisKeys:
     def rate(self, window: str) -> str:
         """The counter of one rate-limit window, named by ``rate_window``."""
         return f"{self.prefix}:rate:{window}"
+
+    # -- cache channels (cache/redis.py) -----------------------------------------------
+
+    def cache(self, app_id: str, channel: str) -> str:
+        """The last event of cache channel ``channel`` (JSON, with its time to live)."""
+        return f"{self.prefix}:cache:{app_tag(app_id)}:{channel}"
+
+    def cache_miss(self, app_id: str, channel: str) -> str:
+        """Set while a cache miss of ``channel`` was reported and not yet followed by a put."""
+        return f"{self.prefix}:cache-miss:{app_tag(app_id)}:{channel}"
 
     # -- webhooks (webhooks/redis.py) -------------------------------------------------
 

@@ -154,6 +154,39 @@ async def test_browser_pusher_js_private_presence_and_encrypted(
     assert opened["data"] == {"secret": "only for 42"}
 
 
+async def test_browser_pusher_js_cache_channel_and_subscription_count(
+    start_server: StartServer, page_server: str, browser_page: Page
+) -> None:
+    server = await start_server(
+        make_settings(
+            server={"allowed_origins": (page_server,)},
+            subscription_count=True,
+            subscription_count_interval_seconds=0.1,
+        )
+    )
+    rt = server.runtime
+    await rt.hub.publish(rt.apps.default, ["cache-browser"], "state", '{"v":1}')
+    cfg = {
+        "key": APP_KEY,
+        "host": "127.0.0.1",
+        "port": server.port,
+        "base": server.url,
+        "token": make_token("42"),
+    }
+    page = browser_page
+    await page.goto(f"{page_server}/?cfg={json.dumps(cfg)}")
+    await _event(page, {"type": "state", "current": "connected"}, "connected")
+    await page.evaluate("watch('cache-browser')")
+    await page.evaluate("watch('cache-empty')")
+    cached = await _event(page, {"channel": "cache-browser", "event": "state"}, "cached event")
+    assert cached["data"] == {"v": 1}
+    await _event(page, {"channel": "cache-empty", "event": "pusher:cache_miss"}, "cache miss")
+    count = await _event(
+        page, {"channel": "cache-browser", "event": "pusher:subscription_count"}, "count"
+    )
+    assert count["data"] == {"subscription_count": 1}
+
+
 # -- a page on an origin roomkey does not allow: refused with 4009, no retry ---------------
 
 

@@ -3,6 +3,7 @@ Socket.IO clients: a node killed with SIGKILL, a graceful stop with SIGTERM, ``-
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -18,12 +19,13 @@ import aiohttp
 import pytest
 from bench.processes import descendants
 
+from roomkey.core.signing import sign_user
 from tests.support.apps import APP_ID, APP_KEY, APP_SECRET, JWT_SECRET, make_token
 from tests.support.metrics import sample, scrape_url
 from tests.support.paths import REPO_ROOT
 from tests.support.redis_server import RedisServer
 from tests.support.servers import free_port
-from tests.support.socketio_client import ConnectClient
+from tests.support.socketio_client import ConnectClient, SioClient
 from tests.support.waiting import wait_for_condition
 
 ROOT = REPO_ROOT
@@ -171,6 +173,30 @@ async def test_killed_node_is_swept_and_each_gone_user_removed_once(
     await observer.nothing("member_removed", within=3 * HEARTBEAT)
     ack = await (await connect(a, token=make_token("2"))).subscribe("presence-k")
     assert sorted(ack["presence"]["ids"]) == ["1", "2", "6"]
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+async def test_a_watched_user_on_a_killed_node_goes_offline(
+    start_node: StartNode, connect: ConnectClient
+) -> None:
+    p = prefix()
+    a, b = await start_node(p), await start_node(p)
+
+    async def signin(client: SioClient, user_data: dict[str, object]) -> None:
+        text = json.dumps(user_data)
+        auth = sign_user(APP_KEY, APP_SECRET, client.socket_id, text)
+        assert await client.call("signin", {"auth": auth, "user_data": text}) == {"user_data": text}
+
+    watched = await connect(b)
+    await signin(watched, {"id": "k"})
+    watcher = await connect(a)
+    await signin(watcher, {"id": "w", "watchlist": ["k"]})
+    assert await watcher.next("watchlist") == {"event": "online", "user_ids": ["k"]}
+    b.process.send_signal(signal.SIGKILL)
+    b.process.wait(10)
+    # Node a's sweep of the dead node announces the user's last connection gone.
+    assert await watcher.next("watchlist", timeout=10) == {"event": "offline", "user_ids": ["k"]}
 
 
 @pytest.mark.slow

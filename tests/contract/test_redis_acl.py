@@ -1,6 +1,6 @@
 """The least-privilege Redis ACL of docs/deployment.md, read from the page itself, is what is
 tested here: it is enough for everything roomkey does with Redis (broker, presence with its
-sweeps and reconciliation, connection counts, rate limits, the session store), nothing in it
+sweeps and reconciliation, connection counts, rate limits, cache channels, the session store), nothing in it
 is refused (``ACL LOG`` stays empty), and it keeps roomkey inside its prefix and out of the
 session keys' values (read-only) and of dangerous commands.
 
@@ -18,6 +18,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoPermissionError
 
 from roomkey.broker.redis import RedisBroker
+from roomkey.cache.base import CachedEvent
+from roomkey.cache.redis import RedisChannelCache
 from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RateLimits, SessionSettings
 from roomkey.core.errors import BackendError, RateLimited
@@ -100,6 +102,7 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     limiter = RedisRateLimiter(url, prefix="roomkey", timeout=2.0)
     throttle = Throttle(RateLimits(authorize_per_minute_per_user=2), limiter)
     sessions = RedisSessionStore(url, "AIOHTTP_SESSION")
+    cache = RedisChannelCache(settings)
     hooks = RedisWebhookStore(settings, "node-a")
     departures: list[Departure] = []
 
@@ -118,9 +121,10 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         | RedisBroker
         | Throttle
         | RedisSessionStore
+        | RedisChannelCache
         | RedisWebhookStore
     )
-    for part in (store, silent, nodes, silent_nodes, broker, other, throttle, hooks):
+    for part in (store, silent, nodes, silent_nodes, broker, other, throttle, cache, hooks):
         await part.start()
     try:
         # Broker: listen, publish, control, unlisten; both listeners hear their pings.
@@ -181,8 +185,15 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
             "session": {"user_id": "5", "name": "Eve"},
         }
         assert await sessions.load("unknown") is None
+        # Cache channels: the last event, and a reported miss cleared by the next put.
+        assert await cache.claim_miss("1", "cache-acl", 10) is True
+        await cache.put("1", "cache-acl", CachedEvent("e", "d"), 60)
+        assert await cache.get("1", "cache-acl") == CachedEvent("e", "d")
     finally:
-        for part in (nodes, silent_nodes, store, silent, broker, other, throttle, sessions, hooks):
+        for part in (
+            *(nodes, silent_nodes, store, silent, broker, other, throttle, sessions),
+            *(cache, hooks),
+        ):
             await part.close()
     assert denials(acl_redis) == ""
 

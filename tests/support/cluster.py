@@ -13,10 +13,12 @@ from tests.support.servers import Server, StartServer
 from tests.support.waiting import wait_for_condition
 
 
-async def start_nodes(start_server: StartServer, url: str, count: int = 2) -> list[Server]:
-    """``count`` nodes of the test apps sharing the redis-server at ``url``, each with its
-    broker ready."""
-    settings = replace(make_settings(), redis=redis_settings(url))
+async def start_nodes(
+    start_server: StartServer, url: str, count: int = 2, **app_overrides: Any
+) -> list[Server]:
+    """``count`` nodes of the test apps (``app_overrides`` applied to the first, as
+    ``make_settings`` does) sharing the redis-server at ``url``, each with its broker ready."""
+    settings = replace(make_settings(**app_overrides), redis=redis_settings(url))
     nodes = [await start_server(settings) for _ in range(count)]
     await wait_for_condition(
         lambda: all(n.runtime.hub.broker.ready for n in nodes), "every node's broker ready"

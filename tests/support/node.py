@@ -63,7 +63,10 @@ class NodePusher:
         key: str = APP_KEY,
         echo: bool = False,
         port: int | None = None,
+        watchlist: list[str] | None = None,
     ) -> NodePusher:
+        """pusher-js connected to ``server`` (or ``port``) as ``user_id``; ``watchlist``
+        goes into the sign-in token's claims (so into the user-auth endpoint's user_data)."""
         if not (NODE_MODULES / "pusher-js").is_dir():
             pytest.fail("web/node_modules is missing: run npm ci in web/")
         cfg = {
@@ -71,6 +74,9 @@ class NodePusher:
             "port": port or server.port,
             "key": key,
             "token": make_token(user_id, name=f"User {user_id}"),
+            "userToken": make_token(user_id, name=f"User {user_id}", watchlist=watchlist)
+            if watchlist is not None
+            else None,
             "echo": echo,
             "prefix": server.prefix,
         }

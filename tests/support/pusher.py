@@ -108,12 +108,15 @@ async def channel_auth(server: Server, socket_id: str, channel: str, user_id: st
         return await resp.json()
 
 
-async def user_auth(server: Server, socket_id: str, user_id: str) -> Any:
+async def user_auth(server: Server, socket_id: str, user_id: str, **claims: Any) -> Any:
+    """The user-auth endpoint's answer for ``user_id`` (``claims`` go into the token, e.g.
+    ``watchlist``)."""
+    token = make_token(user_id, name="User " + user_id, **claims)
     async with aiohttp.ClientSession() as http:
         resp = await http.post(
             f"{server.url}/pusher/user-auth",
             data={"socket_id": socket_id},
-            headers={"Authorization": f"Bearer {make_token(user_id, name='User ' + user_id)}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert resp.status == 200, await resp.text()
         return await resp.json()

@@ -15,7 +15,16 @@ from tests.support.servers import Server
 from tests.support.waiting import wait_for_condition
 
 # The server-to-client events a SioClient records, each in a queue of its own.
-RECORDED_EVENTS = ("connection_established", "event", "member_added", "member_removed", "error")
+RECORDED_EVENTS = (
+    "connection_established",
+    "event",
+    "member_added",
+    "member_removed",
+    "error",
+    "cache_miss",
+    "subscription_count",
+    "watchlist",
+)
 
 
 @dataclass

@@ -77,6 +77,8 @@ class Limits:
     max_socketio_message_bytes: int = 64 * 1024
     max_pusher_frame_bytes: int = 64 * 1024
     max_outbound_buffer_bytes: int = 1024 * 1024
+    # User ids a signed-in user's watchlist may hold (Pusher's limit); 0: unlimited.
+    max_watchlist_users: int = 100
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,12 @@ class AppSettings:
     client_events: bool = False
     require_identity: bool = False
     authorized_connections_timeout: float = 0.0  # seconds; 0: off
+    # Cache channels keep their last published event this long (seconds; Pusher: 30 minutes).
+    cache_ttl_seconds: float = field(default=1800.0, metadata=setting(minimum=1.0))
+    # Subscribers of non-presence channels hear the channel's subscription count when it
+    # changes, at most once per ``subscription_count_interval_seconds`` per channel.
+    subscription_count: bool = False
+    subscription_count_interval_seconds: float = field(default=1.0, metadata=setting(minimum=0.01))
     # 32 bytes for private-encrypted- channels; base64 in the file.
     encryption_master_key: bytes | None = field(
         default=None, metadata=setting(read=read_master_key)

@@ -88,6 +88,8 @@ WEBHOOK_EVENT_TYPES = (
     "member_added",
     "member_removed",
     "client_event",
+    "cache_miss",
+    "subscription_count",
 )
 
 JWT_ALGORITHMS = (

@@ -21,6 +21,9 @@ _SERVER_TO_USER_PREFIX = "#server-to-user-"
 # ASCII digits only: ``\d`` would also match every other script's digits (``١٢٣.٤٥٦``).
 _SOCKET_ID_RE = re.compile(r"[0-9]{1,20}\.[0-9]{1,20}")
 
+# Pusher's cache channels: one per kind, each behaving as its kind plus the cached last event.
+CACHE_PREFIXES = ("cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-")
+
 RESERVED_EVENT_PREFIXES = ("pusher:", "pusher_internal:")
 CLIENT_EVENT_PREFIX = "client-"
 
@@ -52,6 +55,20 @@ def channel_kind(name: str) -> ChannelKind:
     if name.startswith(_SERVER_TO_USER_PREFIX):
         return ChannelKind.SERVER_TO_USER
     return ChannelKind.PUBLIC
+
+
+def is_cache_channel(name: str) -> bool:
+    """Whether ``name`` is a cache channel (``cache-``, ``private-cache-``,
+    ``private-encrypted-cache-``, ``presence-cache-``): it keeps the last event published on
+    it for new subscribers, and otherwise behaves as the kind ``channel_kind`` gives."""
+    return name.startswith(CACHE_PREFIXES)
+
+
+def counts_subscriptions(name: str) -> bool:
+    """Whether subscribers of ``name`` may hear its subscription count (apps with
+    ``subscription_count``): every channel but presence channels (whose members are their
+    count) and a signed-in user's own ``#server-to-user-`` channel."""
+    return channel_kind(name) not in (ChannelKind.PRESENCE, ChannelKind.SERVER_TO_USER)
 
 
 def validate_channel_name(value: object, field: str = "channel") -> str:

@@ -194,6 +194,29 @@ class MemberRemoved(Outbound):
     user_id: str
 
 
+@dataclass(slots=True, eq=False)
+class CacheMiss(Outbound):
+    """A cache channel was subscribed with nothing cached (to that subscriber only)."""
+
+
+@dataclass(slots=True, eq=False)
+class SubscriptionCount(Outbound):
+    """The channel's cluster-wide subscription count, to its subscribers (apps with
+    ``subscription_count``)."""
+
+    count: int
+
+
+@dataclass(slots=True, eq=False)
+class WatchlistEvent(Outbound):
+    """Users on a signed-in user's watchlist came online or went offline: ``name`` is
+    ``"online"`` or ``"offline"``. Sent to the watcher's connections, on no channel
+    (``channel`` is empty)."""
+
+    name: str
+    user_ids: list[str]
+
+
 def data_as_text(data: Any) -> str:
     """Pusher's wire carries event data as a string: strings as they are, anything else as
     compact JSON."""
@@ -213,6 +236,8 @@ def outbound_to_wire(message: Outbound) -> dict[str, Any]:
         }
     if isinstance(message, MemberRemoved):
         return {"t": "r", "channel": message.channel, "user_id": message.user_id}
+    if isinstance(message, SubscriptionCount):
+        return {"t": "s", "channel": message.channel, "count": message.count}
     raise TypeError(f"not an outbound message: {message!r}")
 
 
@@ -223,6 +248,11 @@ def outbound_from_wire(obj: object) -> Outbound:
     kind, channel = obj.get("t"), obj.get("channel")
     if not isinstance(channel, str):
         raise ValueError("channel missing")
+    if kind == "s":
+        count = obj.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError("bad count")
+        return SubscriptionCount(channel, count)
     user_id = obj.get("user_id")
     if kind == "e":
         event = obj.get("event")

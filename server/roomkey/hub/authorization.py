@@ -22,6 +22,8 @@ application's asynchronous policy.
 
 from __future__ import annotations
 
+from typing import Any
+
 from roomkey.config import AppSettings
 from roomkey.core.channels import ChannelKind, channel_kind, server_to_user_id
 from roomkey.core.errors import BadRequest, Forbidden, Unauthorized
@@ -41,6 +43,7 @@ from roomkey.core.signing import (
     user_string,
     verify_auth,
 )
+from roomkey.core.watchlist import checked_watchlist
 from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.identity.resolver import IdentityResolver
@@ -188,11 +191,17 @@ def _channel_data(identity: Identity, app: AppSettings) -> str:
 
 
 def _user_data(identity: Identity, app: AppSettings) -> str:
-    """Sign-in ``user_data`` of an identity in an app, built once per identity."""
+    """Sign-in ``user_data`` of an identity in an app, built once per identity:
+    ``{"id", "user_info"}``, plus ``watchlist`` when the identity carries a ``watchlist``
+    claim (JWT claim or session value: an array of user ids, held to the app's limits)."""
     key = f"user_data:{app.id}"
     text = identity.memo.get(key)
     if text is None:
         member = identity_member(identity, app)
-        text = dumps({"id": member.user_id, "user_info": member.user_info})
+        data: dict[str, Any] = {"id": member.user_id, "user_info": member.user_info}
+        watchlist = checked_watchlist(identity.claims.get("watchlist"), app)
+        if watchlist:
+            data["watchlist"] = list(watchlist)
+        text = dumps(data)
         identity.memo[key] = text
     return text

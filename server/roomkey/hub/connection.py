@@ -36,6 +36,8 @@ class Connection(abc.ABC):
         # empty set's size, and most connections never have one pending).
         self.pending: dict[str, None] = {}
         self.user: Member | None = None  # set by user sign-in
+        # The user ids the sign-in's user_data asked to watch (hub/watchlist.py).
+        self.watchlist: tuple[str, ...] = ()
         self.closed = False
         # Client events relayed in the current rate window (``core/client_events.py``).
         self.client_events = NO_EVENTS

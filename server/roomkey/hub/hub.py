@@ -4,11 +4,14 @@ Transport-agnostic: both transports call it with typed requests and a ``Connecti
 ``deliver(message)`` queues a message for one socket. The hub calls the broker (cross-node
 fan-out, and cluster-wide commands such as terminating a user's connections) and the presence
 store (cluster-wide counts and members, and the departures it sweeps from dead nodes); it tells
-the node registry this node's connection counts and asks it for the other nodes'; it tells a
-``WebhookSink`` about channel life events; it never knows which wire protocol a connection
+the node registry this node's connection counts and asks it for the other nodes'; what a
+subscription starting or ending tells others (member events, a ``WebhookSink``, subscription
+counts, watchlists) is ``announcements``'s; it never knows which wire protocol a connection
 speaks. Who may join a channel, and as which member, is ``authorization``'s to decide; which
 client events may be relayed, ``core/client_events.py``'s; connections that carry a user's
-identity (handshake or sign-in) are kept in ``users``.
+identity (handshake or sign-in) are kept in ``users``. Pusher's newer features have a module
+each: cache channels (``cached_events``), subscription counts (``subscription_counts``) and
+watchlist events (``watchlist``).
 
 Errors are raised as ``RoomkeyError``s; a refused request changes nothing.
 """
@@ -18,22 +21,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from roomkey.broker.base import Broker
+from roomkey.cache.base import ChannelCache
+from roomkey.cache.memory import MemoryChannelCache
 from roomkey.cluster.base import NodeRegistry
 from roomkey.cluster.memory import MemoryNodeRegistry
 from roomkey.config import AppSettings
 from roomkey.core.apps import AppRegistry
-from roomkey.core.channels import ChannelKind, channel_kind, server_to_user_channel
+from roomkey.core.channels import (
+    is_cache_channel,
+    server_to_user_channel,
+)
 from roomkey.core.client_events import check_client_event
 from roomkey.core.errors import BadRequest, LimitExceeded, OverQuota, RoomkeyError
 from roomkey.core.members import Member, presence_payload
 from roomkey.core.policy import ChannelPolicy
 from roomkey.core.protocol import (
     ChannelEvent,
-    MemberAdded,
-    MemberRemoved,
     Outbound,
     RefreshRequest,
     SigninRequest,
@@ -41,25 +47,17 @@ from roomkey.core.protocol import (
     TriggerRequest,
     data_as_text,
 )
+from roomkey.core.watchlist import watchlist_of
+from roomkey.hub.announcements import Announcements, BothSinks, NoWebhooks, WebhookSink
 from roomkey.hub.authorization import signin_member, subscription_member
+from roomkey.hub.cached_events import CachedEvents
 from roomkey.hub.connection import Connection
 from roomkey.hub.users import UserConnections
+from roomkey.hub.watchlist import WATCHLIST_OP
 from roomkey.identity.resolver import IdentityResolver
 from roomkey.presence.base import Departure, PresenceStore
 
 log = logging.getLogger("roomkey.hub")
-
-
-class WebhookSink(Protocol):
-    """Receives channel life events as Pusher webhook event objects
-    (``{"name": "channel_occupied", "channel": ...}``). Must not block."""
-
-    def emit(self, app: AppSettings, event: dict[str, Any]) -> None: ...
-
-
-class NoWebhooks(WebhookSink):
-    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
-        return None
 
 
 class Hub:
@@ -73,20 +71,25 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         identities: IdentityResolver | None = None,
         nodes: NodeRegistry | None = None,
+        cache: ChannelCache | None = None,
         hooks: WebhookSink | None = None,
     ) -> None:
         """``identities`` confirms handshake identities when a subscribe relies on one and
         takes ``refresh`` tokens (default: no tokens or sessions to read, so only a token
         identity's ``exp`` is checked). ``nodes``: the node registry that shares connection
-        counts with the other nodes (default: this node alone). ``hooks``: a second sink
-        that hears every event the webhooks do (the embedding application's in-process
-        hooks, ``roomkey.hooks``)."""
+        counts with the other nodes (default: this node alone). ``cache``: where cache
+        channels keep their last event (default: this process's memory). ``hooks``: a
+        second sink that hears every event the webhooks do (the embedding application's
+        in-process hooks, ``roomkey.hooks``). ``close`` stops the subscription-count
+        timer."""
         self.apps = apps
         self.broker = broker
         self.presence = presence
         self.policy = policy
         self.webhooks: WebhookSink = webhooks or NoWebhooks()
         self.hooks: WebhookSink = hooks or NoWebhooks()
+        # Channel life events go to both: the webhooks and the in-process hooks.
+        self._sinks = BothSinks(self.webhooks, self.hooks)
         self._clock = clock
         self.connections: dict[str, Connection] = {}
         self._per_app: dict[str, int] = {}
@@ -95,6 +98,12 @@ class Hub:
         self.identities = identities or IdentityResolver(None, None)
         self._users = UserConnections()
         self.nodes: NodeRegistry = nodes if nodes is not None else MemoryNodeRegistry()
+        self.cached = CachedEvents(
+            cache if cache is not None else MemoryChannelCache(), self._sinks
+        )
+        self.news = Announcements(apps, broker, presence, self._sinks, clock)
+        self.counts = self.news.counts
+        self._watchlists = self.news.watchlists
         broker.set_handler(self.deliver_local)
         broker.set_control_handler(self._on_control)
         presence.set_departure_handler(self.announce_departures)
@@ -102,8 +111,7 @@ class Hub:
 
     def _emit(self, app: AppSettings, event: dict[str, Any]) -> None:
         """A channel life event, to the webhooks and to the in-process hooks."""
-        self.webhooks.emit(app, event)
-        self.hooks.emit(app, event)
+        self._sinks.emit(app, event)
 
     # -- connections -------------------------------------------------------------------
 
@@ -138,6 +146,7 @@ class Hub:
         del self.connections[conn.socket_id]
         self._per_app[conn.app.id] -= 1
         self._users.discard(conn)
+        self._watchlists.discard(conn)
         for channel in list(conn.channels):
             await self._leave(conn, channel)
 
@@ -162,6 +171,12 @@ class Hub:
             return await self._join(conn, channel, member)
         finally:
             conn.pending.pop(channel, None)
+
+    async def subscribed(self, conn: Connection, channel: str) -> None:
+        """What follows a subscription once its acknowledgement is on its way (the transport
+        calls this after sending it): a cache channel's last event, or ``cache_miss``."""
+        if is_cache_channel(channel) and channel in conn.channels:
+            await self.cached.replay(conn, channel)
 
     def refresh(self, conn: Connection, req: RefreshRequest) -> dict[str, Any]:
         """``refresh``: the connection's handshake token identity is replaced by the one
@@ -196,13 +211,7 @@ class Hub:
             # Not counted (the store is unreachable): undo, so that the refusal changes nothing.
             await self._leave(conn, channel)
             raise
-        if count == 1:
-            self._channel_webhook(app, "channel_occupied", channel)
-        if member is not None and first:
-            await self._announce(
-                app, MemberAdded(channel, member.user_id, member.user_info), conn.socket_id
-            )
-            self._emit(app, {"name": "member_added", "channel": channel, "user_id": member.user_id})
+        await self.news.joined(app, channel, count, member if first else None, conn.socket_id)
         if conn.closed:
             # The socket went away while we were joining: undo, as disconnect would have.
             await self._leave(conn, channel)
@@ -223,8 +232,7 @@ class Hub:
         await self._remove_local(conn, channel)
         try:
             count = await self.presence.remove_subscriber(app.id, channel, conn.socket_id)
-            if count == 0:
-                self._channel_webhook(app, "channel_vacated", channel)
+            await self.news.left(app, channel, count)
         except RoomkeyError as exc:
             log.warning("leave %s: subscriber count not updated: %s", app.id, exc.message)
         if member is None:
@@ -235,7 +243,7 @@ class Hub:
             log.warning("leave %s: channel state not updated: %s", app.id, exc.message)
             return
         if gone is not None:
-            await self._member_removed(app, channel, gone)
+            await self.news.member_removed(app, channel, gone)
 
     async def _add_local(self, conn: Connection, channel: str) -> None:
         key = (conn.app.id, channel)
@@ -259,24 +267,6 @@ class Hub:
             except RoomkeyError as exc:
                 log.warning("unlisten %s: %s", conn.app.id, exc.message)
 
-    async def _announce(self, app: AppSettings, message: Outbound, exclude: str | None) -> None:
-        """Member events go through the broker like any publish; a failure is logged."""
-        try:
-            await self.broker.publish(app.id, message, exclude)
-        except RoomkeyError as exc:
-            log.warning("member event on app %s not published: %s", app.id, exc.message)
-
-    async def _member_removed(self, app: AppSettings, channel: str, user_id: str) -> None:
-        """The user's last connection left ``channel``: tell its members and the webhooks."""
-        await self._announce(app, MemberRemoved(channel, user_id), None)
-        self._emit(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
-
-    def _channel_webhook(self, app: AppSettings, name: str, channel: str) -> None:
-        """``channel_occupied`` or ``channel_vacated``; never for a signed-in user's
-        ``#server-to-user-`` channel, which the user joins by signing in, not by subscribing."""
-        if channel_kind(channel) is not ChannelKind.SERVER_TO_USER:
-            self._emit(app, {"name": name, "channel": channel})
-
     # -- user sign-in -----------------------------------------------------------------
 
     async def signin(self, conn: Connection, req: SigninRequest) -> dict[str, Any]:
@@ -289,12 +279,21 @@ class Hub:
             if conn.user.user_id != member.user_id:
                 raise BadRequest("this connection is already signed in as another user")
             return {"user_data": req.user_data}
+        watchlist = watchlist_of(req.user_data, conn.app)
         conn.user = member
         self._users.add(conn, member.user_id)
+        if watchlist:
+            self._watchlists.add(conn, watchlist)
         channel = server_to_user_channel(member.user_id)
         if channel not in conn.channels:
             await self._join(conn, channel, None)
         return {"user_data": req.user_data}
+
+    async def signed_in(self, conn: Connection) -> None:
+        """What follows a sign-in once its acknowledgement is on its way (the transport calls
+        this after sending it): the users on the connection's watchlist already online."""
+        if conn.watchlist:
+            await self._watchlists.signed_in(conn)
 
     async def terminate_user(self, app: AppSettings, user_id: str) -> None:
         """Close every connection that carries ``user_id``'s identity (from the handshake,
@@ -306,7 +305,10 @@ class Hub:
         return self._users.connections(app_id, user_id)
 
     def _on_control(self, app_id: str, command: dict[str, Any]) -> None:
-        if command.get("op") == "terminate_user":
+        op = command.get("op")
+        if op == WATCHLIST_OP:
+            self._watchlists.on_control(app_id, command)
+        elif op == "terminate_user":
             user_id = command.get("user_id")
             if isinstance(user_id, str):
                 for conn in self._users.connections(app_id, user_id):
@@ -353,8 +355,12 @@ class Hub:
         exclude: str | None = None,
     ) -> None:
         """Publish ``event`` with ``data`` (exactly as given) on each channel, skipping the
-        socket ``exclude``. Raises ``ServiceUnavailable`` when the broker cannot take it."""
+        socket ``exclude``; a cache channel keeps it as its last event first (so that a
+        subscriber joining meanwhile gets it once more rather than never). Raises
+        ``ServiceUnavailable`` when the broker or the cache cannot take it."""
         for channel in channels:
+            if is_cache_channel(channel):
+                await self.cached.remember(app, channel, event, data)
             await self.broker.publish(app.id, ChannelEvent(channel, event, data), exclude)
 
     def deliver_local(self, app_id: str, message: Outbound, exclude: str | None) -> None:
@@ -375,6 +381,10 @@ class Hub:
             conn.close(code, reason)
             await self.disconnect(conn)
 
+    async def close(self) -> None:
+        """Stop the hub's own timer (subscription counts), after ``close_all``."""
+        await self.counts.close()
+
     def recipients(self, app_id: str, channel: str, exclude: str | None) -> int:
         """How many local connections a message on ``channel`` reaches (``exclude`` aside)."""
         subs = self._local.get((app_id, channel))
@@ -386,12 +396,4 @@ class Hub:
         """Announce subscriptions that ended on a node that could not say so itself (it
         died, or Redis was unreachable when it left): the presence store's sweeps and
         reconciliations call this, once per departure."""
-        for d in departures:
-            try:
-                app = self.apps.by_id(d.app_id)
-            except RoomkeyError:
-                continue
-            if d.vacated:
-                self._channel_webhook(app, "channel_vacated", d.channel)
-            if d.user_id is not None:
-                await self._member_removed(app, d.channel, d.user_id)
+        await self.news.departures(departures)

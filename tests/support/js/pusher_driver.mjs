@@ -88,6 +88,11 @@ pusher.connection.bind("error", (err) => {
 pusher.user.bind_global((event, data) => {
   report({ type: "user_event", event, data });
 });
+for (const name of ["online", "offline"]) {
+  pusher.user.watchlist.bind(name, (event) => {
+    report({ type: "watchlist", name, user_ids: event.user_ids });
+  });
+}
 
 const commands = {
   subscribe({ channel }) {
@@ -100,6 +105,10 @@ const commands = {
     });
     // Said once the callback is in place: an event sent before this may miss it.
     report({ type: "listening", channel, event });
+  },
+  count({ channel }) {
+    // What pusher-js keeps from the last pusher:subscription_count (null before any).
+    report({ type: "count", channel, count: pusher.channel(channel).subscriptionCount ?? null });
   },
   unsubscribe({ channel }) {
     pusher.unsubscribe(channel);

@@ -8,7 +8,8 @@ the answers:
 - ``pusher:ping`` -> ``pusher:pong``; a socket silent for ``activity_timeout`` seconds gets a
   ``pusher:ping`` and is closed with 4201 when nothing comes back within
   ``server.pusher_pong_timeout_seconds``;
-- ``pusher:subscribe`` -> ``pusher_internal:subscription_succeeded`` or, when refused,
+- ``pusher:subscribe`` -> ``pusher_internal:subscription_succeeded`` (then, on a cache
+  channel, its last event or ``pusher:cache_miss``) or, when refused,
   ``pusher:subscription_error`` on the channel followed by ``pusher:error``;
 - ``pusher:unsubscribe``; ``pusher:signin`` -> ``pusher:signin_success``; ``client-*``
   events; anything refused (a frame that does not parse included) -> ``pusher:error``
@@ -278,6 +279,7 @@ class PusherTransport:
         elif event == "pusher:signin":
             ack = await rt.hub.signin(conn, parse_signin(msg.data))
             conn.send(frame("pusher:signin_success", ack))
+            await rt.hub.signed_in(conn)
         elif event.startswith(("pusher:", "pusher_internal:")):
             raise BadRequest(
                 "unknown pusher: event; expected ping, pong, subscribe, unsubscribe or signin"
@@ -309,6 +311,7 @@ class PusherTransport:
                 conn.send(text)
             return
         conn.send(subscription_succeeded(req.channel, ack))
+        await rt.hub.subscribed(conn, req.channel)
 
 
 _LABELS = {

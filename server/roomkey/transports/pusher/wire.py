@@ -13,10 +13,13 @@ from typing import Any
 
 from roomkey.core.errors import BadRequest, RoomkeyError
 from roomkey.core.protocol import (
+    CacheMiss,
     ChannelEvent,
     MemberAdded,
     MemberRemoved,
     Outbound,
+    SubscriptionCount,
+    WatchlistEvent,
     data_as_text,
     dumps,
     loads,
@@ -144,6 +147,18 @@ def encode_outbound(message: Outbound) -> str:
             dumps({"user_id": message.user_id}),
             message.channel,
         )
+    elif isinstance(message, SubscriptionCount):
+        text = frame(
+            "pusher_internal:subscription_count",
+            dumps({"subscription_count": message.count}),
+            message.channel,
+        )
+    elif isinstance(message, CacheMiss):
+        text = frame("pusher:cache_miss", channel=message.channel)
+    elif isinstance(message, WatchlistEvent):
+        # On no channel: pusher-js's watchlist hears it on the connection, whatever the channel.
+        events = [{"name": message.name, "user_ids": message.user_ids}]
+        text = frame("pusher_internal:watchlist_events", dumps({"events": events}))
     else:
         raise TypeError(f"cannot encode {message!r}")
     message.encoded[TEXT_KEY] = text

@@ -97,6 +97,14 @@ class SocketIOConnection(Connection):
                     return
         self._put(encode_outbound(message))
 
+    def after_answer(self, followup: Coroutine[Any, Any, None]) -> None:
+        """Run ``followup`` (what the hub sends after a subscribe's or a sign-in's answer)
+        once the answer being returned is queued. python-socketio queues a handler's
+        acknowledgement as soon as the handler returns, with no pause between (an
+        unbounded queue's put); a task started now takes its first step on the loop's next
+        turn, after that. tests/sockets/test_cache_channels.py checks the order."""
+        self._spawn(followup)
+
     def emit(self, event: str, payload: Any) -> None:
         self._put(event_packet(event, payload))
 

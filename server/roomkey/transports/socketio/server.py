@@ -72,10 +72,12 @@ class Handler(Generic[T]):
 # The hub calls, as ``Handler.call``: those that are the hub's coroutine return it as is.
 
 
-def _subscribe(
+async def _subscribe(
     rt: Runtime, conn: SocketIOConnection, req: SubscribeRequest
-) -> Awaitable[dict[str, Any]]:
-    return rt.hub.subscribe(conn, req)
+) -> dict[str, Any]:
+    ack = await rt.hub.subscribe(conn, req)
+    conn.after_answer(rt.hub.subscribed(conn, req.channel))
+    return ack
 
 
 def _unsubscribe(
@@ -89,8 +91,10 @@ async def _trigger(rt: Runtime, conn: SocketIOConnection, req: TriggerRequest) -
     return {}
 
 
-def _signin(rt: Runtime, conn: SocketIOConnection, req: SigninRequest) -> Awaitable[dict[str, Any]]:
-    return rt.hub.signin(conn, req)
+async def _signin(rt: Runtime, conn: SocketIOConnection, req: SigninRequest) -> dict[str, Any]:
+    ack = await rt.hub.signin(conn, req)
+    conn.after_answer(rt.hub.signed_in(conn))
+    return ack
 
 
 async def _refresh(rt: Runtime, conn: SocketIOConnection, req: RefreshRequest) -> dict[str, Any]:

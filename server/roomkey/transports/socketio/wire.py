@@ -15,7 +15,16 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from roomkey._patches.socketio_queue import remember_size
-from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound, dumps
+from roomkey.core.protocol import (
+    CacheMiss,
+    ChannelEvent,
+    MemberAdded,
+    MemberRemoved,
+    Outbound,
+    SubscriptionCount,
+    WatchlistEvent,
+    dumps,
+)
 
 NAMESPACE = "/"
 # The key of each form in ``Outbound.encoded``: the packet, and its WebSocket frame.
@@ -56,6 +65,15 @@ def encode_outbound(message: Outbound) -> eio_packet.Packet:
         pkt = event_packet(
             "member_removed", {"channel": message.channel, "user_id": message.user_id}
         )
+    elif isinstance(message, SubscriptionCount):
+        pkt = event_packet(
+            "subscription_count",
+            {"channel": message.channel, "subscription_count": message.count},
+        )
+    elif isinstance(message, CacheMiss):
+        pkt = event_packet("cache_miss", {"channel": message.channel})
+    elif isinstance(message, WatchlistEvent):
+        pkt = event_packet("watchlist", {"event": message.name, "user_ids": message.user_ids})
     else:
         raise TypeError(f"cannot encode {message!r}")
     message.encoded[PACKET_KEY] = pkt
