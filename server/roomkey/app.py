@@ -31,6 +31,7 @@ from roomkey.core.policy import (
     policy_for,
 )
 from roomkey.handle import HANDLE, Roomkey
+from roomkey.hook_relay import HookRelay
 from roomkey.hooks import Hooks
 from roomkey.http import authorize, bad_requests, demo, rest, static
 from roomkey.http import operations as operations_routes
@@ -212,6 +213,7 @@ class _Parts:
     presence: PresenceStore
     nodes: NodeRegistry
     webhooks: WebhookDispatcher
+    hook_relay: HookRelay
     sessions: SessionStore | None
 
 
@@ -235,7 +237,15 @@ def _build(
         store=create_webhook_store(settings, node_id),
         apps=settings.apps,
     )
-    # Hooks hear channel and member events where webhooks do: cluster-wide, once per cluster.
+    # Hooks hear channel and member events where webhooks do, with their timing: through a
+    # store of their own (cluster-wide with Redis), each claimed by one node.
+    hook_relay = HookRelay(
+        hooks,
+        create_webhook_store(settings, node_id, "hook"),
+        settings.hooks,
+        settings.webhooks,
+        apps=settings.apps,
+    )
     hub = Hub(
         apps,
         broker,
@@ -244,7 +254,7 @@ def _build(
         webhooks=webhooks,
         identities=identity,
         nodes=nodes,
-        hooks=hooks,
+        hooks=hook_relay,
     )
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)
@@ -278,7 +288,7 @@ def _build(
             rt.policy = known
 
         policy.on_known = use_known
-    return _Parts(rt, broker, presence, nodes, webhooks, sessions)
+    return _Parts(rt, broker, presence, nodes, webhooks, hook_relay, sessions)
 
 
 def _lifetime(
@@ -329,9 +339,12 @@ def _lifetime(
 
     async def hooks(app: web.Application) -> AsyncIterator[None]:
         # Closed after the connections (aiohttp closes in reverse): their close events are
-        # queued by then, and dropped with the queue.
+        # queued by then, and dropped with the queue. The relay closes first: it hands its
+        # outbox to the store (with Redis, another node fires those events).
         await handle._hooks.start(app[RUNTIME].metrics)
+        await app[PARTS].hook_relay.start(app[RUNTIME].metrics)
         yield
+        await app[PARTS].hook_relay.close()
         await handle._hooks.close()
 
     async def throttle(app: web.Application) -> AsyncIterator[None]:
