@@ -50,7 +50,9 @@ log = logging.getLogger("roomkey.hooks")
 
 # Each relayed kind -> the kind whose hold it makes or cancels.
 PAIRED = {**HELD, **CANCELLING}
-POLL_SECONDS = 0.1  # held leaves coming due, other nodes' events: looked for this often
+# Held leaves coming due, a dead node's claims run out: looked for this often (the webhooks'
+# default batch_ms); an event this node stores is claimed at once.
+POLL_SECONDS = 0.25
 MAX_CLAIM = 100  # events claimed per app per call
 MAX_PUSH = 500  # events moved from the outbox to the store per call
 STORE_BACKOFF_SECONDS = (0.05, 2.0)  # the store unreachable: first and longest wait
