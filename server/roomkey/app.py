@@ -33,6 +33,7 @@ from roomkey.core.policy import (
     policy_for,
 )
 from roomkey.handle import HANDLE, Roomkey
+from roomkey.hook_relay import HookRelay
 from roomkey.hooks import Hooks
 from roomkey.http import authorize, bad_requests, demo, rest, static
 from roomkey.http import operations as operations_routes
@@ -215,6 +216,7 @@ class _Parts:
     cache: ChannelCache
     nodes: NodeRegistry
     webhooks: WebhookDispatcher
+    hook_relay: HookRelay
     sessions: SessionStore | None
 
 
@@ -240,7 +242,15 @@ def _build(
         store=create_webhook_store(settings, node_id),
         apps=settings.apps,
     )
-    # Hooks hear channel and member events where webhooks do: cluster-wide, once per cluster.
+    # Hooks hear channel and member events where webhooks do, with their timing: through a
+    # store of their own (cluster-wide with Redis), each claimed by one node.
+    hook_relay = HookRelay(
+        hooks,
+        create_webhook_store(settings, node_id, "hook"),
+        settings.hooks,
+        settings.webhooks,
+        apps=settings.apps,
+    )
     hub = Hub(
         apps,
         broker,
@@ -250,7 +260,7 @@ def _build(
         identities=identity,
         nodes=nodes,
         cache=cache,
-        hooks=hooks,
+        hooks=hook_relay,
     )
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)
@@ -284,7 +294,7 @@ def _build(
             rt.policy = known
 
         policy.on_known = use_known
-    return _Parts(rt, broker, presence, cache, nodes, webhooks, sessions)
+    return _Parts(rt, broker, presence, cache, nodes, webhooks, hook_relay, sessions)
 
 
 def _lifetime(
@@ -341,9 +351,12 @@ def _lifetime(
 
     async def hooks(app: web.Application) -> AsyncIterator[None]:
         # Closed after the connections (aiohttp closes in reverse): their close events are
-        # queued by then, and dropped with the queue.
+        # queued by then, and dropped with the queue. The relay closes first: it hands its
+        # outbox to the store (with Redis, another node fires those events).
         await handle._hooks.start(app[RUNTIME].metrics)
+        await app[PARTS].hook_relay.start(app[RUNTIME].metrics)
         yield
+        await app[PARTS].hook_relay.close()
         await handle._hooks.close()
 
     async def throttle(app: web.Application) -> AsyncIterator[None]:

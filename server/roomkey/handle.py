@@ -226,7 +226,8 @@ class Roomkey:
 
     def on(self, kind: HookKind, callback: Hook) -> None:
         """Call ``await callback(event)`` for every ``HookEvent`` of ``kind``, off the
-        delivery path (docs/embedding.md#hooks: what is cluster-wide, what it may cost).
+        delivery path (docs/embedding.md#hooks: what is cluster-wide, when leaves fire,
+        what it may cost).
         ``ValueError`` for an unknown kind."""
         self._hooks.on(kind, callback)
 

@@ -3,18 +3,19 @@
 
 Where the events come from:
 
-- ``channel_occupied``, ``channel_vacated``, ``member_added``, ``member_removed`` and
-  ``client_event`` are taken where webhooks are (the hub hands each event to its webhook sink
-  and to its ``hooks`` sink, this class, at the same point): with Redis they
-  are decided cluster-wide and each is fired once in the cluster, by the node that decides
-  (the node where the channel's first subscriber joined, the user's last connection left, the
-  client event was sent; a dead node's departures by the node that sweeps them), at the moment
-  it decides (a leave is not held back to absorb a reconnect);
+- ``channel_occupied``, ``channel_vacated``, ``member_added`` and ``member_removed`` are
+  taken where webhooks are (the hub hands each event to its webhook sink and to its ``hooks``
+  sink at the same point) and reach the hooks with the webhooks' timing, through
+  ``hook_relay.HookRelay``: a leave waits ``[webhooks] leave_delay_seconds`` and a member or
+  channel back within it fires nothing (a page reload: no hook at all); with Redis this holds
+  cluster-wide and each event is handed to the hooks of one node (at least once; a hook call
+  at most once: see ``hook_relay``);
+- ``client_event`` is fired at once, by the node the client sent it to;
 - ``connection_open`` and ``connection_close`` are per node: each node fires them for its own
   sockets.
 
 What a hook costs is bounded (``[hooks]``, ``HookSettings``): ``emit`` never blocks and never
-awaits; it puts the event on a bounded queue (``queue_size``; full: the event is dropped,
+awaits (nor does ``HookRelay.emit``); it puts the event on a bounded queue (``queue_size``; full: the event is dropped,
 counted in ``roomkey_hook_drops_total`` and logged once per burst). One worker task takes
 events in order and starts one call per registered hook, at most ``concurrency`` calls at
 once, each cancelled after ``timeout_seconds``. A hook that raises or runs too long is counted
@@ -157,10 +158,11 @@ class Hooks:
 
     # -- the hot path: never blocks ----------------------------------------------------
 
-    def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
-        """The hub's ``hooks`` sink (a ``WebhookSink``): a Pusher webhook event object
-        (``{"name", "channel", "user_id"?, "event"?, "data"?, "socket_id"?}``) for the hooks
-        of its kind, if any."""
+    def emit(self, app: AppSettings, event: dict[str, Any], time_ms: int | None = None) -> None:
+        """A Pusher webhook event object (``{"name", "channel", "user_id"?, "event"?,
+        "data"?, "socket_id"?}``) for the hooks of its kind, if any, now: a ``client_event``
+        from the hub, or a channel or member event ``hook_relay.HookRelay`` claimed.
+        ``time_ms``: when it happened (default: now)."""
         kind = event.get("name")
         if not isinstance(kind, str) or kind not in self._hooks:
             return
@@ -168,7 +170,7 @@ class Hooks:
             HookEvent(
                 kind,  # type: ignore[arg-type]  # a key of _hooks: one of HOOK_KINDS
                 app.id,
-                _now_ms(),
+                _now_ms() if time_ms is None else time_ms,
                 channel=_text(event.get("channel")),
                 user_id=_text(event.get("user_id")),
                 event=_text(event.get("event")),
@@ -201,15 +203,7 @@ class Hooks:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.dropped += 1
-            self._burst_drops += 1
-            if self._metrics is not None:
-                self._metrics.hook_drops.inc()
-            if not self._dropping:
-                self._dropping = True
-                log_event(
-                    log, logging.WARNING, "hook queue full: dropping events", app=event.app_id
-                )
+            self.drop(event.app_id)
             return
         if self._dropping:
             self._dropping = False
@@ -221,6 +215,17 @@ class Hooks:
                 dropped_total=self.dropped,
             )
             self._burst_drops = 0
+
+    def drop(self, app_id: str, count: int = 1) -> None:
+        """Count ``count`` events of the app dropped on their way to the hooks (a full
+        queue: this one, or ``HookRelay``'s), logged once per burst."""
+        self.dropped += count
+        self._burst_drops += count
+        if self._metrics is not None:
+            self._metrics.hook_drops.inc(count)
+        if not self._dropping:
+            self._dropping = True
+            log_event(log, logging.WARNING, "hook queue full: dropping events", app=app_id)
 
     # -- the worker --------------------------------------------------------------------
 

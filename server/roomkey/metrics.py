@@ -173,7 +173,7 @@ class Metrics:
         )
         self.hook_drops = Counter(
             "roomkey_hook_drops",
-            "In-process hook events dropped because the hook queue was full",
+            "In-process hook events dropped because a hook queue was full",
             registry=r,
         )
         self.hook_failures = Counter(

@@ -21,6 +21,9 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
                               the leave held in its delay window
 - ``p:webhook-owners:{a}``    hash: webhook event id -> the node that claimed it
 - ``p:webhook-seq:{a}``       string: the app's last webhook event id
+- ``p:hook-due:{a}``, ``p:hook-events:{a}``, ``p:hook-held:{a}``, ``p:hook-owners:{a}``,
+  ``p:hook-seq:{a}``          the same five for the channel and member events on their way
+                              to the in-process hooks (``hook_relay.py``)
 - ``p:events:{a}:c``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
@@ -52,6 +55,8 @@ from urllib.parse import quote
 # SCAN) and of whitespace and control characters (log lines, headers).
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SAFE_CHAR = re.compile(r"[A-Za-z0-9._-]")
+# The queues a webhook store keeps in Redis: the webhooks', and the in-process hooks'.
+EVENT_QUEUES = ("webhook", "hook")
 
 
 def name_problem(value: str, max_length: int) -> str | None:
@@ -127,12 +132,15 @@ class RedisKeys:
 
     # -- webhooks (webhooks/redis.py) -------------------------------------------------
 
-    def webhooks(self, app_id: str) -> list[str]:
+    def webhooks(self, app_id: str, queue: str = "webhook") -> list[str]:
         """An app's webhook queue: the due, events, held, owners and seq keys, in the order
-        the webhook scripts take them (one hash tag: one Redis Cluster slot)."""
+        the webhook scripts take them (one hash tag: one Redis Cluster slot). ``queue``:
+        ``"webhook"``, or ``"hook"`` for the events on their way to the in-process hooks."""
+        if queue not in EVENT_QUEUES:
+            raise ValueError(f"unknown event queue {queue!r}")
         tag = app_tag(app_id)
         p = self.prefix
-        return [f"{p}:webhook-{kind}:{tag}" for kind in ("due", "events", "held", "owners", "seq")]
+        return [f"{p}:{queue}-{kind}:{tag}" for kind in ("due", "events", "held", "owners", "seq")]
 
     # -- pub/sub (broker/redis.py) -----------------------------------------------------
 

@@ -133,6 +133,7 @@ def test_no_two_things_share_a_name_whatever_the_ids_and_channels() -> None:
                 names.append(keys.rate(rate_window(limit, app_id, tail)))
         names.append(keys.rate(rate_window("rest", app_id)))
         names.extend(keys.webhooks(app_id))
+        names.extend(keys.webhooks(app_id, "hook"))
     for node_id in HOSTILE:
         names += [keys.node_entries(node_id), keys.node_connections(node_id)]
         names.append(keys.ping(node_id).decode())

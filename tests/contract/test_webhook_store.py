@@ -1,7 +1,7 @@
 """One contract for the webhook stores, run on memory and on a real Redis: the leave delay and
 its cancellation, order, the cap, claims, acks and releases; and, on Redis, what makes the
 queue survive a node: a held leave cancelled from another node, and a claim that runs out
-taken by another node."""
+taken by another node; the in-process hooks' queue kept apart from the webhooks'."""
 
 from __future__ import annotations
 
@@ -157,3 +157,30 @@ async def test_a_claim_that_runs_out_is_taken_by_another_node(redis_server: Redi
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.redis
+async def test_the_hooks_queue_is_apart_from_the_webhooks(redis_server: RedisServer) -> None:
+    settings = redis_settings(redis_server.url)
+    webhooks = RedisWebhookStore(settings, "node-a")
+    hooks = RedisWebhookStore(settings, "node-a", "hook")
+    await webhooks.start()
+    await hooks.start()
+    try:
+        await hooks.push(APP, [member("member_removed")], DELAY, 100)
+        # A re-join in the webhooks' queue cancels nothing in the hooks' queue.
+        assert await webhooks.push(APP, [member("member_added")], DELAY, 100) == [Pushed.STORED]
+        assert await claim_names(webhooks) == ["member_added"]
+        due = RedisKeys(settings.prefix).webhooks(APP, "hook")[0]
+        assert due.startswith(f"{settings.prefix}:hook-due:")
+        assert redis_server.cli("ZCARD", due) == "1"
+        assert await hooks.push(APP, [member("member_added")], DELAY, 100) == [Pushed.CANCELLED]
+        assert redis_server.cli("EXISTS", due) == "0"
+    finally:
+        await webhooks.close()
+        await hooks.close()
+
+
+def test_an_unknown_queue_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown event queue"):
+        RedisWebhookStore(redis_settings("redis://127.0.0.1:1/0"), "node-a", "hooks")

@@ -17,13 +17,59 @@ from tests.support.apps import make_settings
 from tests.support.backends import MEMORY_AND_REDIS, redis_settings
 from tests.support.redis_server import RedisServer
 from tests.support.servers import RunningServers, Server
+from tests.support.socketio_client import SioClient
 from tests.support.waiting import wait_for_condition
+
+CHANNEL_KINDS: tuple[roomkey.HookKind, ...] = (
+    "channel_occupied",
+    "channel_vacated",
+    "member_added",
+    "member_removed",
+)
+# Leaves reach the hooks after [webhooks] leave_delay_seconds: short where no test re-joins.
+SHORT_LEAVE_DELAY = 0.05
 
 
 def one_app_settings(**app_overrides: Any) -> roomkey.Settings:
     """The test app alone (JWT identity, memory backends, the test channel rules)."""
     base = make_settings(**app_overrides)
     return replace(base, apps=base.apps[:1])
+
+
+def hooks_settings(leave_delay: float = SHORT_LEAVE_DELAY, **hooks: float) -> roomkey.Settings:
+    """``one_app_settings()`` with ``[hooks]`` from ``hooks`` and leaves held
+    ``leave_delay`` seconds."""
+    return replace(
+        one_app_settings(),
+        hooks=roomkey.HookSettings(**hooks),  # type: ignore[arg-type]
+        webhooks=roomkey.WebhookSettings(leave_delay_seconds=leave_delay),
+    )
+
+
+class Recorded:
+    """A hook that records each event it is called with."""
+
+    def __init__(self) -> None:
+        self.events: list[roomkey.HookEvent] = []
+
+    async def __call__(self, event: roomkey.HookEvent) -> None:
+        self.events.append(event)
+
+    def of(self, kind: str, channel: str | None = None) -> list[roomkey.HookEvent]:
+        return [e for e in self.events if e.kind == kind and channel in (None, e.channel)]
+
+
+MARKER = "public-hook-marker"
+
+
+async def marked(recorded: Recorded, client: SioClient) -> list[roomkey.HookEvent]:
+    """Occupy and leave the marker channel and wait for its ``channel_vacated`` hook: it is
+    held for the same window and comes due after anything that happened before it, so once
+    it has run, so have those. Every event recorded, the marker's own left out."""
+    assert await client.subscribe(MARKER) == {"channel": MARKER}
+    await client.call("unsubscribe", {"channel": MARKER})
+    await wait_for_condition(lambda: recorded.of("channel_vacated", MARKER), "the marker vacated")
+    return [e for e in recorded.events if e.channel != MARKER]
 
 
 @dataclass

@@ -13,7 +13,14 @@ import pytest
 from aiohttp import web
 
 import roomkey
-from tests.embedding.conftest import StartHost, one_app_settings
+from tests.embedding.conftest import (
+    CHANNEL_KINDS,
+    Recorded,
+    StartHost,
+    hooks_settings,
+    marked,
+    one_app_settings,
+)
 from tests.support.apps import APP_ID, make_token
 from tests.support.backends import redis_settings
 from tests.support.metrics import sample, scrape
@@ -21,33 +28,9 @@ from tests.support.redis_server import RedisServer
 from tests.support.socketio_client import ConnectClient
 from tests.support.waiting import wait_for_condition
 
-CHANNEL_KINDS: tuple[roomkey.HookKind, ...] = (
-    "channel_occupied",
-    "channel_vacated",
-    "member_added",
-    "member_removed",
-)
-
-
-class Recorded:
-    """A hook that records each event it is called with."""
-
-    def __init__(self) -> None:
-        self.events: list[roomkey.HookEvent] = []
-
-    async def __call__(self, event: roomkey.HookEvent) -> None:
-        self.events.append(event)
-
-    def of(self, kind: str) -> list[roomkey.HookEvent]:
-        return [e for e in self.events if e.kind == kind]
-
-
-def hooks_settings(**hooks: float) -> roomkey.Settings:
-    return replace(one_app_settings(), hooks=roomkey.HookSettings(**hooks))  # type: ignore[arg-type]
-
 
 async def test_every_kind_on_one_node(start_host: StartHost, connect: ConnectClient) -> None:
-    host = await start_host()
+    host = await start_host(hooks_settings())
     recorded = Recorded()
     for kind in ("channel_occupied", "channel_vacated", "member_added", "member_removed"):
         host.handle.on(kind, recorded)
@@ -199,7 +182,7 @@ async def test_a_full_queue_drops_and_counts(start_host: StartHost, connect: Con
 async def test_channel_and_member_events_fire_once_in_the_cluster(
     start_host: StartHost, connect: ConnectClient, redis_server: RedisServer
 ) -> None:
-    settings = replace(one_app_settings(), redis=redis_settings(redis_server.url))
+    settings = replace(hooks_settings(), redis=redis_settings(redis_server.url))
     nodes = [await start_host(settings) for _ in range(2)]
     recorded = Recorded()  # one recorder for the cluster: duplicates would show
     for node in nodes:
@@ -223,9 +206,9 @@ async def test_channel_and_member_events_fire_once_in_the_cluster(
         await client.client.disconnect()
     await wait_for_condition(lambda: recorded.of("channel_vacated"), "the channel vacated")
     await wait_for_condition(lambda: len(recorded.of("member_removed")) == 2, "both removed")
-    # Nothing more comes (a duplicate from the other node would arrive by now).
-    await asyncio.sleep(0.3)
-    assert sorted((e.kind, e.user_id) for e in recorded.events) == [
+    # Nothing more comes: a duplicate would be due before the marker's own leave.
+    events = await marked(recorded, await connect(two))
+    assert sorted((e.kind, e.user_id) for e in events) == [
         ("channel_occupied", None),
         ("channel_vacated", None),
         ("member_added", "7"),

@@ -22,16 +22,22 @@ from roomkey.config import RedisSettings
 from roomkey.core.errors import ServiceUnavailable
 from roomkey.core.protocol import dumps
 from roomkey.redis_client import bounded, open_redis, text
-from roomkey.redis_keys import RedisKeys
+from roomkey.redis_keys import EVENT_QUEUES, RedisKeys
 from roomkey.webhooks import redis_scripts as lua
 from roomkey.webhooks.base import WebhookStore
 from roomkey.webhooks.debounce import Claimed, Pushed, cancel_key, hold_key
 
 
 class RedisWebhookStore(WebhookStore):
-    def __init__(self, settings: RedisSettings, node_id: str) -> None:
+    """``queue``: whose events (``redis_keys.EVENT_QUEUES``): ``"webhook"``, or ``"hook"``
+    for the in-process hooks' (``hook_relay.py``), under key names of their own."""
+
+    def __init__(self, settings: RedisSettings, node_id: str, queue: str = "webhook") -> None:
         self._settings = settings
         self.node_id = node_id
+        if queue not in EVENT_QUEUES:
+            raise ValueError(f"unknown event queue {queue!r}")
+        self._queue = queue
         self._keys = RedisKeys(settings.prefix)
         self._timeout = settings.operation_timeout_seconds
         self._redis: aioredis.Redis | None = None
@@ -39,7 +45,7 @@ class RedisWebhookStore(WebhookStore):
         self._depths: dict[str, int] = {}
 
     async def start(self) -> None:
-        self._redis = open_redis(self._settings, name="roomkey-webhooks")
+        self._redis = open_redis(self._settings, name=f"roomkey-{self._queue}s")
         for name in ("PUSH", "CLAIM", "RENEW", "ACK"):
             self._scripts[name] = self._redis.register_script(getattr(lua, name))
 
@@ -94,7 +100,7 @@ class RedisWebhookStore(WebhookStore):
     async def _run(self, name: str, app_id: str, args: list[Any]) -> Any:
         if self._redis is None:
             raise ServiceUnavailable("the webhook store is not started")
-        call = self._scripts[name](keys=self._keys.webhooks(app_id), args=args)
+        call = self._scripts[name](keys=self._keys.webhooks(app_id, self._queue), args=args)
         return await bounded(call, self._timeout, f"webhook {name.lower()}")
 
 
