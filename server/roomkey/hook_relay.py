@@ -44,12 +44,10 @@ from roomkey.logs import log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, within
 from roomkey.webhooks.base import WebhookStore
-from roomkey.webhooks.debounce import CANCELLING, HELD, Pushed
+from roomkey.webhooks.debounce import PAIRED, Pushed
 
 log = logging.getLogger("roomkey.hooks")
 
-# Each relayed kind -> the kind whose hold it makes or cancels.
-PAIRED = {**HELD, **CANCELLING}
 # Held leaves coming due, a dead node's claims run out: looked for this often (the webhooks'
 # default batch_ms); an event this node stores is claimed at once.
 POLL_SECONDS = 0.25

@@ -84,6 +84,26 @@ async def test_a_socketio_reload_within_the_window_fires_nothing(
         assert getattr(dispatcher, "absorbed") == 2  # noqa: B009 (the sink's type is a Protocol)
 
 
+async def test_a_target_that_wants_only_joins_hears_no_join_on_a_reload(
+    start_server: StartServer, connect: ConnectClient
+) -> None:
+    """The leave a target does not want is still held, so the re-join it absorbs is not sent
+    as a second ``member_added``."""
+    async with webhook_target() as target:
+        settings = timed_settings(target.url())
+        only_joins = WebhookTarget(target.url(), ("member_added", "channel_vacated"))
+        settings = replace(settings, apps=(replace(settings.apps[0], webhooks=(only_joins,)),))
+        server = await start_server(settings)
+        page = await connect(server)
+        await join(page, server, "presence-reload", "u1")
+        added = joined("presence-reload", "u1")[1]
+        assert await events_until(target, added) == [added]
+        reloaded, marker = await connect(server), await connect(server)
+        await page.client.disconnect()
+        await join(reloaded, server, "presence-reload", "u1")
+        assert await marked(target, marker) == []
+
+
 async def test_a_pusher_reload_within_the_window_fires_nothing(
     start_server: StartServer, connect: ConnectClient, raw_pusher: RawPusherFactory
 ) -> None:

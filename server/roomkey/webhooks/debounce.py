@@ -20,6 +20,9 @@ from typing import Any
 
 HELD = {"member_removed": "member_added", "channel_vacated": "channel_occupied"}
 CANCELLING = {added: removed for removed, added in HELD.items()}
+# Each held or cancelling kind and its partner: a consumer that wants either one must keep
+# both, since a leave absorbed by a re-join is what keeps that re-join from being sent.
+PAIRED = {**HELD, **CANCELLING}
 
 
 def _key(kind: str, event: dict[str, Any]) -> str:

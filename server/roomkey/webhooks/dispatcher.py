@@ -50,7 +50,7 @@ from roomkey.logs import log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, within
 from roomkey.webhooks.base import WebhookStore
-from roomkey.webhooks.debounce import CANCELLING, Claimed, Pushed
+from roomkey.webhooks.debounce import PAIRED, Claimed, Pushed
 from roomkey.webhooks.delivery import WebhookSender, webhook_body
 from roomkey.webhooks.memory import MemoryWebhookStore
 
@@ -146,13 +146,12 @@ class WebhookDispatcher:
     # -- the hot path ------------------------------------------------------------------
 
     def emit(self, app: AppSettings, event: dict[str, Any]) -> None:
-        """Queue ``event`` (any event type) if any of the app's targets wants it, or it
-        cancels a held leave. Never blocks."""
+        """Queue ``event`` (any event type) if any of the app's targets wants it or its
+        partner (``PAIRED``: a leave and the re-join that cancels it). Never blocks."""
         name = event.get("name")
-        # A re-join is needed to cancel a held leave even when no target wants the re-join.
-        held = CANCELLING.get(name) if isinstance(name, str) else None
+        partner = PAIRED.get(name) if isinstance(name, str) else None
         if not any(
-            name in target.event_types or held in target.event_types for target in app.webhooks
+            name in target.event_types or partner in target.event_types for target in app.webhooks
         ):
             return
         self._apps.setdefault(app.id, app)
