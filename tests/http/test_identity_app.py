@@ -7,13 +7,21 @@ bounded in number; the sources are tried in the configured order."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from roomkey.config import (
     AppIdentitySettings,
@@ -272,3 +280,59 @@ async def test_sources_are_tried_in_order(
     assert sample(
         metrics, "roomkey_identity_refusals_total", source="bearer", reason="expired_token"
     )
+
+
+def self_signed_context(directory: Path) -> ssl.SSLContext:
+    """A TLS server context for 127.0.0.1 with a certificate nobody signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+async def test_an_endpoint_whose_certificate_does_not_verify_fails_closed(
+    tmp_path: Path, start_server: StartServer
+) -> None:
+    ep = Endpoint()
+    runner = web.AppRunner(endpoint_app(ep))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self_signed_context(tmp_path))
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        server = await start_server(with_app(make_settings(), f"https://127.0.0.1:{port}/whoami"))
+        status, body, _ = await post_auth(server, PRESENCE, headers={"Cookie": "sid=good"})
+        # TLS is verified: a certificate no trusted authority signed is not an answer.
+        assert status == 503 and "cannot be reached" in body["error"]["message"], body
+        assert ep.seen == []  # the request never got past the handshake
+        metrics = server.runtime.metrics.render().decode()
+        assert sample(
+            metrics, "roomkey_identity_refusals_total", source="app", reason="unreachable"
+        )
+    finally:
+        await runner.cleanup()
