@@ -12,7 +12,8 @@ The path of an event (``HookRelay`` is the hub's ``hooks`` sink):
    happened, and put on a bounded outbox (``[hooks] queue_size``). Any other kind
    (``client_event``) goes straight to ``Hooks.emit``: it is not held, as webhooks do not
    hold it, and is fired once, by the node it was sent to.
-2. One task moves the outbox, in order, into the store, which applies the leave delay and
+2. One task (``webhooks.outbox.StoreOutbox``, as for webhooks) moves the outbox, in order,
+   into the store, which applies the leave delay and
    keeps at most ``queue_size`` events per app. While the store cannot be reached the task
    retries with backoff and the outbox fills. A full outbox or store drops the event, counted
    with the hooks' drops (``Hooks.drop``: ``roomkey_hook_drops_total``).
@@ -31,7 +32,6 @@ dies is lost (memory: held leaves are lost at shutdown too; Redis: another node 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -44,7 +44,8 @@ from roomkey.logs import log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, within
 from roomkey.webhooks.base import WebhookStore
-from roomkey.webhooks.debounce import PAIRED, Pushed
+from roomkey.webhooks.debounce import PAIRED
+from roomkey.webhooks.outbox import StoreHealth, StoreOutbox
 
 log = logging.getLogger("roomkey.hooks")
 
@@ -52,8 +53,6 @@ log = logging.getLogger("roomkey.hooks")
 # default batch_ms); an event this node stores is claimed at once.
 POLL_SECONDS = 0.25
 MAX_CLAIM = 100  # events claimed per app per call
-MAX_PUSH = 500  # events moved from the outbox to the store per call
-STORE_BACKOFF_SECONDS = (0.05, 2.0)  # the store unreachable: first and longest wait
 FLUSH_SECONDS = 2.0  # at shutdown: moving the outbox to the store
 
 
@@ -72,28 +71,33 @@ class HookRelay:
     ) -> None:
         self.hooks = hooks
         self.store = store
-        self._queue_size = settings.queue_size
-        self._leave_delay = timing.leave_delay_seconds
         self._lease = timing.claim_seconds
         self._apps: dict[str, AppSettings] = {a.id: a for a in apps}
-        self._outbox: asyncio.Queue[tuple[AppSettings, dict[str, Any]]] = asyncio.Queue(
-            settings.queue_size
+        self._health = StoreHealth(log, "hook store")
+        self._outbox = StoreOutbox(
+            store,
+            settings.queue_size,
+            leave_delay=timing.leave_delay_seconds,
+            cap=settings.queue_size,
+            on_full=lambda app, count: hooks.drop(app.id, count),
+            health=self._health,
         )
-        self._wake = asyncio.Event()
         self._workers = OwnedTasks()
-        self._store_failing = False
-        self.absorbed = 0  # held leaves cancelled by a re-join (each pair fires nothing)
+
+    @property
+    def absorbed(self) -> int:
+        """Held leaves cancelled by a re-join (each pair fires nothing)."""
+        return self._outbox.absorbed
 
     # -- lifetime ----------------------------------------------------------------------
 
     async def start(self, metrics: Metrics | None = None) -> None:
         # Made again in the running loop: an application may be started more than once.
-        self._outbox = asyncio.Queue(self._queue_size)
-        self._wake = asyncio.Event()
+        self._outbox.reset()
         if metrics is not None:
             metrics.hook_queue_depth.set_function(lambda: self.hooks.queued + self.waiting)
         await self.store.start()
-        self._workers.spawn(self._push_forever(), name="roomkey-hooks-push")
+        self._workers.spawn(self._outbox.run(), name="roomkey-hooks-push")
         self._workers.spawn(self._claim_forever(), name="roomkey-hooks-claim")
 
     async def close(self) -> None:
@@ -101,14 +105,10 @@ class HookRelay:
         (with Redis another node fires it), then close the store."""
         await self._workers.close()
         try:
-            await within(self._flush(), FLUSH_SECONDS)
+            await within(self._outbox.flush(), FLUSH_SECONDS)
         except (RoomkeyError, TimeoutError):
             log_event(log, logging.WARNING, "hook events not handed over at shutdown")
         await self.store.close()
-
-    async def _flush(self) -> None:
-        while not self._outbox.empty():
-            await self._push(self._take(MAX_PUSH))
 
     @property
     def waiting(self) -> int:
@@ -128,70 +128,27 @@ class HookRelay:
         if not (self.hooks.wants(name) or self.hooks.wants(PAIRED[name])):
             return
         self._apps.setdefault(app.id, app)
-        try:
-            self._outbox.put_nowait((app, {**event, "time_ms": int(time.time() * 1000)}))
-        except asyncio.QueueFull:
+        if not self._outbox.put(app, {**event, "time_ms": int(time.time() * 1000)}):
             self.hooks.drop(app.id)
-
-    # -- outbox -> store ---------------------------------------------------------------
-
-    def _take(self, limit: int) -> list[tuple[AppSettings, dict[str, Any]]]:
-        batch: list[tuple[AppSettings, dict[str, Any]]] = []
-        while len(batch) < limit and not self._outbox.empty():
-            batch.append(self._outbox.get_nowait())
-        return batch
-
-    async def _push_forever(self) -> None:
-        while True:
-            batch = [await self._outbox.get(), *self._take(MAX_PUSH - 1)]
-            wait = STORE_BACKOFF_SECONDS[0]
-            while True:
-                try:
-                    await self._push(batch)
-                    break
-                except RoomkeyError as exc:
-                    # A push that timed out may have been stored: retried, it is stored
-                    # twice (at least once).
-                    self._store_problem(exc)
-                    await asyncio.sleep(wait)
-                    wait = min(wait * 2, STORE_BACKOFF_SECONDS[1])
-            self._store_ok()
-            self._wake.set()
-
-    async def _push(self, batch: list[tuple[AppSettings, dict[str, Any]]]) -> None:
-        """Store ``batch`` in order, one call per run of events of the same app (a failed
-        call raises; the runs before it are stored and left out of ``batch``)."""
-        while batch:
-            app = batch[0][0]
-            end = 0
-            while end < len(batch) and batch[end][0] is app:
-                end += 1
-            events = [event for _, event in batch[:end]]
-            results = await self.store.push(app.id, events, self._leave_delay, self._queue_size)
-            del batch[:end]
-            self.absorbed += results.count(Pushed.CANCELLED)
-            full = results.count(Pushed.FULL)
-            if full:
-                self.hooks.drop(app.id, full)
 
     # -- store -> hooks ----------------------------------------------------------------
 
     async def _claim_forever(self) -> None:
         while True:
             try:
-                await within(self._wake.wait(), POLL_SECONDS)
+                await within(self._outbox.stored.wait(), POLL_SECONDS)
             except TimeoutError:
                 pass
-            self._wake.clear()
+            self._outbox.stored.clear()
             if not any(self.hooks.wants(kind) for kind in PAIRED):
                 continue
             try:
                 for app in list(self._apps.values()):
                     while await self._claim(app):
                         pass
-                self._store_ok()
+                self._health.ok()
             except RoomkeyError as exc:
-                self._store_problem(exc)
+                self._health.problem(exc)
 
     async def _claim(self, app: AppSettings) -> bool:
         """Hand the app's due events to the hooks and ack them; True when more may be due."""
@@ -204,15 +161,3 @@ class HookRelay:
             # Not acked (Redis unreachable): the claim runs out and the events fire again.
             await self.store.ack(app.id, [c.id for c in claimed])
         return len(claimed) == MAX_CLAIM
-
-    # -- logging -----------------------------------------------------------------------
-
-    def _store_problem(self, exc: RoomkeyError) -> None:
-        if not self._store_failing:
-            self._store_failing = True
-            log_event(log, logging.WARNING, "hook store unavailable", problem=exc.message)
-
-    def _store_ok(self) -> None:
-        if self._store_failing:
-            self._store_failing = False
-            log_event(log, logging.INFO, "hook store available again")

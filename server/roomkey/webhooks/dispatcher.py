@@ -7,7 +7,7 @@ The path of an event:
    events some target of the app wants and puts them on a bounded outbox (``queue_size``); a
    full outbox drops the event, counts it (``dropped``, ``roomkey_webhook_drops_total{cause=
    "queue_full"}``) and logs once per burst.
-2. One task moves the outbox, in order, into the ``WebhookStore`` (``factory``: memory, or
+2. One task (``outbox.StoreOutbox``) moves the outbox, in order, into the ``WebhookStore`` (``factory``: memory, or
    Redis shared by every node). There ``member_removed`` and ``channel_vacated`` wait
    ``leave_delay_seconds``; a ``member_added`` for the same user and channel, or a
    ``channel_occupied`` for the same channel, arriving within the window (from any node)
@@ -50,16 +50,15 @@ from roomkey.logs import log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, within
 from roomkey.webhooks.base import WebhookStore
-from roomkey.webhooks.debounce import PAIRED, Claimed, Pushed
+from roomkey.webhooks.debounce import PAIRED, Claimed
 from roomkey.webhooks.delivery import WebhookSender, webhook_body
 from roomkey.webhooks.memory import MemoryWebhookStore
+from roomkey.webhooks.outbox import StoreHealth, StoreOutbox
 
 log = logging.getLogger("roomkey.webhooks")
 
 MAX_IN_FLIGHT = 32
 MAX_EVENTS_PER_BATCH = 100
-MAX_PUSH = 500  # events moved from the outbox to the store per call
-STORE_BACKOFF_SECONDS = (0.05, 2.0)  # the store unreachable: first and longest wait
 FLUSH_SECONDS = 2.0  # at shutdown: moving the outbox to the store, releasing claims
 
 
@@ -79,23 +78,31 @@ class WebhookDispatcher:
         self.settings = settings
         self.store: WebhookStore = store if store is not None else MemoryWebhookStore()
         self._apps: dict[str, AppSettings] = {a.id: a for a in apps if a.webhooks}
-        self._outbox: asyncio.Queue[tuple[AppSettings, dict[str, Any]]] = asyncio.Queue(
-            settings.queue_size
+        self._health = StoreHealth(log, "webhook store")
+        self._outbox = StoreOutbox(
+            self.store,
+            settings.queue_size,
+            leave_delay=settings.leave_delay_seconds,
+            cap=settings.queue_size,
+            on_full=self._drop,
+            health=self._health,
         )
         self._metrics = metrics
         if metrics is not None:
             metrics.webhook_queue_depth.set_function(lambda: self.queued)
         self._sender = WebhookSender(settings, metrics)
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._wake = asyncio.Event()
         self._workers = OwnedTasks()
         self._senders = OwnedTasks()
         self._in_flight: dict[str, set[str]] = {}  # app id -> claimed ids being sent
         self._dropping = False
         self._burst_drops = 0
-        self._store_failing = False
         self.dropped = 0  # events refused: outbox or store full
-        self.absorbed = 0  # held leaves cancelled by a re-join (each pair sends nothing)
+
+    @property
+    def absorbed(self) -> int:
+        """Held leaves cancelled by a re-join (each pair sends nothing)."""
+        return self._outbox.absorbed
 
     @property
     def delivered(self) -> int:
@@ -112,7 +119,7 @@ class WebhookDispatcher:
     async def start(self) -> None:
         await self.store.start()
         self._sender.open()
-        self._workers.spawn(self._push_forever(), name="roomkey-webhooks-push")
+        self._workers.spawn(self._outbox.run(), name="roomkey-webhooks-push")
         self._workers.spawn(self._claim_forever(), name="roomkey-webhooks-claim")
         self._workers.spawn(self._renew_forever(), name="roomkey-webhooks-renew")
 
@@ -130,8 +137,7 @@ class WebhookDispatcher:
         await self.store.close()
 
     async def _flush(self) -> None:
-        while not self._outbox.empty():
-            await self._push(self._take(MAX_PUSH))
+        await self._outbox.flush()
         for app_id, ids in list(self._in_flight.items()):
             await self.store.release(app_id, sorted(ids))
         self._in_flight.clear()
@@ -155,9 +161,7 @@ class WebhookDispatcher:
         ):
             return
         self._apps.setdefault(app.id, app)
-        try:
-            self._outbox.put_nowait((app, event))
-        except asyncio.QueueFull:
+        if not self._outbox.put(app, event):
             self._drop(app, 1)
             return
         if self._dropping:
@@ -180,50 +184,6 @@ class WebhookDispatcher:
             self._dropping = True
             log_event(log, logging.WARNING, "webhook queue full: dropping events", app=app.id)
 
-    # -- outbox -> store ---------------------------------------------------------------
-
-    def _take(self, limit: int) -> list[tuple[AppSettings, dict[str, Any]]]:
-        batch: list[tuple[AppSettings, dict[str, Any]]] = []
-        while len(batch) < limit and not self._outbox.empty():
-            batch.append(self._outbox.get_nowait())
-        return batch
-
-    async def _push_forever(self) -> None:
-        while True:
-            batch = [await self._outbox.get(), *self._take(MAX_PUSH - 1)]
-            wait = STORE_BACKOFF_SECONDS[0]
-            while True:
-                try:
-                    await self._push(batch)
-                    break
-                except RoomkeyError as exc:
-                    # A push that timed out may have been stored: retried, it is stored
-                    # twice (at least once).
-                    self._store_problem(exc)
-                    await asyncio.sleep(wait)
-                    wait = min(wait * 2, STORE_BACKOFF_SECONDS[1])
-            self._store_ok()
-            self._wake.set()
-
-    async def _push(self, batch: list[tuple[AppSettings, dict[str, Any]]]) -> None:
-        """Store ``batch`` in order, one call per run of events of the same app (a failed
-        call raises; the runs before it are stored)."""
-        start = 0
-        while start < len(batch):
-            app = batch[start][0]
-            end = start
-            while end < len(batch) and batch[end][0] is app:
-                end += 1
-            events = [event for _, event in batch[start:end]]
-            results = await self.store.push(
-                app.id, events, self.settings.leave_delay_seconds, self.settings.queue_size
-            )
-            del batch[start:end]  # stored: a retry after a later failure skips them
-            self.absorbed += results.count(Pushed.CANCELLED)
-            full = results.count(Pushed.FULL)
-            if full:
-                self._drop(app, full)
-
     # -- store -> targets --------------------------------------------------------------
 
     async def _claim_forever(self) -> None:
@@ -233,17 +193,17 @@ class WebhookDispatcher:
             woken = await self._woken(poll)
             if woken and window:
                 await asyncio.sleep(window)  # gather what comes with it into one batch
-            self._wake.clear()
+            self._outbox.stored.clear()
             try:
                 while await self._claim_round():
                     pass
-                self._store_ok()
+                self._health.ok()
             except RoomkeyError as exc:
-                self._store_problem(exc)
+                self._health.problem(exc)
 
     async def _woken(self, seconds: float) -> bool:
         try:
-            await within(self._wake.wait(), seconds)
+            await within(self._outbox.stored.wait(), seconds)
         except TimeoutError:
             return False
         return True
@@ -285,7 +245,7 @@ class WebhookDispatcher:
             await self.store.ack(app.id, ids)
         except RoomkeyError as exc:
             # The claim runs out and another claim sends these events again.
-            self._store_problem(exc)
+            self._health.problem(exc)
         held = self._in_flight.get(app.id, set())
         held.difference_update(ids)
         if not held:
@@ -299,16 +259,4 @@ class WebhookDispatcher:
                 try:
                     await self.store.renew(app_id, sorted(ids), self.settings.claim_seconds)
                 except RoomkeyError as exc:
-                    self._store_problem(exc)
-
-    # -- logging -----------------------------------------------------------------------
-
-    def _store_problem(self, exc: RoomkeyError) -> None:
-        if not self._store_failing:
-            self._store_failing = True
-            log_event(log, logging.WARNING, "webhook store unavailable", problem=exc.message)
-
-    def _store_ok(self) -> None:
-        if self._store_failing:
-            self._store_failing = False
-            log_event(log, logging.INFO, "webhook store available again")
+                    self._health.problem(exc)
