@@ -3,31 +3,21 @@ timings short enough for a test, and a broker handler that records what it is ha
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
-from roomkey.config import RedisSettings
 from roomkey.core.protocol import Outbound
+from roomkey.testing.settings import test_redis_settings
 
 # The params of a fixture whose test body runs on both families (a contract): the Redis one
 # carries the redis marker, so that -m "not redis" still runs the memory one.
 MEMORY_AND_REDIS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 
 
-def redis_settings(url: str, **overrides: Any) -> RedisSettings:
-    """Short timings so that heartbeats, sweeps and reconnections happen within a test; a
-    prefix of its own each time, so that tests sharing a redis-server keep apart."""
-    values: dict[str, Any] = {
-        "url": url,
-        "prefix": f"t{uuid.uuid4().hex[:10]}",
-        "heartbeat_seconds": 0.2,
-        "node_timeout_seconds": 0.8,
-        "operation_timeout_seconds": 0.5,
-    }
-    values.update(overrides)
-    return RedisSettings(**values)
+# The kit's: short timings so that heartbeats, sweeps and reconnections happen within a
+# test, and a key prefix of its own each time (tests sharing a redis-server keep apart).
+redis_settings = test_redis_settings
 
 
 class Recorder:
