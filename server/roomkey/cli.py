@@ -51,9 +51,10 @@ def _serve(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(f"config error: {line}", file=sys.stderr)
         return 2
-    if settings.server.workers > 1 and not settings.redis.url:
+    if settings.server.workers > 1 and not settings.redis.enabled:
         print(
-            "roomkey: --workers above 1 needs redis.url in the config: workers share "
+            "roomkey: --workers above 1 needs a Redis in the config (redis.url, redis.sentinels "
+            "or redis.cluster_nodes): workers share "
             "channels and presence through Redis",
             file=sys.stderr,
         )

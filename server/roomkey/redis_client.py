@@ -1,4 +1,5 @@
-"""Opening Redis clients for the broker and the presence store, and turning Redis failures
+"""Opening Redis clients for every roomkey component, on the configured topology (one Redis,
+Sentinel or Cluster: ``open_redis``), and turning Redis failures
 into roomkey errors: ``ServiceUnavailable`` when Redis cannot serve (unreachable, timed out,
 loading, failing over, out of memory), ``BackendError`` when it answered that the command
 itself is wrong (a key of the wrong type, an ACL refusal, a script error): a bug, not an
@@ -8,6 +9,13 @@ Clients never retry on their own: a failed call surfaces at once (as ``ServiceUn
 HTTP 503) and the callers decide (the broker's listener reconnects with backoff; the presence
 store reconciles at its next heartbeat). Every call is bounded by
 ``redis.operation_timeout_seconds``.
+
+Topologies: with ``url`` a client of that one server. With ``sentinels`` a client of the
+master the sentinels name: every new connection asks them, so after a failover the next
+connection (a failed call drops its own) reaches the new master; while none is named, calls
+fail as an outage. With ``cluster_nodes`` a ``RedisCluster`` client: it routes each command
+by its key's slot, follows ``MOVED``/``ASK`` and re-reads the slot map after a connection
+fails, so a promoted replica is found at the next call.
 """
 
 from __future__ import annotations
@@ -16,10 +24,13 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import (
     ClusterDownError,
@@ -34,6 +45,7 @@ from redis.exceptions import (
 )
 
 from roomkey.config import RedisSettings
+from roomkey.config.values import parse_address
 from roomkey.core.errors import BackendError, RoomkeyError, ServiceUnavailable
 from roomkey.logs import log_event
 from roomkey.tasks import within
@@ -57,12 +69,72 @@ REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.
 MAX_CONNECTIONS = 64
 
 
-def open_redis(settings: RedisSettings, *, name: str) -> aioredis.Redis:
-    """A client for ``settings.url`` with bounded connect/read times and no hidden retries.
-    ``name`` is shown by ``CLIENT LIST`` (e.g. ``roomkey-broker``). At most
-    ``MAX_CONNECTIONS`` connections; further calls wait for one, up to the operation
-    timeout."""
+RedisClient = aioredis.Redis | RedisCluster
+"""A client of the configured topology: the same commands either way; a cluster client
+routes each by its key's slot."""
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """A pool of connections to the master the sentinels name that waits for a free
+    connection (up to its timeout) instead of failing past ``max_connections``."""
+
+
+def node_options(settings: RedisSettings, name: str) -> dict[str, Any]:
+    """Connection options for a data node of Sentinel or Cluster (credentials, TLS, bounded
+    times, no retries), as redis-py's clients take them."""
     timeout = settings.operation_timeout_seconds
+    options: dict[str, Any] = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+        "client_name": name,
+        "decode_responses": False,
+    }
+    if settings.username:
+        options["username"] = settings.username
+    if settings.password:
+        options["password"] = settings.password
+    if settings.tls:
+        options["ssl"] = True
+        if settings.tls_ca_file:
+            options["ssl_ca_certs"] = settings.tls_ca_file
+    return options
+
+
+def addresses(values: tuple[str, ...]) -> list[tuple[str, int]]:
+    """``(host, port)`` of each ``host:port`` (the config reader has checked them)."""
+    out = []
+    for value in values:
+        address = parse_address(value)
+        if address is None:
+            raise ValueError(f"{value!r} is not host:port")
+        out.append(address)
+    return out
+
+
+def open_redis(settings: RedisSettings, *, name: str) -> RedisClient:
+    """A client of the configured topology with bounded connect/read times and no hidden
+    retries. ``name`` is shown by ``CLIENT LIST`` (e.g. ``roomkey-broker``). At most
+    ``MAX_CONNECTIONS`` connections (per node of a cluster); further calls wait for one, up
+    to the operation timeout (a cluster client refuses them at once instead)."""
+    timeout = settings.operation_timeout_seconds
+    if settings.mode == "cluster":
+        return RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in addresses(settings.cluster_nodes)],
+            require_full_coverage=False,
+            max_connections=MAX_CONNECTIONS,
+            **node_options(settings, name),
+        )
+    if settings.mode == "sentinel":
+        sentinel = open_sentinel(settings, name)
+        sentinel_pool = _BlockingSentinelPool(  # type: ignore[no-untyped-call]
+            settings.sentinel_master,
+            sentinel,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
+            **sentinel.connection_kwargs,
+        )
+        return aioredis.Redis.from_pool(sentinel_pool)
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.url,
         max_connections=MAX_CONNECTIONS,
@@ -74,6 +146,30 @@ def open_redis(settings: RedisSettings, *, name: str) -> aioredis.Redis:
         decode_responses=False,
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def open_sentinel(settings: RedisSettings, name: str = "roomkey") -> Sentinel:
+    """The sentinels of ``settings`` (their own credentials; TLS as the data nodes), whose
+    ``connection_kwargs`` open connections to the master they name."""
+    timeout = settings.operation_timeout_seconds
+    sentinel_options: dict[str, Any] = {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if settings.sentinel_username:
+        sentinel_options["username"] = settings.sentinel_username
+    if settings.sentinel_password:
+        sentinel_options["password"] = settings.sentinel_password
+    if settings.tls:
+        sentinel_options["ssl"] = True
+        if settings.tls_ca_file:
+            sentinel_options["ssl_ca_certs"] = settings.tls_ca_file
+    return Sentinel(  # type: ignore[no-untyped-call]
+        addresses(settings.sentinels),
+        sentinel_kwargs=sentinel_options,
+        **node_options(settings, name),
+    )
 
 
 # Error answers that mean "not now" (a replica promoted, a dataset loading, memory full, a

@@ -16,7 +16,7 @@ from roomkey.core.protocol import Outbound
 MEMORY_AND_REDIS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 
 
-def redis_settings(url: str, **overrides: Any) -> RedisSettings:
+def redis_settings(url: str = "", **overrides: Any) -> RedisSettings:
     """Short timings so that heartbeats, sweeps and reconnections happen within a test; a
     prefix of its own each time, so that tests sharing a redis-server keep apart."""
     values: dict[str, Any] = {

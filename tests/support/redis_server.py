@@ -44,9 +44,12 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def start_redis(port: int | None = None, workdir: str | None = None) -> RedisServer:
+def start_redis(
+    port: int | None = None, workdir: str | None = None, extra: tuple[str, ...] = ()
+) -> RedisServer:
     """A redis-server on ``port`` (free by default); ``workdir`` reuses a data directory, so
-    that a server stopped with ``SHUTDOWN SAVE`` comes back with its data."""
+    that a server stopped with ``SHUTDOWN SAVE`` comes back with its data; ``extra``: more
+    command-line options (``--replicaof host port``...)."""
     require(REDIS, "a redis-server")
     binary = shutil.which("redis-server")
     if binary is None:
@@ -68,6 +71,7 @@ def start_redis(port: int | None = None, workdir: str | None = None) -> RedisSer
             workdir,
             "--protected-mode",
             "yes",
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -29,13 +29,11 @@ from collections import Counter
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
-
 from roomkey.cluster.base import ConnectionCounter, NodeRegistry, NodeState
 from roomkey.config import RedisSettings
 from roomkey.core.errors import RoomkeyError, ServiceUnavailable
 from roomkey.logs import log_event
-from roomkey.redis_client import bounded, open_redis, text
+from roomkey.redis_client import RedisClient, bounded, open_redis, text
 from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait
 
@@ -85,7 +83,7 @@ class RedisNodeRegistry(NodeRegistry):
         self._state = state
         self._keys = RedisKeys(settings.prefix)
         self._timeout = settings.operation_timeout_seconds
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._scripts: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._healthy_since: float | None = None  # monotonic time of the first good beat
@@ -221,7 +219,7 @@ class RedisNodeRegistry(NodeRegistry):
     # -- plumbing ------------------------------------------------------------------------
 
     @property
-    def _r(self) -> aioredis.Redis:
+    def _r(self) -> RedisClient:
         if self._redis is None:
             raise ServiceUnavailable("the node registry is not started")
         return self._redis

@@ -42,13 +42,17 @@ def parse_settings(data: object) -> Settings:
     if not settings.apps:
         errors.append("apps: at least one [[apps]] table is required")
     _check_unique(settings.apps, errors)
-    if settings.server.workers > 1 and not settings.redis.url:
+    if settings.server.workers > 1 and not settings.redis.enabled:
         errors.append(
-            "server.workers: more than one worker needs redis.url (workers share state through Redis)"
+            "server.workers: more than one worker needs redis.url, redis.sentinels or "
+            "redis.cluster_nodes (workers share state through Redis)"
         )
     session = settings.session
-    if session.store == "redis" and not (session.redis_url or settings.redis.url):
-        errors.append('session.store: "redis" needs session.redis_url or redis.url')
+    if session.store == "redis" and not (session.redis_url or settings.redis.enabled):
+        errors.append(
+            'session.store: "redis" needs session.redis_url or a [redis] topology '
+            "(url, sentinels or cluster_nodes)"
+        )
     errors.extend(deployment_problems(settings))
     if errors:
         raise ConfigError(errors)

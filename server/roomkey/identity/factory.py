@@ -24,7 +24,7 @@ def create_identity(settings: Settings) -> tuple[IdentityResolver, SessionStore 
     session = None
     if settings.session.enabled:
         store = create_session_store(
-            settings.session, settings.redis.url, settings.redis.operation_timeout_seconds
+            settings.session, settings.redis, settings.redis.operation_timeout_seconds
         )
         session = SessionAuthenticator(settings.session, store)
     resolver = IdentityResolver(
