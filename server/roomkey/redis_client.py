@@ -74,9 +74,26 @@ RedisClient = aioredis.Redis | RedisCluster
 routes each by its key's slot."""
 
 
+class _Cluster(RedisCluster):
+    """redis-py's cluster client, made to read the slot map before any command when it must
+    (at first, and after a failed connection): its own check, inside each command, lets
+    commands started together while it initializes fail on connections it is replacing
+    (``Connection lost``). ``initialize`` is locked, so they wait for one reading."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """A pool of connections to the master the sentinels name that waits for a free
-    connection (up to its timeout) instead of failing past ``max_connections``."""
+    connection (up to its timeout) instead of failing past ``max_connections``. Closing it
+    closes its connections to the sentinels too."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        await self.sentinel_manager.aclose()
 
 
 def node_options(settings: RedisSettings, name: str) -> dict[str, Any]:
@@ -119,7 +136,7 @@ def open_redis(settings: RedisSettings, *, name: str) -> RedisClient:
     to the operation timeout (a cluster client refuses them at once instead)."""
     timeout = settings.operation_timeout_seconds
     if settings.mode == "cluster":
-        return RedisCluster(
+        return _Cluster(
             startup_nodes=[ClusterNode(h, p) for h, p in addresses(settings.cluster_nodes)],
             require_full_coverage=False,
             max_connections=MAX_CONNECTIONS,

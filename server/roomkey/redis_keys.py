@@ -18,7 +18,7 @@ channel, ``n`` a node id):
 - ``p:events:{a:c}``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
-- ``p:ping:n:{i}``            sharded pub/sub (Redis Cluster): node ``n`` pinging its
+- ``p:shard-ping:{i}:n``      sharded pub/sub (Redis Cluster): node ``n`` pinging its
                               connection to one shard (``i`` picks a slot of that shard)
 
 Slots (Redis Cluster). Every key a script or a call touches together carries the same hash
@@ -79,7 +79,11 @@ def name_problem(value: str, max_length: int) -> str | None:
 
 @lru_cache(maxsize=1024)
 def app_tag(app_id: str) -> str:
-    """``{app_id}``: the app's hash tag, percent-encoded unless the id is a safe name."""
+    """``{app_id}``: the app's hash tag, percent-encoded unless the id is a safe name. An
+    empty id is written ``{%}`` (Redis Cluster ignores an empty ``{}``, and encoding never
+    yields a lone ``%``)."""
+    if not app_id:
+        return "{%}"
     if SAFE_NAME.fullmatch(app_id) is None:
         app_id = quote(app_id, safe="")
     return "{" + app_id + "}"
@@ -150,7 +154,7 @@ class RedisKeys:
     def shard_ping(self, node_id: str, index: int) -> bytes:
         """Candidate ``index`` of node ``node_id``'s ping to one shard: the caller tries
         indexes until one falls in a slot of that shard."""
-        return f"{self.prefix}:ping:{node_id}:{{{index}}}".encode()
+        return f"{self.prefix}:shard-ping:{{{index}}}:{node_id}".encode()
 
 
 def rate_window(limit: str, app_id: str, subject: str | None = None) -> str:

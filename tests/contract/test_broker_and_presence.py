@@ -1,5 +1,5 @@
-"""One contract for the broker, presence and node registry backends, run on memory and on a
-real Redis."""
+"""One contract for the broker, presence and node registry backends, run on memory and on
+real Redis topologies (one redis-server, Sentinel, Cluster)."""
 
 from __future__ import annotations
 
@@ -20,46 +20,48 @@ from roomkey.presence.base import Departure, PresenceStore
 from roomkey.presence.memory import MemoryPresenceStore
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.redis_keys import RedisKeys
-from tests.support.backends import MEMORY_AND_REDIS, Recorder, redis_settings
+from tests.support.backends import (
+    EVERY_BACKEND,
+    Recorder,
+    redis_settings,
+    topology_settings,
+)
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 from tests.support.waiting import wait_for_condition
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
     b: Broker
     if request.param == "memory":
         b = MemoryBroker()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        b = RedisBroker(redis_settings(server.url), "node-a")
+        b = RedisBroker(topology_settings(request), "node-a")
     await b.start()
     await wait_for_condition(lambda: b.ready, "the broker ready")
     yield b
     await b.close()
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
     s: PresenceStore
     if request.param == "memory":
         s = MemoryPresenceStore()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisPresenceStore(redis_settings(server.url), "node-a")
+        s = RedisPresenceStore(topology_settings(request), "node-a")
     await s.start()
     yield s
     await s.close()
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[NodeRegistry]:
     n: NodeRegistry
     if request.param == "memory":
         n = MemoryNodeRegistry()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        n = RedisNodeRegistry(redis_settings(server.url), "node-a")
+        n = RedisNodeRegistry(topology_settings(request), "node-a")
     await n.start()
     yield n
     await n.close()

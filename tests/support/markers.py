@@ -29,10 +29,26 @@ BROWSER = "browser"
 SLOW = "slow"
 
 # Fixtures (tests/conftest.py) that start what a marker stands for.
-FIXTURE_NEEDS = {"redis_server": REDIS, "own_redis": REDIS, "node_pusher": NODE}
+FIXTURE_NEEDS = {
+    "redis_server": REDIS,
+    "own_redis": REDIS,
+    "redis_sentinel": REDIS,
+    "redis_cluster": REDIS,
+    "node_pusher": NODE,
+}
 # Fixtures that start roomkey or a client of it: none of them in tests/unit.
 SERVER_FIXTURES = frozenset(
-    {"start_server", "server", "connect", "raw_pusher", "node_pusher", "redis_server", "own_redis"}
+    {
+        "start_server",
+        "server",
+        "connect",
+        "raw_pusher",
+        "node_pusher",
+        "redis_server",
+        "own_redis",
+        "redis_sentinel",
+        "redis_cluster",
+    }
 )
 
 _running: list[pytest.Item] = []  # the test being set up, run or torn down (conftest's hooks)

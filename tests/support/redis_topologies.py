@@ -113,7 +113,8 @@ class SentinelTopology:
 
         def promoted() -> bool:
             ports = {
-                _cli(p, "SENTINEL", "get-master-addr-by-name", MASTER_NAME) for p in self.sentinel_ports
+                _cli(p, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+                for p in self.sentinel_ports
             }
             if len(ports) != 1:
                 return False
@@ -122,7 +123,9 @@ class SentinelTopology:
                 port or 0, "INFO", "replication"
             )
 
-        wait_for_condition_blocking(promoted, "a replica promoted by the sentinels", timeout=READY_TIMEOUT_S)
+        wait_for_condition_blocking(
+            promoted, "a replica promoted by the sentinels", timeout=READY_TIMEOUT_S
+        )
         port = self.master_port()
         assert port is not None
         return port
@@ -156,7 +159,9 @@ def start_sentinel_topology() -> SentinelTopology:
         return "master_link_status:up" in _cli(replica.port, "INFO", "replication")
 
     try:
-        wait_for_condition_blocking(complete, "sentinels that know each other", timeout=READY_TIMEOUT_S)
+        wait_for_condition_blocking(
+            complete, "sentinels that know each other", timeout=READY_TIMEOUT_S
+        )
     except AssertionError:
         stop_sentinel_topology(topology)
         raise
@@ -304,6 +309,4 @@ def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run the README's test command (it installs it)")
-    return subprocess.Popen(
-        [binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    return subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -277,7 +277,7 @@ class RedisBroker(Broker):
         )
         names = [self.control_name, *self._names]
         try:
-            await shards.connect(names)
+            await shards.connect(names, refresh=self.reconnects > 0)
         except BaseException:
             await shards.close()  # not yet ours to drop
             raise

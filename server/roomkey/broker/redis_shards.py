@@ -100,12 +100,14 @@ class ShardedListener:
 
     # -- the session ---------------------------------------------------------------------
 
-    async def connect(self, names: Iterable[bytes]) -> None:
-        """Read the slot map afresh, connect to every master, subscribe ``names`` where they
-        live. Raises on any failure (the caller closes the session)."""
+    async def connect(self, names: Iterable[bytes], *, refresh: bool) -> None:
+        """Connect to every master, subscribe ``names`` where they live; ``refresh``: read
+        the slot map afresh first (a session after a failed one). Raises on any failure
+        (the caller closes the session)."""
         cluster = self._cluster
         await within(cluster.initialize(), self._timeout)
-        await within(cluster.nodes_manager.initialize(), self._timeout)
+        if refresh:
+            await within(cluster.nodes_manager.initialize(), self._timeout)
         for node in cluster.get_primaries():
             client = aioredis.Redis(
                 host=node.host,
