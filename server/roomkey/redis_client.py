@@ -21,6 +21,7 @@ fails, so a promoted replica is found at the next call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable
@@ -78,12 +79,32 @@ class _Cluster(RedisCluster):
     """redis-py's cluster client, made to read the slot map before any command when it must
     (at first, and after a failed connection): its own check, inside each command, lets
     commands started together while it initializes fail on connections it is replacing
-    (``Connection lost``). ``initialize`` is locked, so they wait for one reading."""
+    (``Connection lost``). ``initialize`` is locked, so they wait for one reading.
+
+    Closing it also closes the nodes that a slot-map reading replaced while one of their
+    connections was in use (redis-py drops them with that connection open).
+    """
+
+    _seen: list[ClusterNode]
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self._initialize:
             await self.initialize()
+            self._note_nodes()
         return await super().execute_command(*args, **kwargs)
+
+    def _note_nodes(self) -> None:
+        seen = self.__dict__.setdefault("_seen", [])
+        for node in self.nodes_manager.nodes_cache.values():
+            if not any(node is s for s in seen):
+                seen.append(node)
+
+    async def aclose(self) -> None:
+        self._note_nodes()
+        await super().aclose()
+        for node in self.__dict__.get("_seen", []):
+            with contextlib.suppress(*REDIS_FAILURES):
+                await node.disconnect()
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -94,6 +115,31 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     async def aclose(self) -> None:
         await super().aclose()
         await self.sentinel_manager.aclose()
+
+
+# Commands sent at once on a cluster where one Redis takes a pipeline (below the cluster
+# client's connections per node, which it refuses past instead of waiting).
+CLUSTER_BATCH = 32
+
+Command = tuple[Any, ...]
+"""A command and its arguments, e.g. ``("SMEMBERS", key)``."""
+
+
+async def run_batch(client: RedisClient, commands: list[Command]) -> list[Any]:
+    """The replies to ``commands``, in order: one non-transactional pipeline on one Redis; on
+    a cluster each command on its own, ``CLUSTER_BATCH`` at once, each routed to its slot's
+    master (a cluster pipeline does not read the slot map again when a master has failed
+    over, so it would keep failing on the dead one). Raises the first failure."""
+    if isinstance(client, RedisCluster):
+        replies: list[Any] = []
+        for i in range(0, len(commands), CLUSTER_BATCH):
+            batch = commands[i : i + CLUSTER_BATCH]
+            replies.extend(await asyncio.gather(*(client.execute_command(*c) for c in batch)))
+        return replies
+    pipe = client.pipeline(transaction=False)
+    for command in commands:
+        pipe.execute_command(*command)
+    return list(await pipe.execute())
 
 
 def node_options(settings: RedisSettings, name: str) -> dict[str, Any]:

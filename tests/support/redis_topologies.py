@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,8 +86,8 @@ class SentinelTopology:
     def addresses(self) -> tuple[str, ...]:
         return tuple(f"127.0.0.1:{p}" for p in self.sentinel_ports)
 
-    def settings(self, **overrides: object) -> RedisSettings:
-        values: dict[str, object] = {
+    def settings(self, **overrides: Any) -> RedisSettings:
+        values: dict[str, Any] = {
             "url": "",
             "sentinels": self.addresses,
             "sentinel_master": MASTER_NAME,
@@ -188,8 +189,8 @@ class ClusterTopology:
     def addresses(self) -> tuple[str, ...]:
         return tuple(f"127.0.0.1:{p}" for p in self.ports)
 
-    def settings(self, **overrides: object) -> RedisSettings:
-        values: dict[str, object] = {"url": "", "cluster_nodes": self.addresses[:2]}
+    def settings(self, **overrides: Any) -> RedisSettings:
+        values: dict[str, Any] = {"url": "", "cluster_nodes": self.addresses[:2]}
         values.update(overrides)
         return redis_settings(**values)
 
@@ -220,13 +221,18 @@ class ClusterTopology:
         """``kill -9`` the node on ``port``."""
         _kill(self.processes[port])
 
-    def wait_ok(self) -> None:
-        """Wait until every live node says ``cluster_state:ok`` and three masters serve."""
+    def wait_ok(self, without: int | None = None) -> None:
+        """Wait until every live node says ``cluster_state:ok`` and three masters serve
+        (``without``: none of them on that port, i.e. its replica has been promoted)."""
 
         def ok() -> bool:
-            alive = self.alive()
-            states = [_cli(p, "CLUSTER", "INFO") for p in alive]
-            return all("cluster_state:ok" in s for s in states) and len(self.masters()) == 3
+            states = [_cli(p, "CLUSTER", "INFO") for p in self.alive()]
+            masters = self.masters()
+            return (
+                all("cluster_state:ok" in s for s in states)
+                and len(masters) == 3
+                and without not in masters
+            )
 
         wait_for_condition_blocking(ok, "the cluster state ok", timeout=READY_TIMEOUT_S)
 

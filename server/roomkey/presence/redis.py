@@ -38,14 +38,13 @@ from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
 from roomkey.presence.base import Departure, DepartureHandler, JoinResult, PresenceStore
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
-from roomkey.redis_client import RedisClient, bounded, open_redis, text
+from roomkey.redis_client import CLUSTER_BATCH, RedisClient, bounded, open_redis, run_batch, text
 from roomkey.redis_keys import RedisKeys
 
 log = logging.getLogger("roomkey.presence")
 
 T = TypeVar("T")
 BATCH = 500  # entries per pipeline during sweeps and reconciliation
-CLUSTER_BATCH = 32  # scripts at once on a cluster (below the client's connections per node)
 _Call = tuple[str, list[str], list[Any]]  # a script's name, keys and arguments
 
 
@@ -230,10 +229,8 @@ class RedisPresenceStore(PresenceStore, NodeState):
         if not apps:
             return {}
         ordered = sorted(apps)
-        pipe = self._r.pipeline(transaction=False)
-        for app_id in ordered:
-            pipe.smembers(self._node(app_id, node_id))
-        replies = await self._call(pipe.execute(), what)
+        commands = [("SMEMBERS", self._node(app_id, node_id)) for app_id in ordered]
+        replies = await self._call(run_batch(self._r, commands), what)
         return {a: [text(r) for r in raw] for a, raw in zip(ordered, replies, strict=True)}
 
     async def _note_app(self, app_id: str) -> None:
@@ -304,9 +301,10 @@ class RedisPresenceStore(PresenceStore, NodeState):
         return departures
 
     async def _run_many(self, calls: list[_Call], what: str) -> list[Any]:
-        """Run many scripts (sweeps, reconciliation): pipelined by ``BATCH`` on one Redis;
-        on a cluster (whose pipelines refuse scripts) ``CLUSTER_BATCH`` at once, each routed
-        to its slot's master. Results in the order of ``calls``."""
+        """Run many scripts (sweeps, reconciliation), results in the order of ``calls``:
+        by sha in pipelines of ``BATCH`` (loaded first: a pipeline cannot load a script that
+        Redis lost) on one Redis; on a cluster (whose pipelines refuse scripts) each on its
+        own, a batch at once (``run_batch``), loading what its master lacks."""
         results: list[Any] = []
         if not calls:
             return results
@@ -317,10 +315,11 @@ class RedisPresenceStore(PresenceStore, NodeState):
             return results
         await self._load_scripts()
         for i in range(0, len(calls), BATCH):
-            pipe = self._r.pipeline(transaction=False)
-            for name, keys, args in calls[i : i + BATCH]:
-                pipe.evalsha(self._scripts[name].sha, len(keys), *keys, *args)
-            results.extend(await self._call(pipe.execute(), what))
+            commands = [
+                ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+                for name, keys, args in calls[i : i + BATCH]
+            ]
+            results.extend(await self._call(run_batch(self._r, commands), what))
         return results
 
     async def _load_scripts(self) -> None:
