@@ -89,20 +89,28 @@ class _Cluster(RedisCluster):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self._initialize:
-            await self.initialize()
             self._note_nodes()
+            try:
+                await self.initialize()
+            finally:
+                self._note_nodes()
         return await super().execute_command(*args, **kwargs)
 
     def _note_nodes(self) -> None:
         seen = self.__dict__.setdefault("_seen", [])
-        for node in self.nodes_manager.nodes_cache.values():
+        manager = self.nodes_manager
+        for node in [*manager.startup_nodes.values(), *manager.nodes_cache.values()]:
             if not any(node is s for s in seen):
                 seen.append(node)
 
     async def aclose(self) -> None:
         self._note_nodes()
+        seen: list[ClusterNode] = self.__dict__.get("_seen", [])
+        # Connections being closed in the background (released after a failover) first.
+        pending = [t for node in seen for t in getattr(node, "_background_tasks", ())]
+        await asyncio.gather(*pending, return_exceptions=True)
         await super().aclose()
-        for node in self.__dict__.get("_seen", []):
+        for node in seen:
             with contextlib.suppress(*REDIS_FAILURES):
                 await node.disconnect()
 

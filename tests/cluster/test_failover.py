@@ -77,7 +77,6 @@ async def test_cluster_master_failover_keeps_both_nodes_delivering(
         victim = cluster_topology.master_of(
             RedisKeys(settings.prefix).events(APP_ID, "private-room")
         )
-        print("VICTIM", victim, cluster_topology.ports, flush=True)
         cluster_topology.kill(victim)
         cluster_topology.wait_ok(without=victim)
 

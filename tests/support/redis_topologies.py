@@ -28,7 +28,8 @@ CLUSTER_NODE_TIMEOUT_MS = 2000
 READY_TIMEOUT_S = 30.0
 
 
-def _cli(port: int, *args: str) -> str:
+def cli(port: int, *args: str) -> str:
+    """``redis-cli -p port args...``: its output ('' when it did not answer in 5 s)."""
     try:
         out = subprocess.run(
             ["redis-cli", "-p", str(port), *args], capture_output=True, timeout=5, check=False
@@ -97,7 +98,7 @@ class SentinelTopology:
 
     def master_port(self) -> int | None:
         """The master's port as the first sentinel names it, or None."""
-        reply = _cli(self.sentinel_ports[0], "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+        reply = cli(self.sentinel_ports[0], "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
         lines = reply.splitlines()
         return int(lines[1]) if len(lines) == 2 and lines[1].isdigit() else None
 
@@ -114,13 +115,13 @@ class SentinelTopology:
 
         def promoted() -> bool:
             ports = {
-                _cli(p, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+                cli(p, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
                 for p in self.sentinel_ports
             }
             if len(ports) != 1:
                 return False
             port = self.master_port()
-            return port not in (None, old_port) and "role:master" in _cli(
+            return port not in (None, old_port) and "role:master" in cli(
                 port or 0, "INFO", "replication"
             )
 
@@ -153,11 +154,11 @@ def start_sentinel_topology() -> SentinelTopology:
 
     def complete() -> bool:
         for port in ports:
-            info = _cli(port, "SENTINEL", "master", MASTER_NAME).splitlines()
+            info = cli(port, "SENTINEL", "master", MASTER_NAME).splitlines()
             fields = dict(zip(info[0::2], info[1::2], strict=False))
             if fields.get("num-slaves") != "1" or fields.get("num-other-sentinels") != "2":
                 return False
-        return "master_link_status:up" in _cli(replica.port, "INFO", "replication")
+        return "master_link_status:up" in cli(replica.port, "INFO", "replication")
 
     try:
         wait_for_condition_blocking(
@@ -200,15 +201,15 @@ class ClusterTopology:
     def masters(self) -> list[int]:
         """Ports of the masters that serve slots, as a live node sees them."""
         out = []
-        for line in _cli(self.alive()[0], "CLUSTER", "NODES").splitlines():
+        for line in cli(self.alive()[0], "CLUSTER", "NODES").splitlines():
             parts = line.split()
             if len(parts) > 8 and "master" in parts[2] and "fail" not in parts[2]:
                 out.append(int(parts[1].split("@")[0].rsplit(":", 1)[1]))
         return sorted(out)
 
     def master_of(self, key: bytes) -> int:
-        slot = int(_cli(self.alive()[0], "CLUSTER", "KEYSLOT", key.decode()))
-        for line in _cli(self.alive()[0], "CLUSTER", "NODES").splitlines():
+        slot = int(cli(self.alive()[0], "CLUSTER", "KEYSLOT", key.decode()))
+        for line in cli(self.alive()[0], "CLUSTER", "NODES").splitlines():
             parts = line.split()
             if len(parts) > 8 and "master" in parts[2] and "fail" not in parts[2]:
                 for span in parts[8:]:
@@ -226,7 +227,7 @@ class ClusterTopology:
         (``without``: none of them on that port, i.e. its replica has been promoted)."""
 
         def ok() -> bool:
-            states = [_cli(p, "CLUSTER", "INFO") for p in self.alive()]
+            states = [cli(p, "CLUSTER", "INFO") for p in self.alive()]
             masters = self.masters()
             return (
                 all("cluster_state:ok" in s for s in states)
@@ -268,7 +269,7 @@ def start_cluster() -> ClusterTopology:
     topology = ClusterTopology(ports, processes, workdir)
     try:
         wait_for_condition_blocking(
-            lambda: all(_cli(p, "PING") == "PONG" for p in ports), "cluster nodes up", timeout=10.0
+            lambda: all(cli(p, "PING") == "PONG" for p in ports), "cluster nodes up", timeout=10.0
         )
         create = subprocess.run(
             [
