@@ -53,8 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if settings.server.workers > 1 and not settings.redis.enabled:
         print(
-            "roomkey: --workers above 1 needs a Redis in the config (redis.url, redis.sentinels "
-            "or redis.cluster_nodes): workers share "
+            "roomkey: --workers above 1 needs redis.url (or redis.sentinels or "
+            "redis.cluster_nodes) in the config: workers share "
             "channels and presence through Redis",
             file=sys.stderr,
         )
