@@ -2,7 +2,9 @@
 ``redis_keys.py``).
 
 Each node keeps a mirror of the entries it holds (one per subscription and per presence
-connection) and registers every entry in Redis under its node id. The node registry's
+connection) and registers every entry in Redis under its node id, in a set per app (so that
+each script touches one Redis Cluster slot), naming the app in its node-apps set first (so
+that a sweep finds every set). The node registry's
 heartbeat (``cluster/redis.py``) keeps them true, through this store's ``NodeState`` side:
 
 - a node silent for ``node_timeout_seconds`` is claimed by one live node, whose ``sweep``
