@@ -40,6 +40,7 @@ from redis.exceptions import (
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     RedisError,
     ResponseError,
     TryAgainError,
@@ -60,8 +61,14 @@ def text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-# What a Redis call can fail with: protocol/connection errors, socket errors, timeouts.
-REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+# What a Redis call can fail with: protocol/connection errors, socket errors, timeouts, and a
+# cluster client's own (no node reachable, a slot no master serves while one fails over).
+REDIS_FAILURES: tuple[type[BaseException], ...] = (
+    RedisError,
+    OSError,
+    asyncio.TimeoutError,
+    RedisClusterException,
+)
 
 
 # Connections per client. More calls at once wait for a free connection (within the

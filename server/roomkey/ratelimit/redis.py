@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from roomkey.config import RedisSettings
 from roomkey.ratelimit.base import Decision, RateLimiter
-from roomkey.redis_client import answer_kind, open_redis
+from roomkey.redis_client import REDIS_FAILURES, answer_kind, open_redis
 from roomkey.redis_keys import RedisKeys
 
 log = logging.getLogger("roomkey.ratelimit")
@@ -69,7 +69,7 @@ class RedisRateLimiter(RateLimiter):
             result = await self._script(
                 keys=[self._keys.rate(key)], args=[limit, max(1, int(window * 1000))]
             )
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             self._failures += 1
             if not self._failing:
                 self._failing = True
