@@ -3,7 +3,8 @@ real redis-server processes on loopback, real Socket.IO and Pusher-protocol clie
 failover completes (a replica promoted by the sentinels, or by the cluster), without a restart
 of anything: ``/readyz`` says ready again, what is published is delivered exactly once to every
 subscriber on both nodes, and presence is right within the documented bound (one heartbeat
-after Redis answers again) with no member event shown twice or missed."""
+after Redis answers again) with no member event shown twice or missed. And a channel whose
+slot moves to another master (the end of a resharding) is heard again on its new owner."""
 
 from __future__ import annotations
 
@@ -13,16 +14,21 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from redis.crc import key_slot
 
+from roomkey.broker.redis import RedisBroker
 from roomkey.config import RedisSettings
 from roomkey.core.errors import RoomkeyError
+from roomkey.core.protocol import ChannelEvent
 from roomkey.redis_keys import RedisKeys
 from tests.support.apps import APP_ID, make_settings, make_token
+from tests.support.backends import Recorder
 from tests.support.cluster import readyz
 from tests.support.pusher import RawPusher, RawPusherFactory, channel_auth
 from tests.support.redis_topologies import (
     ClusterTopology,
     SentinelTopology,
+    cli,
     start_cluster,
     start_sentinel_topology,
     stop_cluster,
@@ -30,7 +36,7 @@ from tests.support.redis_topologies import (
 )
 from tests.support.servers import Server, StartServer
 from tests.support.socketio_client import ConnectClient
-from tests.support.waiting import wait_for_condition
+from tests.support.waiting import wait_for_condition, wait_for_condition_blocking
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -203,3 +209,56 @@ async def _members_are(node: Server, app_id: str, users: set[str]) -> bool:
         return set(await node.runtime.hub.presence.members(app_id, "presence-team")) == users
     except RoomkeyError:
         return False
+
+
+async def test_a_channel_whose_slot_moves_to_another_master_keeps_being_heard(
+    cluster_topology: ClusterTopology,
+) -> None:
+    """A slot handed to another master (``CLUSTER SETSLOT``, as a resharding ends): Redis
+    unsubscribes the old master's subscribers; the listener subscribes on the new owner, and
+    what is published afterwards arrives once."""
+    settings = cluster_topology.settings()
+    a, b = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
+    rec = Recorder()
+    b.set_handler(rec.deliver)
+    for broker in (a, b):
+        await broker.start()
+    try:
+        await wait_for_condition(lambda: a.ready and b.ready, "both brokers ready")
+        await b.listen(APP_ID, "private-moving")
+        name = RedisKeys(settings.prefix).events(APP_ID, "private-moving")
+        source = cluster_topology.master_of(name)
+        target = next(p for p in cluster_topology.masters() if p != source)
+        slot = str(key_slot(name))
+        target_id, source_id = cli(target, "CLUSTER", "MYID"), cli(source, "CLUSTER", "MYID")
+        assert cli(target, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id) == "OK"
+        assert cli(source, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id) == "OK"
+        for port in (target, source, *cluster_topology.masters()):
+            cli(port, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        await asyncio.to_thread(
+            lambda: wait_for_condition_blocking(
+                lambda: cluster_topology.master_of(name) == target, "the slot moved", timeout=10
+            )
+        )
+
+        async def heard() -> bool:
+            rec.deliveries.clear()
+            try:
+                await a.publish(APP_ID, ChannelEvent("private-moving", "probe", ""))
+            except RoomkeyError:
+                return False
+            await asyncio.sleep(0.1)
+            return bool(rec.deliveries)
+
+        await wait_for_condition(heard, "node b hearing the channel again", timeout=10)
+        rec.deliveries.clear()
+        for i in range(5):
+            await a.publish(APP_ID, ChannelEvent("private-moving", "e", str(i)))
+        await wait_for_condition(lambda: len(rec.deliveries) >= 5, "five events")
+        await asyncio.sleep(0.2)
+        events = [m for _, m, _ in rec.deliveries if isinstance(m, ChannelEvent)]
+        assert [e.data for e in events] == [str(i) for i in range(5)]
+        assert len(rec.deliveries) == 5
+    finally:
+        for broker in (a, b):
+            await broker.close()
