@@ -86,7 +86,8 @@ class _Cluster(RedisCluster):
     """redis-py's cluster client, made to read the slot map before any command when it must
     (at first, and after a failed connection): its own check, inside each command, lets
     commands started together while it initializes fail on connections it is replacing
-    (``Connection lost``). ``initialize`` is locked, so they wait for one reading.
+    (``Connection lost``). ``initialize`` is locked, so they wait for one reading. Commands
+    past ``MAX_CONNECTIONS`` at once wait for a turn.
 
     Closing it also closes the nodes that a slot-map reading replaced while one of their
     connections was in use (redis-py drops them with that connection open).
@@ -101,7 +102,14 @@ class _Cluster(RedisCluster):
                 await self.initialize()
             finally:
                 self._note_nodes()
-        return await super().execute_command(*args, **kwargs)
+        # At most MAX_CONNECTIONS commands at once: more wait for a turn (within the
+        # caller's operation timeout) instead of failing with MaxConnectionsError, as the
+        # cluster client does past its connections per node (a burst of subscribes).
+        turns: asyncio.Semaphore = self.__dict__.setdefault(
+            "_turns", asyncio.Semaphore(MAX_CONNECTIONS)
+        )
+        async with turns:
+            return await super().execute_command(*args, **kwargs)
 
     def _note_nodes(self) -> None:
         seen = self.__dict__.setdefault("_seen", [])
@@ -194,7 +202,7 @@ def open_redis(settings: RedisSettings, *, name: str) -> RedisClient:
     """A client of the configured topology with bounded connect/read times and no hidden
     retries. ``name`` is shown by ``CLIENT LIST`` (e.g. ``roomkey-broker``). At most
     ``MAX_CONNECTIONS`` connections (per node of a cluster); further calls wait for one, up
-    to the operation timeout (a cluster client refuses them at once instead)."""
+    to the operation timeout."""
     timeout = settings.operation_timeout_seconds
     if settings.mode == "cluster":
         return _Cluster(
