@@ -4,7 +4,7 @@ real Redis topologies (one redis-server, Sentinel, Cluster)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -14,6 +14,7 @@ from roomkey.broker.redis import RedisBroker
 from roomkey.cluster.base import NodeRegistry
 from roomkey.cluster.memory import MemoryNodeRegistry
 from roomkey.cluster.redis import RedisNodeRegistry
+from roomkey.config import RedisSettings
 from roomkey.core.errors import LimitExceeded, ServiceUnavailable
 from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved
 from roomkey.presence.base import Departure, PresenceStore
@@ -22,6 +23,7 @@ from roomkey.presence.redis import RedisPresenceStore
 from roomkey.redis_keys import RedisKeys
 from tests.support.backends import (
     EVERY_BACKEND,
+    REDIS_TOPOLOGIES,
     Recorder,
     redis_settings,
     topology_settings,
@@ -145,13 +147,18 @@ async def test_presence_member_limit(store: PresenceStore) -> None:
 # -- Redis across nodes ------------------------------------------------------------------
 
 
-@pytest.mark.redis
+@pytest.fixture(params=REDIS_TOPOLOGIES)
+def topology(request: pytest.FixtureRequest) -> Callable[[], RedisSettings]:
+    """Settings for one Redis, Sentinel or Cluster: a new prefix at each call."""
+    return lambda: topology_settings(request)
+
+
 async def test_redis_brokers_fan_out_across_nodes_only_where_listened(
-    redis_server: RedisServer,
+    topology: Callable[[], RedisSettings],
 ) -> None:
-    settings = redis_settings(redis_server.url)
+    settings = topology()
     a, b = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
-    other = RedisBroker(redis_settings(redis_server.url), "node-c")  # another prefix
+    other = RedisBroker(topology(), "node-c")  # another prefix
     recs = [Recorder(), Recorder(), Recorder()]
     for broker, rec in zip((a, b, other), recs, strict=True):
         broker.set_handler(rec.deliver)
@@ -222,11 +229,10 @@ async def test_redis_broker_drops_malformed_messages(redis_server: RedisServer) 
         await b.close()
 
 
-@pytest.mark.redis
 async def test_redis_sweep_of_a_silent_node_announces_each_gone_user_once(
-    redis_server: RedisServer,
+    topology: Callable[[], RedisSettings],
 ) -> None:
-    settings = redis_settings(redis_server.url)
+    settings = topology()
     a, b = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
     nodes_a, nodes_b = (
         RedisNodeRegistry(settings, "node-a", a),
