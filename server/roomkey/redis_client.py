@@ -137,7 +137,9 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
 
     async def aclose(self) -> None:
         await super().aclose()
-        await self.sentinel_manager.aclose()
+        for sentinel in self.sentinel_manager.sentinels:
+            with contextlib.suppress(*REDIS_FAILURES):
+                await sentinel.aclose()
 
 
 # Commands sent at once on a cluster where one Redis takes a pipeline (below the cluster
