@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -93,8 +93,6 @@ class _Cluster(RedisCluster):
     connections was in use (redis-py drops them with that connection open).
     """
 
-    _seen: list[ClusterNode]
-
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         if self._initialize:
             self._note_nodes()
@@ -142,8 +140,7 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
                 await sentinel.aclose()
 
 
-# Commands sent at once on a cluster where one Redis takes a pipeline (below the cluster
-# client's connections per node, which it refuses past instead of waiting).
+# Commands sent at once on a cluster where one Redis takes a pipeline.
 CLUSTER_BATCH = 32
 
 Command = tuple[Any, ...]
@@ -156,15 +153,31 @@ async def run_batch(client: RedisClient, commands: list[Command]) -> list[Any]:
     master (a cluster pipeline does not read the slot map again when a master has failed
     over, so it would keep failing on the dead one). Raises the first failure."""
     if isinstance(client, RedisCluster):
-        replies: list[Any] = []
-        for i in range(0, len(commands), CLUSTER_BATCH):
-            batch = commands[i : i + CLUSTER_BATCH]
-            replies.extend(await asyncio.gather(*(client.execute_command(*c) for c in batch)))
-        return replies
+        cluster = client
+
+        def call(command: Command) -> Callable[[], Awaitable[Any]]:
+            return lambda: cluster.execute_command(*command)
+
+        return await gathered([call(c) for c in commands])
     pipe = client.pipeline(transaction=False)
     for command in commands:
         pipe.execute_command(*command)
     return list(await pipe.execute())
+
+
+async def gathered(calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Each call's result, in order, ``CLUSTER_BATCH`` calls at once; every call of a batch
+    has finished before the first failure is raised (none is left running)."""
+    results: list[T] = []
+    for i in range(0, len(calls), CLUSTER_BATCH):
+        batch = await asyncio.gather(
+            *(c() for c in calls[i : i + CLUSTER_BATCH]), return_exceptions=True
+        )
+        for result in batch:
+            if isinstance(result, BaseException):
+                raise result
+        results.extend(batch)  # type: ignore[arg-type]
+    return results
 
 
 def node_options(settings: RedisSettings, name: str) -> dict[str, Any]:

@@ -25,9 +25,8 @@ reconciliation.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio.cluster import RedisCluster
@@ -40,7 +39,7 @@ from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
 from roomkey.presence.base import Departure, DepartureHandler, JoinResult, PresenceStore
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
-from roomkey.redis_client import CLUSTER_BATCH, RedisClient, bounded, open_redis, run_batch, text
+from roomkey.redis_client import RedisClient, bounded, gathered, open_redis, run_batch, text
 from roomkey.redis_keys import RedisKeys
 
 log = logging.getLogger("roomkey.presence")
@@ -311,10 +310,7 @@ class RedisPresenceStore(PresenceStore, NodeState):
         if not calls:
             return results
         if isinstance(self._r, RedisCluster):
-            for i in range(0, len(calls), CLUSTER_BATCH):
-                batch = [self._run_script(*call) for call in calls[i : i + CLUSTER_BATCH]]
-                results.extend(await asyncio.gather(*batch))
-            return results
+            return await gathered([self._script_call(*c) for c in calls])
         await self._load_scripts()
         for i in range(0, len(calls), BATCH):
             commands = [
@@ -323,6 +319,9 @@ class RedisPresenceStore(PresenceStore, NodeState):
             ]
             results.extend(await self._call(run_batch(self._r, commands), what))
         return results
+
+    def _script_call(self, name: str, keys: list[str], args: list[Any]) -> Callable[[], Any]:
+        return lambda: self._run_script(name, keys, args)
 
     async def _load_scripts(self) -> None:
         """Load the scripts before a pipeline runs them by sha: a pipeline cannot load a
