@@ -128,6 +128,16 @@ class _Cluster(RedisCluster):
                 await node.disconnect()
 
 
+async def reread_slots(cluster: RedisCluster) -> None:
+    """Read the cluster's slot map again now (a listener starting over after a failover),
+    keeping track of the nodes it replaces so that closing the client closes them."""
+    if isinstance(cluster, _Cluster):
+        cluster._note_nodes()
+    await cluster.nodes_manager.initialize()
+    if isinstance(cluster, _Cluster):
+        cluster._note_nodes()
+
+
 class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """A pool of connections to the master the sentinels name that waits for a free
     connection (up to its timeout) instead of failing past ``max_connections``. Closing it

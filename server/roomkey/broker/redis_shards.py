@@ -34,7 +34,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
 from roomkey.config import RedisSettings
-from roomkey.redis_client import REDIS_FAILURES, node_options
+from roomkey.redis_client import REDIS_FAILURES, node_options, reread_slots
 from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait, within
 
@@ -107,7 +107,7 @@ class ShardedListener:
         cluster = self._cluster
         await within(cluster.initialize(), self._timeout)
         if refresh:
-            await within(cluster.nodes_manager.initialize(), self._timeout)
+            await within(reread_slots(cluster), self._timeout)
         for node in cluster.get_primaries():
             client = aioredis.Redis(
                 host=node.host,
