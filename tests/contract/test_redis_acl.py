@@ -20,7 +20,7 @@ from redis.exceptions import NoPermissionError
 from roomkey.broker.redis import RedisBroker
 from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RateLimits, SessionSettings
-from roomkey.core.errors import BackendError, RateLimited
+from roomkey.core.errors import BackendError, RateLimited, ServiceUnavailable
 from roomkey.core.protocol import ChannelEvent
 from roomkey.identity.session import RedisSessionStore
 from roomkey.presence.base import Departure
@@ -32,7 +32,11 @@ from tests.support.authorize import post_auth
 from tests.support.backends import Recorder, redis_settings
 from tests.support.paths import DOCS_DIR
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
-from tests.support.redis_topologies import ClusterTopology
+from tests.support.redis_topologies import (
+    ClusterTopology,
+    start_sentinel_topology,
+    stop_sentinel_topology,
+)
 from tests.support.redis_topologies import cli as _cli
 from tests.support.servers import StartServer
 from tests.support.socketio_client import ConnectClient
@@ -319,3 +323,49 @@ async def test_documented_acl_suffices_on_a_cluster(redis_cluster: ClusterTopolo
             await closing.close()
     for port in redis_cluster.alive():
         assert _cli(port, "ACL", "LOG") == "", port
+
+
+@pytest.mark.slow
+async def test_documented_acl_and_sentinel_auth_on_sentinel() -> None:
+    """Sentinel with a password on the sentinels (``sentinel_password``) and the documented
+    ACL user on the master and its replica (``username``/``password``): fan-out, presence and
+    rate limits work and nothing is refused; a wrong sentinel password finds no master."""
+    topology = start_sentinel_topology(sentinel_password="sentinel-secret")
+    try:
+        for server in (topology.master, topology.replica):
+            server.cli("ACL", "SETUSER", "roomkey", *documented_acl())
+        settings = topology.settings(
+            prefix="roomkey",
+            username="roomkey",
+            password=PASSWORD,
+            sentinel_password="sentinel-secret",
+        )
+        broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
+        store, limiter = RedisPresenceStore(settings, "node-a"), RedisRateLimiter(settings)
+        rec = Recorder()
+        other.set_handler(rec.deliver)
+        parts = (broker, other, store, limiter)
+        for part in parts:
+            await part.start()
+        try:
+            await wait_for_condition(lambda: broker.ready and other.ready, "both brokers ready")
+            await other.listen("1", "private-acl")
+            await broker.publish("1", ChannelEvent("private-acl", "e", "d"))
+            await wait_for_condition(lambda: len(rec.deliveries) == 1, "the event delivered")
+            assert (await store.join("1", "presence-acl", "1.1", "u1", None, 100)).first
+            assert await store.leave("1", "presence-acl", "1.1") == "u1"
+            assert (await limiter.hit("auth-user:{1}:u1", 1, 30.0)).allowed
+            assert limiter.failures == 0
+        finally:
+            for part in parts:
+                await part.close()
+        assert topology.master.cli("ACL", "LOG") == ""
+        wrong = RedisPresenceStore(replace(settings, sentinel_password="wrong"), "node-c")
+        await wrong.start()
+        try:
+            with pytest.raises(ServiceUnavailable):
+                await wrong.channels("1")
+        finally:
+            await wrong.close()
+    finally:
+        stop_sentinel_topology(topology)

@@ -28,11 +28,16 @@ CLUSTER_NODE_TIMEOUT_MS = 2000
 READY_TIMEOUT_S = 30.0
 
 
-def cli(port: int, *args: str) -> str:
-    """``redis-cli -p port args...``: its output ('' when it did not answer in 5 s)."""
+def cli(port: int, *args: str, auth: str = "") -> str:
+    """``redis-cli -p port args...`` (``auth``: a password to send first): its output ('' when
+    it did not answer in 5 s)."""
+    login = ["-a", auth, "--no-auth-warning"] if auth else []
     try:
         out = subprocess.run(
-            ["redis-cli", "-p", str(port), *args], capture_output=True, timeout=5, check=False
+            ["redis-cli", "-p", str(port), *login, *args],
+            capture_output=True,
+            timeout=5,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return ""
@@ -82,6 +87,7 @@ class SentinelTopology:
     sentinels: list[subprocess.Popen[bytes]]
     workdir: str
     stopped: list[RedisServer] = field(default_factory=list)
+    sentinel_password: str = ""
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -98,9 +104,12 @@ class SentinelTopology:
 
     def master_port(self) -> int | None:
         """The master's port as the first sentinel names it, or None."""
-        reply = cli(self.sentinel_ports[0], "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+        reply = self.ask_sentinel(self.sentinel_ports[0], "get-master-addr-by-name", MASTER_NAME)
         lines = reply.splitlines()
         return int(lines[1]) if len(lines) == 2 and lines[1].isdigit() else None
+
+    def ask_sentinel(self, port: int, *args: str) -> str:
+        return cli(port, "SENTINEL", *args, auth=self.sentinel_password)
 
     def kill_master(self) -> int:
         """``kill -9`` the current master; returns its port."""
@@ -115,7 +124,7 @@ class SentinelTopology:
 
         def promoted() -> bool:
             ports = {
-                cli(p, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)
+                self.ask_sentinel(p, "get-master-addr-by-name", MASTER_NAME)
                 for p in self.sentinel_ports
             }
             if len(ports) != 1:
@@ -133,7 +142,9 @@ class SentinelTopology:
         return port
 
 
-def start_sentinel_topology() -> SentinelTopology:
+def start_sentinel_topology(sentinel_password: str = "") -> SentinelTopology:
+    """``sentinel_password``: the sentinels' ``requirepass`` (and the one they use between
+    themselves); none by default."""
     require(REDIS, "a redis-server")
     master = start_redis()
     replica = start_redis(extra=("--replicaof", "127.0.0.1", str(master.port)))
@@ -148,13 +159,20 @@ def start_sentinel_topology() -> SentinelTopology:
             f"sentinel down-after-milliseconds {MASTER_NAME} {SENTINEL_DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER_NAME} 2000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+            + (
+                f"requirepass {sentinel_password}\nsentinel sentinel-pass {sentinel_password}\n"
+                if sentinel_password
+                else ""
+            )
         )
         sentinels.append(_spawn([str(conf), "--sentinel"]))
-    topology = SentinelTopology(master, replica, ports, sentinels, workdir)
+    topology = SentinelTopology(
+        master, replica, ports, sentinels, workdir, sentinel_password=sentinel_password
+    )
 
     def complete() -> bool:
         for port in ports:
-            info = cli(port, "SENTINEL", "master", MASTER_NAME).splitlines()
+            info = topology.ask_sentinel(port, "master", MASTER_NAME).splitlines()
             fields = dict(zip(info[0::2], info[1::2], strict=False))
             if fields.get("num-slaves") != "1" or fields.get("num-other-sentinels") != "2":
                 return False
