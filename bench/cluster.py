@@ -4,7 +4,9 @@ started by PID.
 
 - Two nodes: redis-server and two roomkey processes (``redis.url``) share the server CPU;
   subscribers are split between the nodes, every message is published through the REST API of
-  the first one, so half of the deliveries cross Redis.
+  the first one, so half of the deliveries cross Redis. The same on a Redis Cluster of three
+  masters (``redis.cluster_nodes``, sharded pub/sub), also on the server CPU. Both report the
+  CPU Redis used per message published (all its processes).
 - Workers: ``roomkey serve --workers N`` as the wrapper runs it (``roomkey.process``: N
   processes on one port, ``SO_REUSEPORT``, sharing channels through Redis), allowed on every
   CPU; the load generator stays on the load CPU, so with two CPUs the second worker shares a
@@ -22,6 +24,7 @@ from typing import Any
 from bench.processes import (
     ALL_CPUS,
     SERVER_CPU,
+    RedisClusterProcess,
     RedisProcess,
     ServerProcess,
     add_cpu_figures,
@@ -31,6 +34,7 @@ from bench.wrk import PRIVATE_BODY, run_wrk
 
 NODE = "bench.servers.roomkey_node"
 TWO_NODES = "roomkey, 2 nodes + Redis"
+TWO_NODES_CLUSTER = "roomkey, 2 nodes + Redis Cluster (3 masters)"
 # Long enough for the spawned workers to import roomkey and bind the port.
 WORKER_START_SECONDS = 4.0
 
@@ -44,14 +48,18 @@ def measured_fanout(
     subscribers: int,
     fanout: tuple[int, int, float],
     timeout: float,
+    redis: RedisProcess | RedisClusterProcess | None = None,
 ) -> dict[str, Any]:
     """Socket.IO subscribers spread over ``servers``, a fan-out, and the CPU all of them (with
-    every worker process below them; not redis-server) used for it."""
-    cpu0 = 0.0
+    every worker process below them; not redis-server) used for it; with ``redis``, also the
+    CPU it used per message published (``result["redis"]``), from the same moment on (the
+    subscribers connected)."""
+    cpu0 = redis_cpu0 = 0.0
 
     def ready(_: dict[str, Any]) -> None:
-        nonlocal cpu0
+        nonlocal cpu0, redis_cpu0
         cpu0 = sum(s.cpu() for s in servers)
+        redis_cpu0 = redis.cpu() if redis is not None else 0.0
 
     result = run_loadgen(
         [s.port for s in servers],
@@ -63,18 +71,38 @@ def measured_fanout(
         on_ready=ready,
     )
     add_cpu_figures(result, sum(s.cpu() for s in servers) - cpu0)
+    if redis is not None:
+        used = redis.cpu() - redis_cpu0
+        messages = sum(int(result[m]["messages"]) for m in ("burst", "paced") if m in result)
+        result["redis"] = {
+            "cpu_seconds": round(used, 3),
+            "cpu_ms_per_message": round(1000 * used / messages, 3) if messages else 0.0,
+        }
     return result
 
 
-def two_nodes(subscribers: int, fanout: tuple[int, int, float], timeout: float) -> dict[str, Any]:
-    """Fan-out over two nodes sharing one redis-server, Socket.IO subscribers split evenly."""
-    redis = RedisProcess(cpus=SERVER_CPU)
+def two_nodes(
+    subscribers: int,
+    fanout: tuple[int, int, float],
+    timeout: float,
+    *,
+    redis_cluster: bool = False,
+) -> dict[str, Any]:
+    """Fan-out over two nodes sharing one redis-server (or a Redis Cluster), Socket.IO
+    subscribers split evenly; ``result["redis"]``: the CPU Redis used per message."""
+    redis: RedisProcess | RedisClusterProcess
+    if redis_cluster:
+        redis = RedisClusterProcess(cpus=SERVER_CPU)
+        args = ("--redis-cluster", ",".join(redis.addresses))
+    else:
+        redis = RedisProcess(cpus=SERVER_CPU)
+        args = ("--redis-url", redis.url)
     nodes: list[ServerProcess] = []
     try:
         for _ in range(2):
-            nodes.append(ServerProcess(NODE, "--redis-url", redis.url))
+            nodes.append(ServerProcess(NODE, *args))
         time.sleep(0.3)
-        return measured_fanout(nodes, subscribers, fanout, timeout)
+        return measured_fanout(nodes, subscribers, fanout, timeout, redis)
     finally:
         for node in nodes:
             node.stop()
@@ -124,14 +152,18 @@ def redis_round(
     fanout: tuple[int, int, int, float], timeout: float, *, reverse: bool
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """One round of the Redis scenarios (in reverse order on odd rounds): ``(target,
-    subscribers, loadgen result)`` for two nodes, one worker and two workers."""
+    subscribers, loadgen result)`` for two nodes (one Redis, then a Redis Cluster), one
+    worker and two workers."""
     subscribers, burst, paced, interval = fanout
     fan = (burst, paced, interval)
-    order = [0, 1, 2][::-1] if reverse else [0, 1, 2]
+    order = [0, 1, 2, 3][::-1] if reverse else [0, 1, 2, 3]
     out = []
     for which in order:
         if which == 0:
             out.append((TWO_NODES, subscribers, two_nodes(subscribers, fan, timeout)))
+        elif which == 3:
+            result = two_nodes(subscribers, fan, timeout, redis_cluster=True)
+            out.append((TWO_NODES_CLUSTER, subscribers, result))
         else:
             out.append(
                 (workers_target(which), subscribers, workers(which, subscribers, fan, timeout))

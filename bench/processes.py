@@ -195,6 +195,9 @@ class RedisProcess:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
     def stop(self) -> None:
         stop_process(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -272,3 +275,80 @@ def run_loadgen(
         if gen.poll() is None:
             gen.kill()
             gen.wait(5)
+
+
+class RedisClusterProcess:
+    """A throw-away Redis Cluster of ``masters`` masters without replicas (created with
+    ``redis-cli --cluster create``), every process pinned to ``cpus``."""
+
+    def __init__(self, masters: int = 3, cpus: str = SERVER_CPU) -> None:
+        binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if binary is None or cli is None:
+            raise SystemExit("bench: redis-server and redis-cli are required")
+        self.workdir = tempfile.mkdtemp(prefix="roomkey-bench-cluster-")
+        self.ports: list[int] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        try:
+            while len(self.ports) < masters:
+                port = free_port()
+                if port + 10000 > 65535:  # the cluster bus port
+                    continue
+                self.ports.append(port)
+                self.procs.append(
+                    subprocess.Popen(
+                        pinned(
+                            cpus,
+                            binary,
+                            "--port",
+                            str(port),
+                            "--bind",
+                            "127.0.0.1",
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            f"{self.workdir}/nodes-{port}.conf",
+                            "--save",
+                            "",
+                            "--appendonly",
+                            "no",
+                            "--dir",
+                            self.workdir,
+                        ),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                    )
+                )
+                wait_listening(self.procs[-1], port, "redis-server (cluster)")
+            subprocess.run(
+                [cli, "--cluster", "create", *self.addresses, "--cluster-yes"],
+                capture_output=True,
+                timeout=30,
+                check=True,
+            )
+            deadline = time.monotonic() + 20
+            while not all(self._ok(cli, p) for p in self.ports):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the bench cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def _ok(cli: str, port: int) -> bool:
+        out = subprocess.run(
+            [cli, "-p", str(port), "CLUSTER", "INFO"], capture_output=True, timeout=5, check=False
+        )
+        return b"cluster_state:ok" in out.stdout
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"127.0.0.1:{p}" for p in self.ports]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.procs)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop_process(proc)
+        shutil.rmtree(self.workdir, ignore_errors=True)

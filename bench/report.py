@@ -10,6 +10,7 @@ ROOMKEY_PUSHER = "roomkey (Pusher protocol)"
 AIOHTTP = "aiohttp WebSocket loop"
 SIO = "python-socketio room emit"
 TWO_NODES = "roomkey, 2 nodes + Redis"
+TWO_NODES_CLUSTER = "roomkey, 2 nodes + Redis Cluster (3 masters)"
 WORKERS_1 = "roomkey --workers 1 (Redis)"
 WORKERS_2 = "roomkey --workers 2 (Redis)"
 WORKERS_AUTH_1 = "roomkey private, --workers 1 (Redis)"
@@ -100,6 +101,15 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
             )
             out[f"fanout_{n}_two_nodes_vs_one_node_per_cpu_second"] = _ratio(
                 nodes.get("deliveries_per_cpu_second", 0), single["deliveries_per_cpu_second"]
+            )
+        on_cluster = _fanout(result, TWO_NODES_CLUSTER, n, "burst")
+        if nodes and on_cluster:
+            out[f"fanout_{n}_two_nodes_redis_cluster_vs_one_redis"] = _ratio(
+                on_cluster["deliveries_per_second"], nodes["deliveries_per_second"]
+            )
+            out[f"fanout_{n}_two_nodes_redis_cluster_vs_one_redis_per_cpu_second"] = _ratio(
+                on_cluster.get("deliveries_per_cpu_second", 0),
+                nodes.get("deliveries_per_cpu_second", 0),
             )
         one, two = _fanout(result, WORKERS_1, n, "burst"), _fanout(result, WORKERS_2, n, "burst")
         if one and two:

@@ -320,6 +320,10 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
                         ),
                     }
                 )
+                if "redis" in runs[0]:  # the two-node scenarios: Redis's own CPU
+                    fanout[-1]["redis_cpu_ms_per_message"] = median_of(
+                        runs, "redis", "cpu_ms_per_message"
+                    )
     result = {
         "mode": "smoke" if smoke else "full",
         "rounds": rounds,

@@ -20,6 +20,14 @@ from tests.support import markers
 from tests.support.node import NodePusher
 from tests.support.pusher import RawPusherFactory
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
+from tests.support.redis_topologies import (
+    ClusterTopology,
+    SentinelTopology,
+    start_cluster,
+    start_sentinel_topology,
+    stop_cluster,
+    stop_sentinel_topology,
+)
 from tests.support.servers import RunningServers, Server, StartServer
 from tests.support.socketio_client import ConnectClient, SioClients
 
@@ -83,6 +91,35 @@ def redis_server(_session_redis: RedisServer) -> RedisServer:
     the redis marker."""
     markers.require(markers.REDIS, "a redis-server")
     return _session_redis
+
+
+@pytest.fixture(scope="session")
+def _session_sentinel() -> Iterator[SentinelTopology]:
+    topology = start_sentinel_topology()
+    yield topology
+    stop_sentinel_topology(topology)
+
+
+@pytest.fixture
+def redis_sentinel(_session_sentinel: SentinelTopology) -> SentinelTopology:
+    """A master, a replica and three sentinels, started once for the session (tests use
+    distinct prefixes; a test that kills a master starts a topology of its own)."""
+    markers.require(markers.REDIS, "a redis-server")
+    return _session_sentinel
+
+
+@pytest.fixture(scope="session")
+def _session_cluster() -> Iterator[ClusterTopology]:
+    topology = start_cluster()
+    yield topology
+    stop_cluster(topology)
+
+
+@pytest.fixture
+def redis_cluster(_session_cluster: ClusterTopology) -> ClusterTopology:
+    """A Redis Cluster of three masters with a replica each, started once for the session."""
+    markers.require(markers.REDIS, "a redis-server")
+    return _session_cluster
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 (``bench-key``), JWT identity and channel rules, rate limits off (one load generator on
 127.0.0.1 is every client). Publishing goes through its real REST API.
 
-``--redis-url`` makes it a node of a cluster (Redis broker and presence); ``--workers N`` runs
+``--redis-url`` makes it a node of a cluster (Redis broker and presence), ``--redis-cluster``
+the same on a Redis Cluster; ``--workers N`` runs
 it as ``roomkey serve --workers N`` does (``roomkey.process``: N processes, ``SO_REUSEPORT``,
 Redis required). Its metrics listener takes a free loopback port (several nodes run side by
 side).
@@ -37,6 +38,7 @@ def bench_settings(
     performance: PerformanceSettings | None = None,
     *,
     redis_url: str = "",
+    redis_cluster: tuple[str, ...] = (),
     workers: int = 1,
 ) -> Settings:
     app = AppSettings(
@@ -47,7 +49,7 @@ def bench_settings(
     )
     return Settings(
         server=ServerSettings(host="127.0.0.1", port=port, log_level="warning", workers=workers),
-        redis=RedisSettings(url=redis_url),
+        redis=RedisSettings(url=redis_url, cluster_nodes=redis_cluster),
         jwt=JwtSettings(secret=JWT_SECRET),
         rate_limits=RateLimits(
             authorize_per_minute_per_user=0,
@@ -66,6 +68,9 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--no-direct-writes", action="store_true", help="performance.direct_writes off")
     p.add_argument("--redis-url", default="", help="redis.url: a node of a cluster")
+    p.add_argument(
+        "--redis-cluster", default="", help="redis.cluster_nodes, comma-separated host:port"
+    )
     p.add_argument("--workers", type=int, default=1, help="server.workers (needs --redis-url)")
     p.add_argument("--no-gc-tuning", action="store_true", help="no gc.freeze, Python's thresholds")
     p.add_argument("--no-peek-body", action="store_true", help="performance.peek_body off")
@@ -75,7 +80,14 @@ def main() -> None:
     )
     if args.no_gc_tuning:
         perf = replace(perf, gc_freeze=False, gc_threshold0=700, gc_threshold1=10, gc_threshold2=10)
-    settings = bench_settings(args.port, perf, redis_url=args.redis_url, workers=args.workers)
+    cluster_nodes = tuple(n for n in args.redis_cluster.split(",") if n)
+    settings = bench_settings(
+        args.port,
+        perf,
+        redis_url=args.redis_url,
+        redis_cluster=cluster_nodes,
+        workers=args.workers,
+    )
     if args.workers > 1:
         raise SystemExit(run_workers(settings))
     run_server(settings)

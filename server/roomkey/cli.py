@@ -77,9 +77,10 @@ def _serve(args: argparse.Namespace) -> int:
         for line in exc.errors:
             print(f"config error: {line}", file=sys.stderr)
         return EXIT_CONFIG
-    if settings.server.workers > 1 and not settings.redis.url:
+    if settings.server.workers > 1 and not settings.redis.enabled:
         print(
-            "roomkey: --workers above 1 needs redis.url in the config: workers share "
+            "roomkey: --workers above 1 needs redis.url (or redis.sentinels or "
+            "redis.cluster_nodes) in the config: workers share "
             "channels and presence through Redis",
             file=sys.stderr,
         )

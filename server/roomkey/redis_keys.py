@@ -1,7 +1,8 @@
 """The names of roomkey's Redis keys and pub/sub channels: the one place that builds them.
 
 Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``redis.prefix``,
-``{a}`` the app id as a Redis hash tag, ``c`` a channel, ``n`` a node id):
+``{a}`` the app id as a Redis hash tag, ``{a:c}`` the app id and a channel as one, ``c`` a
+channel, ``n`` a node id):
 
 - ``p:subs:{a}:c``            set: socket ids subscribed to ``c`` (its size is the count)
 - ``p:channels:{a}``          hash: channel -> subscriber count (the occupied channels)
@@ -9,7 +10,9 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:pres-users:{a}:c``      hash: user id -> user_info (JSON)
 - ``p:pres-conns:{a}:c``      hash: user id -> that user's connections on ``c``
 - ``p:nodes``                 sorted set: node id -> last heartbeat (Redis time, ms)
-- ``p:node-entries:n``        set: the entries node ``n`` holds (what a sweep removes)
+- ``p:node-apps:n``           set: the apps in which node ``n`` holds entries
+- ``p:node-entries:{a}:n``    set: the entries node ``n`` holds in app ``a`` (what a sweep
+                              removes)
 - ``p:node-conns:n``          hash: app id -> open connections on ``n`` (expires)
 - ``p:rate:LIMIT:{a}[:s]``    string: hits in one rate-limit window of subject ``s`` (expires)
 - ``p:cache:{a}:c``           string: the last event published on cache channel ``c`` (expires)
@@ -24,9 +27,20 @@ Every name is ``{prefix}:{kind}`` followed by what the kind needs (``p`` is ``re
 - ``p:hook-due:{a}``, ``p:hook-events:{a}``, ``p:hook-held:{a}``, ``p:hook-owners:{a}``,
   ``p:hook-seq:{a}``          the same five for the channel and member events on their way
                               to the in-process hooks (``hook_relay.py``)
-- ``p:events:{a}:c``          pub/sub: events published on ``c``
+- ``p:events:{a:c}``          pub/sub: events published on ``c``
 - ``p:control``               pub/sub: cluster-wide commands (terminate a user, ...)
 - ``p:ping:n``                pub/sub: node ``n``'s listener pinging itself
+- ``p:shard-ping:{i}:n``      sharded pub/sub (Redis Cluster): node ``n`` pinging its
+                              connection to one shard (``i`` picks a slot of that shard)
+
+Slots (Redis Cluster). Every key a script or a call touches together carries the same hash
+tag, so each lands in one slot: the app's tag ``{a}`` for channel state, presence, a node's
+entries in the app and rate limits (one script may touch a channel's keys, the app's channel
+list and the node's entries of the app). A channel's pub/sub name carries its own tag
+``{a:c}``, so that sharded pub/sub spreads the channels of one app over every shard. A new
+name goes through ``slot_tag``: ``slot_tag(app_id)`` for app state,
+``slot_tag(app_id, channel)`` for what belongs to one channel only. Names without a tag
+(``nodes``, ``node-apps``, ``node-conns``, ``control``) are only ever used one at a time.
 
 Why no two things share a name, whatever the app id, channel or subject holds:
 
@@ -35,7 +49,8 @@ Why no two things share a name, whatever the app id, channel or subject holds:
 - the kind comes next, from the fixed set above, before anything an app or a client chose;
 - the app id follows inside ``{...}`` (the form of a Redis Cluster hash tag). A safe app id
   is written as it is; any other is percent-encoded, so the segment never holds ``}`` or
-  ``:`` and ends at the first ``}``;
+  ``:`` and ends at the first ``}`` (or at the ``:`` before a channel inside the tag, which
+  is written likewise: channel-name characters as they are, anything else encoded);
 - the channel, node id or subject comes last and runs to the end of the name, so it needs
   no delimiter and may hold anything (``:`` included).
 
@@ -57,6 +72,8 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SAFE_CHAR = re.compile(r"[A-Za-z0-9._-]")
 # The queues a webhook store keeps in Redis: the webhooks', and the in-process hooks'.
 EVENT_QUEUES = ("webhook", "hook")
+# Channel names (core/channels.py) and what may stand for one inside a hash tag as it is.
+_TAG_CHANNEL = re.compile(r"[A-Za-z0-9_\-=@,.;]+")
 
 
 def name_problem(value: str, max_length: int) -> str | None:
@@ -76,10 +93,27 @@ def name_problem(value: str, max_length: int) -> str | None:
 
 @lru_cache(maxsize=1024)
 def app_tag(app_id: str) -> str:
-    """``{app_id}``: the app's hash tag, percent-encoded unless the id is a safe name."""
+    """``{app_id}``: the app's hash tag, percent-encoded unless the id is a safe name. An
+    empty id is written ``{%}`` (Redis Cluster ignores an empty ``{}``, and encoding never
+    yields a lone ``%``)."""
+    if not app_id:
+        return "{%}"
     if SAFE_NAME.fullmatch(app_id) is None:
         app_id = quote(app_id, safe="")
     return "{" + app_id + "}"
+
+
+@lru_cache(maxsize=4096)
+def slot_tag(app_id: str, channel: str | None = None) -> str:
+    """The hash tag that decides a name's Redis Cluster slot: ``{app_id}`` for what belongs to
+    the app (every key one script touches must carry the same tag), ``{app_id:channel}`` for
+    what belongs to one channel alone (its pub/sub name). Percent-encoded where the id or the
+    channel holds anything else than safe characters, so the tag never holds ``}``."""
+    if channel is None:
+        return app_tag(app_id)
+    if _TAG_CHANNEL.fullmatch(channel) is None:
+        channel = quote(channel, safe="")
+    return app_tag(app_id)[:-1] + ":" + channel + "}"
 
 
 class RedisKeys:
@@ -108,8 +142,11 @@ class RedisKeys:
         p = self.prefix
         return [f"{p}:pres-sockets:{tail}", f"{p}:pres-users:{tail}", f"{p}:pres-conns:{tail}"]
 
-    def node_entries(self, node_id: str) -> str:
-        return f"{self.prefix}:node-entries:{node_id}"
+    def node_apps(self, node_id: str) -> str:
+        return f"{self.prefix}:node-apps:{node_id}"
+
+    def node_entries(self, app_id: str, node_id: str) -> str:
+        return f"{self.prefix}:node-entries:{slot_tag(app_id)}:{node_id}"
 
     def node_connections(self, node_id: str) -> str:
         return f"{self.prefix}:node-conns:{node_id}"
@@ -145,10 +182,15 @@ class RedisKeys:
     # -- pub/sub (broker/redis.py) -----------------------------------------------------
 
     def events(self, app_id: str, channel: str) -> bytes:
-        return f"{self.prefix}:events:{app_tag(app_id)}:{channel}".encode()
+        return f"{self.prefix}:events:{slot_tag(app_id, channel)}".encode()
 
     def ping(self, node_id: str) -> bytes:
         return f"{self.prefix}:ping:{node_id}".encode()
+
+    def shard_ping(self, node_id: str, index: int) -> bytes:
+        """Candidate ``index`` of node ``node_id``'s ping to one shard: the caller tries
+        indexes until one falls in a slot of that shard."""
+        return f"{self.prefix}:shard-ping:{{{index}}}:{node_id}".encode()
 
 
 def rate_window(limit: str, app_id: str, subject: str | None = None) -> str:

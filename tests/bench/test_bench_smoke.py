@@ -95,6 +95,7 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         "fanout_20_workers_2_vs_1",
         "fanout_20_workers_2_vs_1_per_cpu_second",
         "fanout_20_two_nodes_vs_one_node_per_cpu_second",
+        "fanout_20_two_nodes_redis_cluster_vs_one_redis_per_cpu_second",
         "fanout_20_deliveries_vs_laravel_echo_server",
         "fanout_20_pusher_deliveries_vs_laravel_echo_server",
         "broadcast_20_p99_vs_laravel_echo_server",
@@ -106,6 +107,8 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
     # server may use less than one clock tick, which reads as 0.
     for row in result["fanout"]:
         assert row["deliveries_per_cpu_second"] >= 0, row
+        if row["target"].startswith("roomkey, 2 nodes"):  # and Redis's CPU per message
+            assert row["redis_cpu_ms_per_message"] >= 0, row
     markdown = (tmp_path / "results.md").read_text()
     assert markdown.startswith("# roomkey benchmark")
     assert f"| {PEER} | 20 | burst |" in markdown

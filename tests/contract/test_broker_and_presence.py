@@ -1,10 +1,10 @@
-"""One contract for the broker, presence and node registry backends, run on memory and on a
-real Redis."""
+"""One contract for the broker, presence and node registry backends, run on memory and on
+real Redis topologies (one redis-server, Sentinel, Cluster)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -14,52 +14,56 @@ from roomkey.broker.redis import RedisBroker
 from roomkey.cluster.base import NodeRegistry
 from roomkey.cluster.memory import MemoryNodeRegistry
 from roomkey.cluster.redis import RedisNodeRegistry
+from roomkey.config import RedisSettings
 from roomkey.core.errors import LimitExceeded, ServiceUnavailable
 from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved
 from roomkey.presence.base import Departure, PresenceStore
 from roomkey.presence.memory import MemoryPresenceStore
 from roomkey.presence.redis import RedisPresenceStore
 from roomkey.redis_keys import RedisKeys
-from tests.support.backends import MEMORY_AND_REDIS, Recorder, redis_settings
+from tests.support.backends import (
+    EVERY_BACKEND,
+    REDIS_TOPOLOGIES,
+    Recorder,
+    redis_settings,
+    topology_settings,
+)
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 from tests.support.waiting import wait_for_condition
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
     b: Broker
     if request.param == "memory":
         b = MemoryBroker()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        b = RedisBroker(redis_settings(server.url), "node-a")
+        b = RedisBroker(topology_settings(request), "node-a")
     await b.start()
     await wait_for_condition(lambda: b.ready, "the broker ready")
     yield b
     await b.close()
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[PresenceStore]:
     s: PresenceStore
     if request.param == "memory":
         s = MemoryPresenceStore()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisPresenceStore(redis_settings(server.url), "node-a")
+        s = RedisPresenceStore(topology_settings(request), "node-a")
     await s.start()
     yield s
     await s.close()
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def nodes(request: pytest.FixtureRequest) -> AsyncIterator[NodeRegistry]:
     n: NodeRegistry
     if request.param == "memory":
         n = MemoryNodeRegistry()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        n = RedisNodeRegistry(redis_settings(server.url), "node-a")
+        n = RedisNodeRegistry(topology_settings(request), "node-a")
     await n.start()
     yield n
     await n.close()
@@ -143,13 +147,18 @@ async def test_presence_member_limit(store: PresenceStore) -> None:
 # -- Redis across nodes ------------------------------------------------------------------
 
 
-@pytest.mark.redis
+@pytest.fixture(params=REDIS_TOPOLOGIES)
+def topology(request: pytest.FixtureRequest) -> Callable[[], RedisSettings]:
+    """Settings for one Redis, Sentinel or Cluster: a new prefix at each call."""
+    return lambda: topology_settings(request)
+
+
 async def test_redis_brokers_fan_out_across_nodes_only_where_listened(
-    redis_server: RedisServer,
+    topology: Callable[[], RedisSettings],
 ) -> None:
-    settings = redis_settings(redis_server.url)
+    settings = topology()
     a, b = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
-    other = RedisBroker(redis_settings(redis_server.url), "node-c")  # another prefix
+    other = RedisBroker(topology(), "node-c")  # another prefix
     recs = [Recorder(), Recorder(), Recorder()]
     for broker, rec in zip((a, b, other), recs, strict=True):
         broker.set_handler(rec.deliver)
@@ -220,11 +229,10 @@ async def test_redis_broker_drops_malformed_messages(redis_server: RedisServer) 
         await b.close()
 
 
-@pytest.mark.redis
 async def test_redis_sweep_of_a_silent_node_announces_each_gone_user_once(
-    redis_server: RedisServer,
+    topology: Callable[[], RedisSettings],
 ) -> None:
-    settings = redis_settings(redis_server.url)
+    settings = topology()
     a, b = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
     nodes_a, nodes_b = (
         RedisNodeRegistry(settings, "node-a", a),

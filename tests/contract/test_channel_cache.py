@@ -1,4 +1,5 @@
-"""The channel-cache contract, one body over memory and a real redis-server: the last event
+"""The channel-cache contract, one body over memory and each real Redis topology (one
+redis-server, Sentinel, Cluster): the last event
 replaces the one before, each app and channel apart, data kept exactly (a string stays a
 string), nothing after the time to live."""
 
@@ -12,19 +13,18 @@ from roomkey.cache.base import CachedEvent, ChannelCache
 from roomkey.cache.memory import MemoryChannelCache
 from roomkey.cache.redis import RedisChannelCache
 from roomkey.redis_keys import RedisKeys
-from tests.support.backends import MEMORY_AND_REDIS, redis_settings
+from tests.support.backends import EVERY_BACKEND, redis_settings, topology_settings
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for_condition
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def cache(request: pytest.FixtureRequest) -> AsyncIterator[ChannelCache]:
     store: ChannelCache
     if request.param == "memory":
         store = MemoryChannelCache()
     else:
-        redis = request.getfixturevalue("redis_server")
-        store = RedisChannelCache(redis_settings(redis.url))
+        store = RedisChannelCache(topology_settings(request))
     await store.start()
     yield store
     await store.close()

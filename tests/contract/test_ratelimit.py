@@ -1,4 +1,5 @@
-"""One contract for every rate limiter: the memory one and the Redis one (a real redis-server)."""
+"""One contract for every rate limiter: the memory one and the Redis one (one real
+redis-server, Sentinel and Cluster)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,16 @@ import pytest
 from roomkey.ratelimit.base import RateLimiter
 from roomkey.ratelimit.memory import MemoryRateLimiter
 from roomkey.ratelimit.redis import RedisRateLimiter
-from tests.support.backends import MEMORY_AND_REDIS
+from tests.support.backends import EVERY_BACKEND, topology_settings
 from tests.support.redis_server import RedisServer
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         lim: RateLimiter = MemoryRateLimiter()
     else:
-        redis: RedisServer = request.getfixturevalue("redis_server")
-        lim = RedisRateLimiter(redis.url, prefix=f"t{secrets.token_hex(4)}", timeout=2.0)
+        lim = RedisRateLimiter(topology_settings(request, operation_timeout_seconds=2.0))
     await lim.start()
     yield lim
     await lim.close()

@@ -22,7 +22,7 @@ from roomkey.cache.base import CachedEvent
 from roomkey.cache.redis import RedisChannelCache
 from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RateLimits, SessionSettings
-from roomkey.core.errors import BackendError, RateLimited
+from roomkey.core.errors import BackendError, RateLimited, ServiceUnavailable
 from roomkey.core.protocol import ChannelEvent
 from roomkey.identity.session import RedisSessionStore
 from roomkey.presence.base import Departure
@@ -35,6 +35,12 @@ from tests.support.authorize import post_auth
 from tests.support.backends import Recorder, redis_settings
 from tests.support.paths import DOCS_DIR
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
+from tests.support.redis_topologies import (
+    ClusterTopology,
+    start_sentinel_topology,
+    stop_sentinel_topology,
+)
+from tests.support.redis_topologies import cli as _cli
 from tests.support.servers import StartServer
 from tests.support.socketio_client import ConnectClient
 from tests.support.waiting import wait_for_condition
@@ -288,3 +294,107 @@ async def test_documented_session_only_acl_reads_sessions_and_nothing_else() -> 
             await client.aclose()
     finally:
         stop_redis(server)
+
+
+async def test_documented_acl_suffices_on_a_cluster(redis_cluster: ClusterTopology) -> None:
+    """The same ACL line on every node of a Redis Cluster: sharded pub/sub, the slot map,
+    presence with a sweep, connection counts, rate limits and sessions; nothing refused."""
+    for port in redis_cluster.alive():
+        _cli(port, "ACL", "SETUSER", "roomkey", "reset", *documented_acl())
+        _cli(port, "ACL", "LOG", "RESET")
+    settings = redis_cluster.settings(prefix="roomkey", username="roomkey", password=PASSWORD)
+    store, silent = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
+    nodes = RedisNodeRegistry(settings, "node-a", store)
+    silent_nodes = RedisNodeRegistry(settings, "node-b", silent)
+    broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
+    limiter = RedisRateLimiter(settings)
+    sessions = RedisSessionStore(settings, "AIOHTTP_SESSION")
+    departures: list[Departure] = []
+
+    async def announce(gone: list[Departure]) -> None:
+        departures.extend(gone)
+
+    store.set_departure_handler(announce)
+    rec = Recorder()
+    other.set_handler(rec.deliver)
+    other.set_control_handler(rec.control)
+    nodes.set_connection_counter(lambda: {"1": 2})
+    silent_nodes.set_connection_counter(lambda: {"1": 3})
+    parts = (store, silent, nodes, silent_nodes, broker, other, limiter)
+    for part in parts:
+        await part.start()
+    try:
+        await wait_for_condition(lambda: broker.ready and other.ready, "both brokers ready")
+        await other.listen("1", "private-acl")
+        await broker.publish("1", ChannelEvent("private-acl", "e", "d"))
+        await broker.publish_control("1", {"op": "terminate_user", "user_id": "7"})
+        await wait_for_condition(
+            lambda: len(rec.deliveries) == 1 and len(rec.commands) == 1,
+            "the event and the control command delivered",
+        )
+        await other.unlisten("1", "private-acl")
+        assert (await store.join("1", "presence-acl", "1.1", "u1", {"n": 1}, 100)).first
+        assert await store.add_subscriber("1", "presence-acl", "1.1") == 1
+        assert await store.channels("1") == {"presence-acl": 1}
+        await wait_for_condition(
+            lambda: nodes.other_connections("1") == 3, "the other node's 3 connections counted"
+        )
+        await silent.join("1", "presence-acl", "2.1", "u2", None, 100)
+        await silent.add_subscriber("1", "private-gone", "2.2")
+        assert silent_nodes._task is not None
+        silent_nodes._task.cancel()  # as in kill -9
+        await wait_for_condition(lambda: len(departures) == 2, "the silent node's two departures")
+        assert (await limiter.hit("auth-user:{1}:u1", 1, 30.0)).allowed is not False
+        assert limiter.failures == 0
+        assert await sessions.load("unknown") is None
+    finally:
+        for closing in (*parts, sessions):
+            await closing.close()
+    for port in redis_cluster.alive():
+        assert _cli(port, "ACL", "LOG") == "", port
+
+
+@pytest.mark.slow
+async def test_documented_acl_and_sentinel_auth_on_sentinel() -> None:
+    """Sentinel with a password on the sentinels (``sentinel_password``) and the documented
+    ACL user on the master and its replica (``username``/``password``): fan-out, presence and
+    rate limits work and nothing is refused; a wrong sentinel password finds no master."""
+    topology = start_sentinel_topology(sentinel_password="sentinel-secret")
+    try:
+        for server in (topology.master, topology.replica):
+            server.cli("ACL", "SETUSER", "roomkey", *documented_acl())
+        settings = topology.settings(
+            prefix="roomkey",
+            username="roomkey",
+            password=PASSWORD,
+            sentinel_password="sentinel-secret",
+        )
+        broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
+        store, limiter = RedisPresenceStore(settings, "node-a"), RedisRateLimiter(settings)
+        rec = Recorder()
+        other.set_handler(rec.deliver)
+        parts = (broker, other, store, limiter)
+        for part in parts:
+            await part.start()
+        try:
+            await wait_for_condition(lambda: broker.ready and other.ready, "both brokers ready")
+            await other.listen("1", "private-acl")
+            await broker.publish("1", ChannelEvent("private-acl", "e", "d"))
+            await wait_for_condition(lambda: len(rec.deliveries) == 1, "the event delivered")
+            assert (await store.join("1", "presence-acl", "1.1", "u1", None, 100)).first
+            assert await store.leave("1", "presence-acl", "1.1") == "u1"
+            assert (await limiter.hit("auth-user:{1}:u1", 1, 30.0)).allowed
+            assert limiter.failures == 0
+        finally:
+            for part in parts:
+                await part.close()
+        assert topology.master.cli("ACL", "LOG") == ""
+        wrong = RedisPresenceStore(replace(settings, sentinel_password="wrong"), "node-c")
+        await wrong.start()
+        try:
+            with pytest.raises(ServiceUnavailable):
+                await wrong.channels("1")
+        finally:
+            await wrong.close()
+    finally:
+        stop_sentinel_topology(topology)

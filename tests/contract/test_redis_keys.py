@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
+from redis.crc import key_slot
 
 from roomkey.cluster.redis import RedisNodeRegistry
 from roomkey.config import RateLimits, Settings
@@ -135,14 +136,35 @@ def test_no_two_things_share_a_name_whatever_the_ids_and_channels() -> None:
         names.extend(keys.webhooks(app_id))
         names.extend(keys.webhooks(app_id, "hook"))
     for node_id in HOSTILE:
-        names += [keys.node_entries(node_id), keys.node_connections(node_id)]
+        names += [keys.node_apps(node_id), keys.node_connections(node_id)]
+        names += [keys.node_entries(app_id, node_id) for app_id in HOSTILE]
         names.append(keys.ping(node_id).decode())
+        names += [keys.shard_ping(node_id, i).decode() for i in (0, 1, 10)]
     names += [keys.nodes, keys.control.decode()]
     assert len(names) == len(set(names))
     assert all(n.startswith("roomkey:") for n in names)
     # A safe app id is written as it is, in its hash tag; the channel comes last.
     assert keys.subscribers("1", "private-a") == "roomkey:subs:{1}:private-a"
     assert keys.subscribers("1:subs", "x") == "roomkey:subs:{1%3Asubs}:x"
+
+
+def test_every_script_touches_one_slot_and_channels_spread() -> None:
+    """In a Redis Cluster each script's keys share one hash tag (the app's), so they live in
+    one slot; a channel's pub/sub name has a tag of its own, so one app's channels spread."""
+    keys = RedisKeys("roomkey")
+    for app_id in HOSTILE:
+        for channel in ["presence-a", "x:y", "}{", "private-1"]:
+            script_keys = [
+                keys.subscribers(app_id, channel),
+                keys.channels(app_id),
+                *keys.presence(app_id, channel),
+                keys.node_entries(app_id, "node-a"),
+            ]
+            assert len({key_slot(k.encode()) for k in script_keys}) == 1
+            assert keys.events(app_id, channel).count(b"}") == 1
+    slots = {key_slot(keys.events("1", f"private-{i}")) for i in range(100)}
+    assert len(slots) > 50
+    assert keys.events("1", "private-a") == b"roomkey:events:{1:private-a}"
 
 
 @pytest.mark.parametrize("prefix", ["", "roomkey:prod", "{rk}", "rk*", "rk prod", "-rk"])
@@ -160,6 +182,6 @@ async def test_a_refused_command_does_not_stop_a_store_closing(redis_server: Red
     nodes = RedisNodeRegistry(settings, "node-x", store)
     await store.start()
     await nodes.start()
-    redis_server.cli("SET", RedisKeys(settings.prefix).node_entries("node-x"), "not a set")
+    redis_server.cli("SET", RedisKeys(settings.prefix).node_apps("node-x"), "not a set")
     await nodes.close()
     await store.close()

@@ -19,7 +19,7 @@ from aiohttp_session.redis_storage import RedisStorage
 from roomkey.config import SessionSettings, Settings
 from tests.support.apps import make_settings
 from tests.support.authorize import post_auth
-from tests.support.backends import MEMORY_AND_REDIS
+from tests.support.backends import EVERY_BACKEND, topology_settings
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 from tests.support.servers import Server, StartServer
 from tests.support.socketio_client import ConnectClient, refused
@@ -29,13 +29,16 @@ SID = "1234.5678"
 pytestmark = pytest.mark.filterwarnings("ignore:It is recommended to use web.RequestKey")
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 def session_settings(request: pytest.FixtureRequest) -> Settings:
     base = make_settings()
     if request.param == "memory":
         return base
-    redis_server: RedisServer = request.getfixturevalue("redis_server")
-    return replace(base, session=SessionSettings(store="redis", redis_url=redis_server.url))
+    if request.param == "redis":
+        redis_server: RedisServer = request.getfixturevalue("redis_server")
+        return replace(base, session=SessionSettings(store="redis", redis_url=redis_server.url))
+    # Sentinel and Cluster: the sessions on the [redis] topology, which the node runs on.
+    return replace(base, redis=topology_settings(request), session=SessionSettings(store="redis"))
 
 
 @pytest.fixture

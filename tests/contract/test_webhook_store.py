@@ -1,7 +1,8 @@
-"""One contract for the webhook stores, run on memory and on a real Redis: the leave delay and
-its cancellation, order, the cap, claims, acks and releases; and, on Redis, what makes the
-queue survive a node: a held leave cancelled from another node, and a claim that runs out
-taken by another node; the in-process hooks' queue kept apart from the webhooks'."""
+"""One contract for the webhook stores, run on memory and on each real Redis topology (one
+redis-server, Sentinel, Cluster): the leave delay and its cancellation, order, the cap,
+claims, acks and releases; and, on Redis, what makes the queue survive a node: a held leave
+cancelled from another node, and a claim that runs out taken by another node; the in-process
+hooks' queue kept apart from the webhooks'."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from roomkey.webhooks.base import WebhookStore
 from roomkey.webhooks.debounce import Pushed
 from roomkey.webhooks.memory import MemoryWebhookStore
 from roomkey.webhooks.redis import RedisWebhookStore
-from tests.support.backends import MEMORY_AND_REDIS, redis_settings
+from tests.support.backends import EVERY_BACKEND, redis_settings, topology_settings
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for_condition
 
@@ -26,14 +27,13 @@ LEASE = 30.0
 APP = "1"
 
 
-@pytest.fixture(params=MEMORY_AND_REDIS)
+@pytest.fixture(params=EVERY_BACKEND)
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[WebhookStore]:
     s: WebhookStore
     if request.param == "memory":
         s = MemoryWebhookStore()
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        s = RedisWebhookStore(redis_settings(server.url), "node-a")
+        s = RedisWebhookStore(topology_settings(request), "node-a")
     await s.start()
     yield s
     await s.close()

@@ -35,13 +35,15 @@ FIXTURE_NEEDS = {
     "node_pusher": NODE,
     "roomkey_redis": REDIS,  # the kit's (roomkey.testing.plugin)
     "roomkey_redis_url": REDIS,
+    "redis_sentinel": REDIS,
+    "redis_cluster": REDIS,
 }
 # Fixtures that start roomkey or a client of it: none of them in tests/unit.
 SERVER_FIXTURES = frozenset(
     {
         *("start_server", "server", "connect", "raw_pusher", "node_pusher", "redis_server"),
         *("own_redis", "roomkey_server", "roomkey_clients", "roomkey_webhooks", "aiohttp_server"),
-        *("aiohttp_client", "roomkey_redis"),
+        *("aiohttp_client", "roomkey_redis", "redis_sentinel", "redis_cluster"),
     }
 )
 

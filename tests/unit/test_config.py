@@ -164,6 +164,71 @@ def test_each_error_names_its_path(data: dict[str, object], expected: str) -> No
     assert any(e.startswith(expected) for e in errors), errors
 
 
+SENTINELS = ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"]
+
+
+@pytest.mark.parametrize(
+    ("redis", "expected"),
+    [
+        (
+            {"url": "redis://x:6379/0", "sentinels": SENTINELS, "sentinel_master": "m"},
+            "redis.sentinels: cannot be combined with url: choose one Redis topology",
+        ),
+        (
+            {"sentinels": SENTINELS, "sentinel_master": "m", "cluster_nodes": ["a:7000"]},
+            "redis.cluster_nodes: cannot be combined with sentinels",
+        ),
+        ({"sentinels": SENTINELS}, "redis.sentinel_master: is required with sentinels"),
+        (
+            {"cluster_nodes": ["a:7000"], "sentinel_master": "m"},
+            "redis.sentinel_master: applies only with sentinels",
+        ),
+        ({"url": "redis://x:6379/0", "sentinel_password": "p"}, "redis.sentinel_password:"),
+        (
+            {"url": "redis://x:6379/0", "password": "p"},
+            "redis.password: is for sentinels or cluster_nodes; a url carries its own",
+        ),
+        ({"url": "redis://x:6379/0", "tls": True}, "redis.tls: is for sentinels or cluster_nodes"),
+        ({"password": "p"}, "redis.password: needs a Redis topology"),
+        ({"cluster_nodes": ["a:7000"], "tls_ca_file": "/ca.pem"}, "redis.tls_ca_file: applies"),
+        (
+            {"cluster_nodes": ["a", "b:x", "[::1]:7000"]},
+            "redis.cluster_nodes: 'a' is not host:port",
+        ),
+        ({"sentinels": ["b:99999"], "sentinel_master": "m"}, "redis.sentinels: 'b:99999' is not"),
+    ],
+)
+def test_impossible_redis_topologies_are_refused(redis: dict[str, object], expected: str) -> None:
+    errors = errors_of({"apps": [APP], "redis": redis})
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_each_redis_topology_reads() -> None:
+    single = parse_settings({"apps": [APP], "redis": {"url": "redis://x:6379/0"}}).redis
+    sentinel = parse_settings(
+        {
+            "apps": [APP],
+            "redis": {"sentinels": SENTINELS, "sentinel_master": "m", "password": "p"},
+        }
+    ).redis
+    cluster = parse_settings(
+        {"apps": [APP], "redis": {"cluster_nodes": ["[::1]:7000"], "tls": True}}
+    ).redis
+    assert (single.mode, sentinel.mode, cluster.mode) == ("single", "sentinel", "cluster")
+    assert sentinel.sentinels == tuple(SENTINELS) and cluster.cluster_nodes == ("[::1]:7000",)
+    assert parse_settings({"apps": [APP]}).redis.mode == ""
+    # A topology other than a url is enough for workers and Redis sessions.
+    settings = parse_settings(
+        {
+            "apps": [APP],
+            "server": {"workers": 2},
+            "session": {"store": "redis"},
+            "redis": {"cluster_nodes": ["a:7000"]},
+        }
+    )
+    assert settings.redis.enabled
+
+
 def test_all_errors_are_reported_together() -> None:
     errors = errors_of(
         {"apps": [{"id": "1", "key": "k", "secret": "x"}], "server": {"port": "80", "mode": "?"}}

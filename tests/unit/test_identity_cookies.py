@@ -214,7 +214,8 @@ def test_impossible_identity_settings_are_refused() -> None:
     ]
     express = problems(session={"kind": "express", "max_age_seconds": 5})
     assert express == [
-        'session.kind: "express" needs session.redis_url or redis.url',
+        'session.kind: "express" needs session.redis_url or a [redis] topology '
+        "(url, sentinels or cluster_nodes)",
         'session.secrets: kind "express" needs express-session\'s secret (secrets or '
         "secrets_file; the current one first)",
         'session.max_age_seconds: kind "express" keeps each session\'s own expiry '

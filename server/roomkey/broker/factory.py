@@ -1,4 +1,4 @@
-"""The one factory of brokers: Redis pub/sub with ``redis.url``, memory without."""
+"""The one factory of brokers: Redis pub/sub with a ``[redis]`` topology (url, sentinels or cluster nodes), memory without."""
 
 from __future__ import annotations
 
@@ -9,6 +9,6 @@ from roomkey.config import Settings
 
 
 def create_broker(settings: Settings, node_id: str) -> Broker:
-    if settings.redis.url:
+    if settings.redis.enabled:
         return RedisBroker(settings.redis, node_id)
     return MemoryBroker()

@@ -17,7 +17,13 @@ The listener is one task that owns one pub/sub connection. It subscribes to ever
 this node has subscribers on, pings itself every ``heartbeat_seconds`` and is replaced when
 it has not heard its own ping for ``deaf_after`` seconds, or when its connection fails;
 reconnection backs off from 50 ms up to ``heartbeat_seconds`` and resubscribes everything.
-``ready`` is true while the listener is subscribed and hearing itself.
+``ready`` is true while the listener is subscribed and hearing itself. With Sentinel, each
+new connection goes to the master the sentinels name, so the listener follows a failover
+at its next reconnection.
+
+On Redis Cluster, names are sharded (``SPUBLISH``/``SSUBSCRIBE``) and the listener holds one
+connection per master (``redis_shards.py``); a moved slot or a failed master ends its session
+like a failed connection, and the next one starts from a fresh slot map.
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from roomkey.broker.base import Broker, BrokerStats, ControlHandler, DeliveryHandler
+from roomkey.broker.redis_shards import ShardedListener
 from roomkey.config import RedisSettings
 from roomkey.core.errors import ServiceUnavailable
 from roomkey.core.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
 from roomkey.logs import log_event
-from roomkey.redis_client import REDIS_FAILURES, bounded, open_redis
+from roomkey.redis_client import REDIS_FAILURES, RedisClient, bounded, open_redis
 from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait, within
 
@@ -64,7 +72,9 @@ class RedisBroker(Broker):
         self.deaf_after = max(3 * self._heartbeat, self._heartbeat + 2 * self._timeout)
         self._handler: DeliveryHandler | None = None
         self._control: ControlHandler | None = None
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
+        self._sharded = settings.mode == "cluster"
+        self._shards: ShardedListener | None = None
         # pub/sub channel name -> (app_id, channel): what this node listens to
         self._names: dict[bytes, tuple[str, str]] = {}
         self._pubsub: Any = None
@@ -136,13 +146,16 @@ class RedisBroker(Broker):
         the channel is subscribed when the listener reconnects."""
         name = self.channel_name(app_id, channel)
         self._names[name] = (app_id, channel)
-        pubsub = self._pubsub
-        if pubsub is None:
+        pubsub, shards = self._pubsub, self._shards
+        if pubsub is None and shards is None:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._confirm.setdefault(name, []).append(waiter)
         try:
-            await within(pubsub.subscribe(name), self._timeout)
+            if shards is not None:
+                await shards.subscribe(name)
+            else:
+                await within(pubsub.subscribe(name), self._timeout)
             await within(waiter, self._timeout)
         except REDIS_FAILURES as exc:
             log.warning("subscribe to a redis channel not confirmed: %s", type(exc).__name__)
@@ -157,11 +170,14 @@ class RedisBroker(Broker):
         name = self.channel_name(app_id, channel)
         if self._names.pop(name, None) is None:
             return
-        pubsub = self._pubsub
-        if pubsub is None:
+        pubsub, shards = self._pubsub, self._shards
+        if pubsub is None and shards is None:
             return
         try:
-            await within(pubsub.unsubscribe(name), self._timeout)
+            if shards is not None:
+                await shards.unsubscribe(name)
+            else:
+                await within(pubsub.unsubscribe(name), self._timeout)
         except REDIS_FAILURES as exc:
             # The next reconnection subscribes only to what is still listened to.
             log.warning("unsubscribe from a redis channel failed: %s", type(exc).__name__)
@@ -171,7 +187,10 @@ class RedisBroker(Broker):
     async def _send(self, name: bytes, payload: str, what: str) -> None:
         if self._redis is None:
             raise ServiceUnavailable("the broker is not started")
-        await bounded(self._redis.publish(name, payload), self._timeout, what)
+        if self._sharded:
+            await bounded(self._redis.spublish(name, payload), self._timeout, what)
+        else:
+            await bounded(self._redis.publish(name, payload), self._timeout, what)
 
     async def _run(self) -> None:
         """Keep one listener alive until cancelled: connect, listen, back off, repeat."""
@@ -195,6 +214,7 @@ class RedisBroker(Broker):
 
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
+        shards, self._shards = self._shards, None
         for waiters in self._confirm.values():
             for waiter in waiters:
                 if not waiter.done():
@@ -204,9 +224,14 @@ class RedisBroker(Broker):
                 await within(pubsub.aclose(), self._timeout)
             except CLOSE_FAILURES:
                 pass
+        if shards is not None:
+            await shards.close()
 
     async def _listen_once(self) -> None:
-        assert self._redis is not None
+        if self._sharded:
+            await self._listen_sharded_once()
+            return
+        assert isinstance(self._redis, aioredis.Redis)
         pubsub: Any = self._redis.pubsub()
         names = [self.control_name, self.ping_name, *self._names]
         try:
@@ -239,6 +264,37 @@ class RedisBroker(Broker):
             if message is not None:
                 self._on_message(message)
 
+    async def _listen_sharded_once(self) -> None:
+        assert isinstance(self._redis, RedisCluster)
+        shards = ShardedListener(
+            self._redis,
+            self._settings,
+            self._keys,
+            self.node_id,
+            self._on_message,
+            self._heard,
+            lambda name: name == self.control_name or name in self._names,
+        )
+        names = [self.control_name, *self._names]
+        try:
+            await shards.connect(names, refresh=self.reconnects > 0)
+        except BaseException:
+            await shards.close()  # not yet ours to drop
+            raise
+        self._shards = shards
+        added = [n for n in self._names if n not in names]
+        removed = [n for n in names[1:] if n not in self._names]
+        if added:
+            await shards.subscribe(*added)
+        if removed:
+            await shards.unsubscribe(*removed)
+        await shards.run(self._heartbeat, self.deaf_after)
+
+    def _heard(self, oldest: float, lag: float) -> None:
+        self._last_heard = oldest
+        self._ready = True
+        self.lag_seconds = lag
+
     async def _ping(self) -> None:
         assert self._redis is not None
         # The payload is the send time, so hearing it back measures the broker's delay.
@@ -247,12 +303,14 @@ class RedisBroker(Broker):
 
     def _on_message(self, message: dict[str, Any]) -> None:
         kind, name = message.get("type"), message.get("channel")
-        if kind == b"subscribe" or kind == "subscribe":
+        if kind in (b"subscribe", "subscribe", b"ssubscribe", "ssubscribe"):
             for waiter in self._confirm.pop(name, []) if isinstance(name, bytes) else []:
                 if not waiter.done():
                     waiter.set_result(None)
             return
-        if kind not in (b"message", "message") or not isinstance(name, bytes):
+        if kind not in (b"message", "message", b"smessage", "smessage"):
+            return
+        if not isinstance(name, bytes):
             return
         if name == self.ping_name:
             self._last_heard = time.monotonic()

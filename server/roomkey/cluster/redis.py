@@ -29,13 +29,11 @@ from collections import Counter
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
-
 from roomkey.cluster.base import ConnectionCounter, NodeRegistry, NodeState
 from roomkey.config import RedisSettings
 from roomkey.core.errors import RoomkeyError, ServiceUnavailable
 from roomkey.logs import log_event
-from roomkey.redis_client import bounded, open_redis, text
+from roomkey.redis_client import RedisClient, bounded, open_redis, run_batch, text
 from roomkey.redis_keys import RedisKeys
 from roomkey.tasks import cancel_and_wait
 
@@ -85,7 +83,7 @@ class RedisNodeRegistry(NodeRegistry):
         self._state = state
         self._keys = RedisKeys(settings.prefix)
         self._timeout = settings.operation_timeout_seconds
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._scripts: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._healthy_since: float | None = None  # monotonic time of the first good beat
@@ -199,18 +197,18 @@ class RedisNodeRegistry(NodeRegistry):
         # Every app with a quota is written, zeros included, so the hash never holds a stale
         # count and needs no DEL first (no MULTI either: the documented ACL has no
         # @transaction, and each command here is atomic on its own).
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hset(key, mapping=counts)
-        pipe.pexpire(key, ttl_ms)
-        pipe.zrange(self._keys.nodes, 0, -1)
-        replies = await self._call(pipe.execute(), "connection counts")
+        fields = [part for app_id, n in counts.items() for part in (app_id, n)]
+        commands = [
+            ("HSET", key, *fields),
+            ("PEXPIRE", key, ttl_ms),
+            ("ZRANGE", self._keys.nodes, 0, -1),
+        ]
+        replies = await self._call(run_batch(self._r, commands), "connection counts")
         others = [text(n) for n in replies[-1] if text(n) != self.node_id]
         totals: Counter[str] = Counter()
         if others:
-            pipe = self._r.pipeline(transaction=False)
-            for node_id in others:
-                pipe.hgetall(self._keys.node_connections(node_id))
-            for held in await self._call(pipe.execute(), "connection counts"):
+            reads = [("HGETALL", self._keys.node_connections(n)) for n in others]
+            for held in await self._call(run_batch(self._r, reads), "connection counts"):
                 for app_id, n in held.items():
                     try:
                         totals[text(app_id)] += int(n)
@@ -221,7 +219,7 @@ class RedisNodeRegistry(NodeRegistry):
     # -- plumbing ------------------------------------------------------------------------
 
     @property
-    def _r(self) -> aioredis.Redis:
+    def _r(self) -> RedisClient:
         if self._redis is None:
             raise ServiceUnavailable("the node registry is not started")
         return self._redis

@@ -25,9 +25,12 @@ def _session_problems(settings: Settings) -> list[str]:
             f'session.store: "redis" is the older name of kind "aiohttp_redis"; '
             f'kind "{kind}" does not use it (remove store)'
         )
-    if kind in REDIS_SESSION_KINDS and not (s.redis_url or settings.redis.url):
+    if kind in REDIS_SESSION_KINDS and not (s.redis_url or settings.redis.enabled):
         key = "session.kind" if s.kind else "session.store"
-        problems.append(f'{key}: "{s.kind or s.store}" needs session.redis_url or redis.url')
+        problems.append(
+            f'{key}: "{s.kind or s.store}" needs session.redis_url or a [redis] topology '
+            "(url, sentinels or cluster_nodes)"
+        )
     sealed = kind in ("aiohttp_encrypted", "aiohttp_nacl")
     if sealed and s.secret_key is None:
         problems.append(

@@ -76,9 +76,10 @@ def _parse(
     if not settings.apps:
         errors.append("apps: at least one [[apps]] table is required")
     _check_unique(settings.apps, errors)
-    if settings.server.workers > 1 and not settings.redis.url:
+    if settings.server.workers > 1 and not settings.redis.enabled:
         errors.append(
-            "server.workers: more than one worker needs redis.url (workers share state through Redis)"
+            "server.workers: more than one worker needs redis.url, redis.sentinels or "
+            "redis.cluster_nodes (workers share state through Redis)"
         )
     # A key already refused as written (a bad secret_key) is not also reported as missing.
     reported = {e.split(":", 1)[0] for e in errors}

@@ -37,9 +37,36 @@ SectionCheck = Callable[[Any], Iterator[tuple[str, str]]]
 """Problems of a whole section, each ``(key, message)``; given the section as read."""
 
 
-def _redis_timeouts(s: RedisSettings) -> Iterator[tuple[str, str]]:
+def _redis_section(s: RedisSettings) -> Iterator[tuple[str, str]]:
     if s.node_timeout_seconds <= s.heartbeat_seconds:
         yield "node_timeout_seconds", "must be longer than heartbeat_seconds"
+    yield from _redis_topology(s)
+
+
+def _redis_topology(s: RedisSettings) -> Iterator[tuple[str, str]]:
+    """One topology at most, each with what it needs and nothing that belongs to another."""
+    chosen = [k for k in ("url", "sentinels", "cluster_nodes") if getattr(s, k)]
+    if len(chosen) > 1:
+        yield chosen[1], f"cannot be combined with {chosen[0]}: choose one Redis topology"
+        return
+    if s.sentinels and not s.sentinel_master:
+        yield "sentinel_master", "is required with sentinels (the master name they monitor)"
+    if not s.sentinels:
+        for key in ("sentinel_master", "sentinel_username", "sentinel_password"):
+            if getattr(s, key):
+                yield key, "applies only with sentinels"
+    if s.url:
+        for key in ("username", "password", "tls_ca_file"):
+            if getattr(s, key):
+                yield key, "is for sentinels or cluster_nodes; a url carries its own credentials"
+        if s.tls:
+            yield "tls", "is for sentinels or cluster_nodes; use a rediss:// url for TLS"
+    elif not s.mode:
+        for key in ("username", "password", "tls", "tls_ca_file"):
+            if getattr(s, key):
+                yield key, "needs a Redis topology (url, sentinels or cluster_nodes)"
+    if s.tls_ca_file and not s.tls:
+        yield "tls_ca_file", "applies only with tls = true"
 
 
 def _jwt_key_families(s: JwtSettings) -> Iterator[tuple[str, str]]:
@@ -53,7 +80,7 @@ def _jwt_key_families(s: JwtSettings) -> Iterator[tuple[str, str]]:
 
 
 SECTION_CHECKS: Mapping[type, SectionCheck] = {
-    RedisSettings: _redis_timeouts,
+    RedisSettings: _redis_section,
     JwtSettings: _jwt_key_families,
 }
 

@@ -28,6 +28,7 @@ from roomkey.config.values import (
     read_master_key,
     read_session_key,
     read_session_secrets,
+    redis_addresses,
     redis_url,
     safe_name,
     session_recheck,
@@ -173,7 +174,7 @@ SESSION_KINDS = ("memory", "aiohttp_redis", "aiohttp_encrypted", "aiohttp_nacl",
 - ``express``: express-session's signed cookie, the session in Redis as connect-redis keeps it.
 """
 
-# The kinds that read sessions from Redis (session.redis_url or redis.url).
+# The kinds that read sessions from Redis (session.redis_url, else the [redis] topology).
 REDIS_SESSION_KINDS = ("aiohttp_redis", "express")
 
 
@@ -257,14 +258,41 @@ class IdentitySettings:
 
 @dataclass(frozen=True)
 class RedisSettings:
-    """Shared state and fan-out between nodes (``[redis]``); no URL: memory, one node.
-    ``node_timeout_seconds`` must exceed ``heartbeat_seconds`` (``sections`` checks it)."""
+    """Shared state and fan-out between nodes (``[redis]``). One topology at most: ``url``
+    (one Redis), ``sentinels`` with ``sentinel_master`` (Redis Sentinel: the master they
+    name, followed on failover) or ``cluster_nodes`` (Redis Cluster, seed nodes); none of
+    them: memory, one node. ``username``, ``password``, ``tls`` and ``tls_ca_file`` reach the
+    data nodes of Sentinel and Cluster (a ``url`` carries its own). ``sections`` checks the
+    combinations and that ``node_timeout_seconds`` exceeds ``heartbeat_seconds``."""
 
     url: str = field(default="", metadata=setting(check=redis_url))
+    sentinels: tuple[str, ...] = field(default=(), metadata=setting(check=redis_addresses))
+    sentinel_master: str = ""
+    sentinel_username: str = ""
+    sentinel_password: str = ""
+    cluster_nodes: tuple[str, ...] = field(default=(), metadata=setting(check=redis_addresses))
+    username: str = ""
+    password: str = ""
+    tls: bool = False
+    tls_ca_file: str = ""
     prefix: str = field(default="roomkey", metadata=setting(check=safe_name(MAX_PREFIX_CHARS)))
     heartbeat_seconds: float = field(default=2.0, metadata=setting(minimum=0.1))
     node_timeout_seconds: float = field(default=6.0, metadata=setting(minimum=0.3))
     operation_timeout_seconds: float = field(default=2.0, metadata=setting(minimum=0.05))
+
+    @property
+    def mode(self) -> str:
+        """``"single"``, ``"sentinel"``, ``"cluster"``, or ``""`` (no Redis: memory)."""
+        if self.cluster_nodes:
+            return "cluster"
+        if self.sentinels:
+            return "sentinel"
+        return "single" if self.url else ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when a Redis topology is configured (the nodes share state through it)."""
+        return bool(self.mode)
 
 
 @dataclass(frozen=True)

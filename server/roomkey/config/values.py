@@ -175,6 +175,25 @@ def redis_url(value: str) -> list[str]:
     return []
 
 
+def redis_addresses(values: tuple[str, ...]) -> list[str]:
+    """Each item ``host:port`` (an IPv6 address in brackets: ``[::1]:26379``)."""
+    problems = []
+    for item in values:
+        if parse_address(item) is None:
+            problems.append(f"{item!r} is not host:port")
+    return problems
+
+
+def parse_address(value: str) -> tuple[str, int] | None:
+    """``(host, port)`` from ``host:port`` or ``[v6]:port``; None when it is neither."""
+    host, sep, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
 def http_url(value: str) -> list[str]:
     """An http:// or https:// URL."""
     if value and not value.startswith(("http://", "https://")):

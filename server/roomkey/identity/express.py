@@ -33,7 +33,7 @@ class ExpressSessionAuthenticator:
     def __init__(
         self,
         settings: SessionSettings,
-        redis_url: str,
+        redis: str | RedisSettings,
         timeout: float = 2.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -42,10 +42,9 @@ class ExpressSessionAuthenticator:
         self._prefix = settings.prefix
         self._timeout = timeout
         self._clock = clock
-        self._redis = open_redis(
-            RedisSettings(url=redis_url, operation_timeout_seconds=timeout),
-            name="roomkey-express-sessions",
-        )
+        if isinstance(redis, str):  # session.redis_url; else the [redis] topology
+            redis = RedisSettings(url=redis, operation_timeout_seconds=timeout)
+        self._redis = open_redis(redis, name="roomkey-express-sessions")
         self.cookie_name = settings.cookie_name
 
     async def authenticate(self, cookie: str) -> Identity:

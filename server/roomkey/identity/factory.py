@@ -35,9 +35,9 @@ def create_identity(settings: Settings) -> tuple[IdentityResolver, SessionStore 
         if kind in ("aiohttp_encrypted", "aiohttp_nacl"):
             session = SealedCookieAuthenticator(s)
         elif kind == "express":
-            session = ExpressSessionAuthenticator(s, s.redis_url or settings.redis.url, timeout)
+            session = ExpressSessionAuthenticator(s, s.redis_url or settings.redis, timeout)
         else:
-            store = create_session_store(s, settings.redis.url, timeout)
+            store = create_session_store(s, settings.redis, timeout)
             session = SessionAuthenticator(s, store)
     app = AppIdentitySource(settings.identity.app) if settings.identity.app.enabled else None
     resolver = IdentityResolver(

@@ -64,12 +64,13 @@ class RedisSessionStore(SessionStore):
     """aiohttp-session's ``RedisStorage`` layout on a Redis server. A Redis that cannot be
     reached raises ``ServiceUnavailable`` (503 / 4200), never a bare Redis error."""
 
-    def __init__(self, url: str, cookie_name: str, timeout: float = 2.0) -> None:
+    def __init__(self, redis: str | RedisSettings, cookie_name: str, timeout: float = 2.0) -> None:
+        """``redis``: the URL of one Redis, or ``[redis]`` settings (any topology)."""
         # Opened like the broker's and presence store's clients: bounded connect and read
         # times, no hidden retries; every call below is also bounded by ``timeout``.
-        self._redis = open_redis(
-            RedisSettings(url=url, operation_timeout_seconds=timeout), name="roomkey-sessions"
-        )
+        if isinstance(redis, str):
+            redis = RedisSettings(url=redis, operation_timeout_seconds=timeout)
+        self._redis = open_redis(redis, name="roomkey-sessions")
         self._timeout = timeout
         self._prefix = cookie_name + "_"
 
@@ -102,10 +103,14 @@ class RedisSessionStore(SessionStore):
         await self._redis.aclose()
 
 
-def create_session_store(settings: SessionSettings, redis_url: str, timeout: float) -> SessionStore:
-    """The session store of kinds ``memory`` and ``aiohttp_redis`` (``create_identity``)."""
+def create_session_store(
+    settings: SessionSettings, redis: str | RedisSettings, timeout: float
+) -> SessionStore:
+    """The session store of kinds ``memory`` and ``aiohttp_redis`` (``create_identity``):
+    ``aiohttp_redis`` on ``session.redis_url`` when set, else ``redis`` (the ``[redis]``
+    topology, or a URL)."""
     if settings.resolved_kind == "aiohttp_redis":
-        return RedisSessionStore(settings.redis_url or redis_url, settings.cookie_name, timeout)
+        return RedisSessionStore(settings.redis_url or redis, settings.cookie_name, timeout)
     return MemorySessionStore()
 
 

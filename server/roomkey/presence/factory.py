@@ -1,4 +1,4 @@
-"""The one factory of presence stores: Redis with ``redis.url``, memory without."""
+"""The one factory of presence stores: Redis with a ``[redis]`` topology (url, sentinels or cluster nodes), memory without."""
 
 from __future__ import annotations
 
@@ -9,6 +9,6 @@ from roomkey.presence.redis import RedisPresenceStore
 
 
 def create_presence_store(settings: Settings, node_id: str) -> PresenceStore:
-    if settings.redis.url:
+    if settings.redis.enabled:
         return RedisPresenceStore(settings.redis, node_id)
     return MemoryPresenceStore()

@@ -2,7 +2,9 @@
 ``redis_keys.py``).
 
 Each node keeps a mirror of the entries it holds (one per subscription and per presence
-connection) and registers every entry in Redis under its node id. The node registry's
+connection) and registers every entry in Redis under its node id, in a set per app (so that
+each script touches one Redis Cluster slot), naming the app in its node-apps set first (so
+that a sweep finds every set). The node registry's
 heartbeat (``cluster/redis.py``) keeps them true, through this store's ``NodeState`` side:
 
 - a node silent for ``node_timeout_seconds`` is claimed by one live node, whose ``sweep``
@@ -24,10 +26,10 @@ reconciliation.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from roomkey.cluster.base import NodeState
 from roomkey.config import RedisSettings
@@ -37,13 +39,14 @@ from roomkey.logs import log_event
 from roomkey.presence import redis_scripts as lua
 from roomkey.presence.base import Departure, DepartureHandler, JoinResult, PresenceStore
 from roomkey.presence.node_entries import Entry, Gate, json_or_none, parse_entry
-from roomkey.redis_client import bounded, open_redis, text
+from roomkey.redis_client import RedisClient, bounded, gathered, open_redis, run_batch, text
 from roomkey.redis_keys import RedisKeys
 
 log = logging.getLogger("roomkey.presence")
 
 T = TypeVar("T")
 BATCH = 500  # entries per pipeline during sweeps and reconciliation
+_Call = tuple[str, list[str], list[Any]]  # a script's name, keys and arguments
 
 
 class RedisPresenceStore(PresenceStore, NodeState):
@@ -52,12 +55,14 @@ class RedisPresenceStore(PresenceStore, NodeState):
         self.node_id = node_id
         self._keys = RedisKeys(settings.prefix)
         self._timeout = settings.operation_timeout_seconds
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._entries: dict[str, Entry] = {}
         self._gate = Gate()
         self._dirty = False
         self._handler: DepartureHandler | None = None
         self._scripts: dict[str, Any] = {}
+        # Apps known to be in this node's node-apps set (forgotten when Redis may have lost it)
+        self._noted: set[str] = set()
 
     # -- keys (their layout: redis_keys.py) ----------------------------------------------
 
@@ -70,8 +75,8 @@ class RedisPresenceStore(PresenceStore, NodeState):
     def _pres(self, app_id: str, channel: str) -> list[str]:
         return self._keys.presence(app_id, channel)
 
-    def _node(self, node_id: str) -> str:
-        return self._keys.node_entries(node_id)
+    def _node(self, app_id: str, node_id: str) -> str:
+        return self._keys.node_entries(app_id, node_id)
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -96,9 +101,14 @@ class RedisPresenceStore(PresenceStore, NodeState):
     async def add_subscriber(self, app_id: str, channel: str, socket_id: str) -> int:
         entry = Entry("s", app_id, channel, socket_id)
         async with self._gate.op():
+            await self._note_app(app_id)
             count = await self._run_script(
                 "ADD_SUBSCRIBER",
-                [self._subs(app_id, channel), self._channels(app_id), self._node(self.node_id)],
+                [
+                    self._subs(app_id, channel),
+                    self._channels(app_id),
+                    self._node(app_id, self.node_id),
+                ],
                 [socket_id, channel, entry.key],
             )
             self._entries[entry.key] = entry
@@ -111,7 +121,11 @@ class RedisPresenceStore(PresenceStore, NodeState):
             count = await self._forgetting(
                 self._run_script(
                     "REMOVE_SUBSCRIBER",
-                    [self._subs(app_id, channel), self._channels(app_id), self._node(self.node_id)],
+                    [
+                        self._subs(app_id, channel),
+                        self._channels(app_id),
+                        self._node(app_id, self.node_id),
+                    ],
                     [socket_id, channel, entry.key],
                 )
             )
@@ -140,9 +154,10 @@ class RedisPresenceStore(PresenceStore, NodeState):
     ) -> JoinResult:
         entry = Entry("p", app_id, channel, socket_id, user_id, user_info)
         async with self._gate.op():
+            await self._note_app(app_id)
             first, flat = await self._run_script(
                 "JOIN",
-                [*self._pres(app_id, channel), self._node(self.node_id)],
+                [*self._pres(app_id, channel), self._node(app_id, self.node_id)],
                 [socket_id, user_id, dumps(user_info), max_members, entry.key],
             )
             if int(first) == -1:
@@ -158,7 +173,7 @@ class RedisPresenceStore(PresenceStore, NodeState):
             gone = await self._forgetting(
                 self._run_script(
                     "LEAVE",
-                    [*self._pres(app_id, channel), self._node(self.node_id)],
+                    [*self._pres(app_id, channel), self._node(app_id, self.node_id)],
                     [socket_id, entry.key],
                 )
             )
@@ -173,6 +188,7 @@ class RedisPresenceStore(PresenceStore, NodeState):
     async def heartbeat(self, registered_again: bool, healthy_for: float) -> None:
         if registered_again:
             self._dirty = True
+            self._noted.clear()
         if self._dirty and healthy_for >= self._settings.heartbeat_seconds:
             await self._announce(await self._reconcile())
 
@@ -180,14 +196,20 @@ class RedisPresenceStore(PresenceStore, NodeState):
         # Unreachable, or a refused command: either way what Redis holds may now differ
         # from this node's mirror, so reconcile when it answers.
         self._dirty = True
+        self._noted.clear()
 
     async def holds_entries(self) -> bool:
-        return bool(await self._call(self._r.scard(self._node(self.node_id)), "close"))
+        held = await self._held(self.node_id, "close")
+        return any(held.values())
 
     async def sweep(self, node_id: str) -> None:
-        raw = await self._call(self._r.smembers(self._node(node_id)), "sweep")
-        departures = await self._remove_entries(node_id, [text(r) for r in raw])
-        await self._call(self._r.delete(self._node(node_id)), "sweep")
+        held = await self._held(node_id, "sweep")
+        raw = [entry for entries in held.values() for entry in entries]
+        departures = await self._remove_entries(node_id, raw)
+        keys = [self._node(app_id, node_id) for app_id in held]
+        for key in keys:  # one at a time: in a cluster they live in different slots
+            await self._call(self._r.delete(key), "sweep")
+        await self._call(self._r.delete(self._keys.node_apps(node_id)), "sweep")
         log_event(
             log,
             logging.WARNING,
@@ -198,13 +220,42 @@ class RedisPresenceStore(PresenceStore, NodeState):
         )
         await self._announce(departures)
 
+    async def _held(self, node_id: str, what: str) -> dict[str, list[str]]:
+        """App id -> the entries node ``node_id`` holds there, as Redis has them (the apps
+        its node-apps set names, and for this node the apps of its mirror too)."""
+        raw_apps = await self._call(self._r.smembers(self._keys.node_apps(node_id)), what)
+        apps = {text(a) for a in raw_apps}
+        if node_id == self.node_id:
+            apps.update(e.app_id for e in self._entries.values())
+        if not apps:
+            return {}
+        ordered = sorted(apps)
+        commands = [("SMEMBERS", self._node(app_id, node_id)) for app_id in ordered]
+        replies = await self._call(run_batch(self._r, commands), what)
+        return {a: [text(r) for r in raw] for a, raw in zip(ordered, replies, strict=True)}
+
+    async def _note_app(self, app_id: str) -> None:
+        """Name ``app_id`` in this node's node-apps set before its first entry there, so that
+        a sweep finds every entry (an app named with no entry left costs nothing)."""
+        if app_id in self._noted:
+            return
+        await self._call(self._r.sadd(self._keys.node_apps(self.node_id), app_id), "register")
+        self._noted.add(app_id)
+
     async def _reconcile(self) -> list[Departure]:
         async with self._gate.exclusive():
-            raw = await self._call(self._r.smembers(self._node(self.node_id)), "reconcile")
-            held = {text(r) for r in raw}
-            stale = [text(r) for r in raw if text(r) not in self._entries]
+            held_by_app = await self._held(self.node_id, "reconcile")
+            raw = [entry for entries in held_by_app.values() for entry in entries]
+            held = set(raw)
+            stale = [r for r in raw if r not in self._entries]
             lost = [e for k, e in self._entries.items() if k not in held]
             departures = await self._remove_entries(self.node_id, stale)
+            apps = sorted({e.app_id for e in self._entries.values()})
+            if apps:
+                await self._call(
+                    self._r.sadd(self._keys.node_apps(self.node_id), *apps), "reconcile"
+                )
+            self._noted = set(apps)
             await self._restore(lost)
             self._dirty = False
         if stale or lost:
@@ -219,51 +270,64 @@ class RedisPresenceStore(PresenceStore, NodeState):
         return departures
 
     async def _restore(self, entries: list[Entry]) -> None:
-        for i in range(0, len(entries), BATCH):
-            pipe = self._r.pipeline(transaction=False)
-            for e in entries[i : i + BATCH]:
-                if e.kind == "s":
-                    keys = [self._subs(e.app_id, e.channel), self._channels(e.app_id)]
-                    args: list[Any] = [e.socket_id, e.channel, e.key]
-                    await self._scripts["ADD_SUBSCRIBER"](
-                        keys=[*keys, self._node(self.node_id)], args=args, client=pipe
-                    )
-                else:
-                    args = [e.socket_id, e.user_id, dumps(e.user_info), 0, e.key]
-                    await self._scripts["JOIN"](
-                        keys=[*self._pres(e.app_id, e.channel), self._node(self.node_id)],
-                        args=args,
-                        client=pipe,
-                    )
-            await self._call(pipe.execute(), "restore")
+        calls: list[_Call] = []
+        for e in entries:
+            node_key = self._node(e.app_id, self.node_id)
+            if e.kind == "s":
+                keys = [self._subs(e.app_id, e.channel), self._channels(e.app_id), node_key]
+                calls.append(("ADD_SUBSCRIBER", keys, [e.socket_id, e.channel, e.key]))
+            else:
+                args = [e.socket_id, e.user_id, dumps(e.user_info), 0, e.key]
+                calls.append(("JOIN", [*self._pres(e.app_id, e.channel), node_key], args))
+        await self._run_many(calls, "restore")
 
     async def _remove_entries(self, node_id: str, raw: list[str]) -> list[Departure]:
         entries = [e for e in (parse_entry(r) for r in raw) if e is not None]
+        calls: list[_Call] = []
+        for e in entries:
+            node_key = self._node(e.app_id, node_id)
+            if e.kind == "s":
+                keys = [self._subs(e.app_id, e.channel), self._channels(e.app_id), node_key]
+                calls.append(("REMOVE_SUBSCRIBER", keys, [e.socket_id, e.channel, e.key]))
+            else:
+                keys = [*self._pres(e.app_id, e.channel), node_key]
+                calls.append(("LEAVE", keys, [e.socket_id, e.key]))
         departures: list[Departure] = []
-        node_key = self._node(node_id)
-        for i in range(0, len(entries), BATCH):
-            batch = entries[i : i + BATCH]
-            pipe = self._r.pipeline(transaction=False)
-            for e in batch:
-                if e.kind == "s":
-                    await self._scripts["REMOVE_SUBSCRIBER"](
-                        keys=[self._subs(e.app_id, e.channel), self._channels(e.app_id), node_key],
-                        args=[e.socket_id, e.channel, e.key],
-                        client=pipe,
-                    )
-                else:
-                    await self._scripts["LEAVE"](
-                        keys=[*self._pres(e.app_id, e.channel), node_key],
-                        args=[e.socket_id, e.key],
-                        client=pipe,
-                    )
-            results = await self._call(pipe.execute(), "remove")
-            for e, result in zip(batch, results, strict=True):
-                if e.kind == "s" and result is not None and int(result) == 0:
-                    departures.append(Departure(e.app_id, e.channel, True, None))
-                elif e.kind == "p" and result is not None:
-                    departures.append(Departure(e.app_id, e.channel, False, text(result)))
+        results = await self._run_many(calls, "remove")
+        for e, result in zip(entries, results, strict=True):
+            if e.kind == "s" and result is not None and int(result) == 0:
+                departures.append(Departure(e.app_id, e.channel, True, None))
+            elif e.kind == "p" and result is not None:
+                departures.append(Departure(e.app_id, e.channel, False, text(result)))
         return departures
+
+    async def _run_many(self, calls: list[_Call], what: str) -> list[Any]:
+        """Run many scripts (sweeps, reconciliation), results in the order of ``calls``:
+        by sha in pipelines of ``BATCH`` (loaded first: a pipeline cannot load a script that
+        Redis lost) on one Redis; on a cluster (whose pipelines refuse scripts) each on its
+        own, a batch at once (``run_batch``), loading what its master lacks."""
+        results: list[Any] = []
+        if not calls:
+            return results
+        if isinstance(self._r, RedisCluster):
+            return await gathered([self._script_call(*c) for c in calls])
+        await self._load_scripts()
+        for i in range(0, len(calls), BATCH):
+            commands = [
+                ("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+                for name, keys, args in calls[i : i + BATCH]
+            ]
+            results.extend(await self._call(run_batch(self._r, commands), what))
+        return results
+
+    def _script_call(self, name: str, keys: list[str], args: list[Any]) -> Callable[[], Any]:
+        return lambda: self._run_script(name, keys, args)
+
+    async def _load_scripts(self) -> None:
+        """Load the scripts before a pipeline runs them by sha: a pipeline cannot load a
+        script that Redis lost (a restart, a failover)."""
+        for script in self._scripts.values():
+            await self._call(self._r.script_load(script.script), "script load")
 
     async def _announce(self, departures: list[Departure]) -> None:
         if not departures or self._handler is None:
@@ -276,7 +340,7 @@ class RedisPresenceStore(PresenceStore, NodeState):
     # -- plumbing ----------------------------------------------------------------------
 
     @property
-    def _r(self) -> aioredis.Redis:
+    def _r(self) -> RedisClient:
         if self._redis is None:
             raise ServiceUnavailable("the presence store is not started")
         return self._redis

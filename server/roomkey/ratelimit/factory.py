@@ -1,4 +1,5 @@
-"""The rate limiter a configuration asks for: Redis when ``redis.url`` is set, else memory."""
+"""The rate limiter a configuration asks for: Redis when ``[redis]`` names a topology (a url,
+sentinels or cluster nodes), else memory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,6 @@ from roomkey.ratelimit.redis import RedisRateLimiter
 
 def create_rate_limiter(settings: Settings) -> RateLimiter:
     r = settings.redis
-    if r.url:
-        return RedisRateLimiter(r.url, prefix=r.prefix, timeout=r.operation_timeout_seconds)
+    if r.enabled:
+        return RedisRateLimiter(r)
     return MemoryRateLimiter()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
+from roomkey.config import RedisSettings
 from roomkey.ratelimit.base import Decision, RateLimiter
-from roomkey.redis_client import answer_kind
+from roomkey.redis_client import REDIS_FAILURES, answer_kind, open_redis
 from roomkey.redis_keys import RedisKeys
 
 log = logging.getLogger("roomkey.ratelimit")
@@ -39,11 +39,17 @@ class RedisRateLimiter(RateLimiter):
     limiter must not take the service down with it), is counted in ``failures`` and logged
     once per outage."""
 
-    def __init__(self, url: str, *, prefix: str, timeout: float) -> None:
-        self._client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
-        self._keys = RedisKeys(prefix)
+    def __init__(
+        self, redis: str | RedisSettings, *, prefix: str | None = None, timeout: float = 2.0
+    ) -> None:
+        """``redis``: the ``[redis]`` settings (any topology; their prefix and operation
+        timeout unless given here), or the URL of one Redis."""
+        if isinstance(redis, str):
+            redis = RedisSettings(url=redis, operation_timeout_seconds=timeout)
+        elif prefix is None:
+            prefix = redis.prefix
+        self._client = open_redis(redis, name="roomkey-ratelimit")
+        self._keys = RedisKeys(prefix if prefix is not None else redis.prefix)
         self._script = self._client.register_script(HIT_SCRIPT)
         self._failures = 0
         self._failing = False
@@ -63,7 +69,7 @@ class RedisRateLimiter(RateLimiter):
             result = await self._script(
                 keys=[self._keys.rate(key)], args=[limit, max(1, int(window * 1000))]
             )
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             self._failures += 1
             if not self._failing:
                 self._failing = True

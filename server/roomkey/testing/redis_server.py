@@ -45,10 +45,13 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @classmethod
-    def start(cls, port: int | None = None, workdir: str | None = None) -> RedisServer:
+    def start(
+        cls, port: int | None = None, workdir: str | None = None, extra: tuple[str, ...] = ()
+    ) -> RedisServer:
         """Start ``redis-server`` (from ``PATH``) on ``port`` (a free one by default) and
         return once it accepts connections; ``workdir`` reuses a data directory (a server
-        stopped with ``SHUTDOWN SAVE`` comes back with its data). ``RuntimeError`` when the
+        stopped with ``SHUTDOWN SAVE`` comes back with its data); ``extra``: more
+        command-line options (``--replicaof host port``...). ``RuntimeError`` when the
         binary is missing or does not start within 10 s."""
         binary = shutil.which("redis-server")
         if binary is None:
@@ -60,6 +63,7 @@ class RedisServer:
                 binary,
                 *("--port", str(port), "--bind", "127.0.0.1", "--save", ""),
                 *("--appendonly", "no", "--dir", workdir, "--protected-mode", "yes"),
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -102,10 +102,10 @@ def redis_test_settings(redis_url: str, **overrides: Any) -> Settings:
     return test_settings(redis_url=redis_url, **overrides)
 
 
-def test_redis_settings(url: str, **overrides: Any) -> RedisSettings:
-    """``[redis]`` for a test: ``url``, a key prefix of its own (tests sharing one
-    redis-server keep apart), heartbeats and node timeouts short enough to happen within a
-    test, and ``overrides``."""
+def test_redis_settings(url: str = "", **overrides: Any) -> RedisSettings:
+    """``[redis]`` for a test: ``url`` (or, in ``overrides``, another topology), a key prefix
+    of its own (tests sharing one redis-server keep apart), heartbeats and node timeouts
+    short enough to happen within a test, and ``overrides``."""
     values: dict[str, Any] = {
         "url": url,
         "prefix": f"t{uuid.uuid4().hex[:10]}",

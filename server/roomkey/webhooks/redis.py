@@ -16,12 +16,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from roomkey.config import RedisSettings
 from roomkey.core.errors import ServiceUnavailable
 from roomkey.core.protocol import dumps
-from roomkey.redis_client import bounded, open_redis, text
+from roomkey.redis_client import RedisClient, bounded, open_redis, text
 from roomkey.redis_keys import EVENT_QUEUES, RedisKeys
 from roomkey.webhooks import redis_scripts as lua
 from roomkey.webhooks.base import WebhookStore
@@ -40,7 +38,7 @@ class RedisWebhookStore(WebhookStore):
         self._queue = queue
         self._keys = RedisKeys(settings.prefix)
         self._timeout = settings.operation_timeout_seconds
-        self._redis: aioredis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._scripts: dict[str, Any] = {}
         self._depths: dict[str, int] = {}
 
@@ -92,7 +90,7 @@ class RedisWebhookStore(WebhookStore):
         return sum(self._depths.values())
 
     @property
-    def _r(self) -> aioredis.Redis:
+    def _r(self) -> RedisClient:
         if self._redis is None:
             raise ServiceUnavailable("the webhook store is not started")
         return self._redis
