@@ -341,7 +341,7 @@ async def test_fuzzed_socketio_packets(target: Target, frames: list[tuple[str, A
             await raw.texts_until_closed()
         elif outcome is None:
             raw.send('4299999["subscribe",{"channel":"fuzz-probe"}]')
-            answer = json.loads((await raw.recv_until("4399999"))[7:])
+            answer = json.loads((await raw.recv_until("4399999["))[7:])
             assert answer[0] == {"channel": "fuzz-probe"} or answer[0]["error"]["code"] == 4300
     finally:
         raw.close()
