@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -46,6 +46,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from roomkey._patches.redis_cluster import closing_tasks
 from roomkey.config import RedisSettings
 from roomkey.config.values import parse_address
 from roomkey.core.errors import BackendError, RoomkeyError, ServiceUnavailable
@@ -94,12 +95,13 @@ class _Cluster(RedisCluster):
     """
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        if self._initialize:
-            self._note_nodes()
-            try:
-                await self.initialize()
-            finally:
-                self._note_nodes()
+        # ``initialize`` (public, locked) reads the slot map when the client needs one (at
+        # first, after a failed connection) and does nothing otherwise: every command waits
+        # for that one reading instead of racing it.
+        before = self.nodes_manager.nodes_cache
+        await self.initialize()
+        if self.nodes_manager.nodes_cache is not before:
+            self._note_nodes(before.values())
         # At most MAX_CONNECTIONS commands at once: more wait for a turn (within the
         # caller's operation timeout) instead of failing with MaxConnectionsError, as the
         # cluster client does past its connections per node (a burst of subscribes).
@@ -109,10 +111,12 @@ class _Cluster(RedisCluster):
         async with turns:
             return await super().execute_command(*args, **kwargs)
 
-    def _note_nodes(self) -> None:
+    def _note_nodes(self, replaced: Iterable[ClusterNode] = ()) -> None:
+        """Remember every node this client has used (``replaced``: those a slot-map reading
+        just dropped), so that ``aclose`` closes them all."""
         seen = self.__dict__.setdefault("_seen", [])
         manager = self.nodes_manager
-        for node in [*manager.startup_nodes.values(), *manager.nodes_cache.values()]:
+        for node in [*replaced, *manager.startup_nodes.values(), *manager.nodes_cache.values()]:
             if not any(node is s for s in seen):
                 seen.append(node)
 
@@ -120,7 +124,7 @@ class _Cluster(RedisCluster):
         self._note_nodes()
         seen: list[ClusterNode] = self.__dict__.get("_seen", [])
         # Connections being closed in the background (released after a failover) first.
-        pending = [t for node in seen for t in getattr(node, "_background_tasks", ())]
+        pending = [t for node in seen for t in closing_tasks(node)]
         await asyncio.gather(*pending, return_exceptions=True)
         await super().aclose()
         for node in seen:

@@ -62,6 +62,14 @@ python-socketio (>=5.16.3, <5.19), with python-engineio
   overridden; ``_handle_connect``, ``_handle_disconnect``, ``_handle_event``, ``_handle_ack``
   called. Guards: binary packets, reserved event names, malformed packets.
 
+redis-py (>=8.1; Redis Cluster only)
+
+- ``closing_tasks`` (FALLBACK, no switch; ``redis_cluster``): ``ClusterNode._background_tasks``
+  read when roomkey's cluster client closes, to wait for connection closes a failover left
+  running. Fallback (the attribute absent or of another type): nothing is waited for; every
+  node is still disconnected. Checked where it is used, not by ``install``: a client of one
+  Redis or Sentinel never reads it.
+
 tests/sockets/test_patches.py pins each shape against the installed libraries and shows both
 behaviours on deliberately broken ones.
 """
