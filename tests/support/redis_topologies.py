@@ -2,7 +2,9 @@
 a Redis Cluster of three masters with a replica each. Every process is a real redis-server
 (``--sentinel`` for the sentinels), on free ports, stopped by PID; every wait is bounded.
 Timings are short (sentinel ``down-after-milliseconds`` 1000, ``cluster-node-timeout`` 2000)
-so that a failover completes within a test."""
+so that a failover completes within a test. With ``tls`` (tests/support/certificates.py)
+every process serves TLS only (``port 0``), replication, the sentinels' links and the
+cluster bus included, and the topology's ``settings`` carry ``tls``/``tls_ca_file``."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pytest
 
 from roomkey.config import RedisSettings
 from tests.support.backends import redis_settings
+from tests.support.certificates import TlsFiles
 from tests.support.markers import REDIS, require
 from tests.support.redis_server import RedisServer, start_redis, stop_redis
 from tests.support.waiting import wait_for_condition_blocking
@@ -28,13 +31,14 @@ CLUSTER_NODE_TIMEOUT_MS = 2000
 READY_TIMEOUT_S = 30.0
 
 
-def cli(port: int, *args: str, auth: str = "") -> str:
-    """``redis-cli -p port args...`` (``auth``: a password to send first): its output ('' when
-    it did not answer in 5 s)."""
+def cli(port: int, *args: str, auth: str = "", tls: TlsFiles | None = None) -> str:
+    """``redis-cli -p port args...`` (``auth``: a password to send first; ``tls``: over TLS,
+    verified with its CA): its output ('' when it did not answer in 5 s)."""
     login = ["-a", auth, "--no-auth-warning"] if auth else []
+    secure = list(tls.cli_args()) if tls else []
     try:
         out = subprocess.run(
-            ["redis-cli", "-p", str(port), *login, *args],
+            ["redis-cli", "-p", str(port), *secure, *login, *args],
             capture_output=True,
             timeout=5,
             check=False,
@@ -68,6 +72,17 @@ def _cluster_ports(count: int) -> list[int]:
     return ports
 
 
+def _serving(port: int, tls: TlsFiles | None) -> tuple[str, ...]:
+    """redis-server options that listen on ``port``: plain, or TLS only with ``tls``."""
+    if tls is None:
+        return ("--port", str(port))
+    return ("--port", "0", "--tls-port", str(port), *tls.server_args())
+
+
+def _tls_settings(tls: TlsFiles | None) -> dict[str, Any]:
+    return {"tls": True, "tls_ca_file": str(tls.ca)} if tls else {}
+
+
 def _kill(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.kill()
@@ -79,7 +94,8 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 @dataclass
 class SentinelTopology:
-    """A master, a replica and three sentinels naming ``MASTER_NAME``."""
+    """A master, a replica and three sentinels naming ``MASTER_NAME`` (with ``tls``, over TLS
+    only: ask them with ``cli(..., tls=topology.tls)``, not ``RedisServer.cli``)."""
 
     master: RedisServer
     replica: RedisServer
@@ -88,6 +104,7 @@ class SentinelTopology:
     workdir: str
     stopped: list[RedisServer] = field(default_factory=list)
     sentinel_password: str = ""
+    tls: TlsFiles | None = None
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -98,6 +115,7 @@ class SentinelTopology:
             "url": "",
             "sentinels": self.addresses,
             "sentinel_master": MASTER_NAME,
+            **_tls_settings(self.tls),
         }
         values.update(overrides)
         return redis_settings(**values)
@@ -109,7 +127,7 @@ class SentinelTopology:
         return int(lines[1]) if len(lines) == 2 and lines[1].isdigit() else None
 
     def ask_sentinel(self, port: int, *args: str) -> str:
-        return cli(port, "SENTINEL", *args, auth=self.sentinel_password)
+        return cli(port, "SENTINEL", *args, auth=self.sentinel_password, tls=self.tls)
 
     def kill_master(self) -> int:
         """``kill -9`` the current master; returns its port."""
@@ -131,7 +149,7 @@ class SentinelTopology:
                 return False
             port = self.master_port()
             return port not in (None, old_port) and "role:master" in cli(
-                port or 0, "INFO", "replication"
+                port or 0, "INFO", "replication", tls=self.tls
             )
 
         wait_for_condition_blocking(
@@ -142,19 +160,26 @@ class SentinelTopology:
         return port
 
 
-def start_sentinel_topology(sentinel_password: str = "") -> SentinelTopology:
+def start_sentinel_topology(
+    sentinel_password: str = "", tls: TlsFiles | None = None
+) -> SentinelTopology:
     """``sentinel_password``: the sentinels' ``requirepass`` (and the one they use between
-    themselves); none by default."""
+    themselves); none by default. ``tls``: every process on TLS only, with these files."""
     require(REDIS, "a redis-server")
-    master = start_redis()
-    replica = start_redis(extra=("--replicaof", "127.0.0.1", str(master.port)))
+    port = _free()
+    master = start_redis(port, extra=_serving(port, tls))
+    port = _free()
+    replica = start_redis(
+        port, extra=(*_serving(port, tls), "--replicaof", "127.0.0.1", str(master.port))
+    )
     workdir = tempfile.mkdtemp(prefix="roomkey-sentinel-")
     ports = [_free() for _ in range(3)]
     sentinels = []
     for port in ports:
         conf = Path(workdir) / f"sentinel-{port}.conf"
+        listen = f"port 0\ntls-port {port}\n{tls.config_lines()}" if tls else f"port {port}\n"
         conf.write_text(
-            f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"{listen}bind 127.0.0.1\ndir {workdir}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master.port} 2\n"
             f"sentinel down-after-milliseconds {MASTER_NAME} {SENTINEL_DOWN_AFTER_MS}\n"
             f"sentinel failover-timeout {MASTER_NAME} 2000\n"
@@ -167,7 +192,7 @@ def start_sentinel_topology(sentinel_password: str = "") -> SentinelTopology:
         )
         sentinels.append(_spawn([str(conf), "--sentinel"]))
     topology = SentinelTopology(
-        master, replica, ports, sentinels, workdir, sentinel_password=sentinel_password
+        master, replica, ports, sentinels, workdir, sentinel_password=sentinel_password, tls=tls
     )
 
     def complete() -> bool:
@@ -176,7 +201,7 @@ def start_sentinel_topology(sentinel_password: str = "") -> SentinelTopology:
             fields = dict(zip(info[0::2], info[1::2], strict=False))
             if fields.get("num-slaves") != "1" or fields.get("num-other-sentinels") != "2":
                 return False
-        return "master_link_status:up" in cli(replica.port, "INFO", "replication")
+        return "master_link_status:up" in cli(replica.port, "INFO", "replication", tls=tls)
 
     try:
         wait_for_condition_blocking(
@@ -198,18 +223,24 @@ def stop_sentinel_topology(topology: SentinelTopology) -> None:
 
 @dataclass
 class ClusterTopology:
-    """Three masters with a replica each (``cluster-node-timeout`` 2000 ms)."""
+    """Three masters with a replica each (``cluster-node-timeout`` 2000 ms); with ``tls``,
+    over TLS only, the cluster bus included."""
 
     ports: list[int]
     processes: dict[int, subprocess.Popen[bytes]]
     workdir: str
+    tls: TlsFiles | None = None
 
     @property
     def addresses(self) -> tuple[str, ...]:
         return tuple(f"127.0.0.1:{p}" for p in self.ports)
 
     def settings(self, **overrides: Any) -> RedisSettings:
-        values: dict[str, Any] = {"url": "", "cluster_nodes": self.addresses[:2]}
+        values: dict[str, Any] = {
+            "url": "",
+            "cluster_nodes": self.addresses[:2],
+            **_tls_settings(self.tls),
+        }
         values.update(overrides)
         return redis_settings(**values)
 
@@ -219,15 +250,15 @@ class ClusterTopology:
     def masters(self) -> list[int]:
         """Ports of the masters that serve slots, as a live node sees them."""
         out = []
-        for line in cli(self.alive()[0], "CLUSTER", "NODES").splitlines():
+        for line in cli(self.alive()[0], "CLUSTER", "NODES", tls=self.tls).splitlines():
             parts = line.split()
             if len(parts) > 8 and "master" in parts[2] and "fail" not in parts[2]:
                 out.append(int(parts[1].split("@")[0].rsplit(":", 1)[1]))
         return sorted(out)
 
     def master_of(self, key: bytes) -> int:
-        slot = int(cli(self.alive()[0], "CLUSTER", "KEYSLOT", key.decode()))
-        for line in cli(self.alive()[0], "CLUSTER", "NODES").splitlines():
+        slot = int(cli(self.alive()[0], "CLUSTER", "KEYSLOT", key.decode(), tls=self.tls))
+        for line in cli(self.alive()[0], "CLUSTER", "NODES", tls=self.tls).splitlines():
             parts = line.split()
             if len(parts) > 8 and "master" in parts[2] and "fail" not in parts[2]:
                 for span in parts[8:]:
@@ -245,7 +276,7 @@ class ClusterTopology:
         (``without``: none of them on that port, i.e. its replica has been promoted)."""
 
         def ok() -> bool:
-            states = [cli(p, "CLUSTER", "INFO") for p in self.alive()]
+            states = [cli(p, "CLUSTER", "INFO", tls=self.tls) for p in self.alive()]
             masters = self.masters()
             return (
                 all("cluster_state:ok" in s for s in states)
@@ -256,7 +287,8 @@ class ClusterTopology:
         wait_for_condition_blocking(ok, "the cluster state ok", timeout=READY_TIMEOUT_S)
 
 
-def start_cluster() -> ClusterTopology:
+def start_cluster(tls: TlsFiles | None = None) -> ClusterTopology:
+    """``tls``: every node on TLS only (``tls-cluster``), with these files."""
     require(REDIS, "a redis-server")
     ports = _cluster_ports(6)
     workdir = tempfile.mkdtemp(prefix="roomkey-cluster-")
@@ -264,8 +296,8 @@ def start_cluster() -> ClusterTopology:
     for port in ports:
         processes[port] = _spawn(
             [
-                "--port",
-                str(port),
+                *_serving(port, tls),
+                *(("--tls-cluster", "yes") if tls else ()),
                 "--bind",
                 "127.0.0.1",
                 "--cluster-enabled",
@@ -284,14 +316,17 @@ def start_cluster() -> ClusterTopology:
                 workdir,
             ]
         )
-    topology = ClusterTopology(ports, processes, workdir)
+    topology = ClusterTopology(ports, processes, workdir, tls)
     try:
         wait_for_condition_blocking(
-            lambda: all(cli(p, "PING") == "PONG" for p in ports), "cluster nodes up", timeout=10.0
+            lambda: all(cli(p, "PING", tls=tls) == "PONG" for p in ports),
+            "cluster nodes up",
+            timeout=10.0,
         )
         create = subprocess.run(
             [
                 "redis-cli",
+                *(tls.cli_args() if tls else ()),
                 "--cluster",
                 "create",
                 *topology.addresses,
