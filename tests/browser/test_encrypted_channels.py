@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from tests.support.apps import APP_KEY, MASTER_KEY, make_token
-from tests.support.browser import TIMEOUT_MS, launch_chromium_async
 from tests.support.pusher import encrypt_like_the_sdk
 from tests.support.rest import call_sdk, sdk
 from tests.support.servers import Server
@@ -23,18 +21,6 @@ from tests.support.waiting import wait_for_condition
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHANNEL = "private-encrypted-user-42"
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as pw:
-        browser = await launch_chromium_async(pw)
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            await browser.close()
 
 
 SUBSCRIBE = """async ([key, token, channel]) => {

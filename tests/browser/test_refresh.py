@@ -5,29 +5,15 @@ changes nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from tests.support.apps import APP_KEY, make_token
-from tests.support.browser import TIMEOUT_MS, launch_chromium_async
 from tests.support.servers import Server
 from tests.support.waiting import wait_for_condition
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as pw:
-        browser = await launch_chromium_async(pw)
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            await browser.close()
 
 
 CONNECT = """async ([key, token]) => {

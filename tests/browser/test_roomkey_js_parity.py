@@ -5,14 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Page
 
 from tests.support.apps import APP_KEY, make_settings, make_token
-from tests.support.browser import TIMEOUT_MS, launch_chromium_async
 from tests.support.servers import StartServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,18 +45,6 @@ async def _seen(page: Page, match: dict[str, Any]) -> dict[str, Any]:
     value = await found.json_value()
     assert isinstance(value, dict)
     return value
-
-
-@pytest.fixture
-async def page() -> AsyncIterator[Page]:
-    async with async_playwright() as pw:
-        browser = await launch_chromium_async(pw)
-        try:
-            page = await browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            yield page
-        finally:
-            await browser.close()
 
 
 async def test_roomkey_js_cache_counts_and_watchlist(start_server: StartServer, page: Page) -> None:
