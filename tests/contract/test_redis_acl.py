@@ -1,8 +1,9 @@
 """The least-privilege Redis ACL of docs/deployment.md, read from the page itself, is what is
 tested here: it is enough for everything roomkey does with Redis (broker, presence with its
-sweeps and reconciliation, connection counts, rate limits, cache channels, the session store), nothing in it
-is refused (``ACL LOG`` stays empty), and it keeps roomkey inside its prefix and out of the
-session keys' values (read-only) and of dangerous commands.
+sweeps and reconciliation, connection counts, rate limits, the webhook store, cache channels,
+the session store) on one Redis, Sentinel and Cluster alike, nothing in it is refused
+(``ACL LOG`` stays empty), and it keeps roomkey inside its prefix and out of the session keys'
+values (read-only) and of dangerous commands.
 
 It also checks that the redis-server the suite runs against is not older than the floor
 docs/deployment.md gives."""
@@ -10,7 +11,7 @@ docs/deployment.md gives."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -21,7 +22,7 @@ from roomkey.broker.redis import RedisBroker
 from roomkey.cache.base import CachedEvent
 from roomkey.cache.redis import RedisChannelCache
 from roomkey.cluster.redis import RedisNodeRegistry
-from roomkey.config import RateLimits, SessionSettings
+from roomkey.config import RateLimits, RedisSettings, SessionSettings
 from roomkey.core.errors import BackendError, RateLimited, ServiceUnavailable
 from roomkey.core.protocol import ChannelEvent
 from roomkey.identity.session import RedisSessionStore
@@ -96,18 +97,30 @@ def test_the_redis_under_test_meets_the_documented_floor(redis_server: RedisServ
     assert (int(found.group(1)), int(found.group(2))) >= documented_floor()
 
 
-async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServer) -> None:
-    url = acl_url(acl_redis)
-    settings = redis_settings(url, prefix="roomkey")
+async def exercise_every_part(
+    settings: RedisSettings,
+    *,
+    set_session: Callable[[str, str], None],
+    flush: Callable[[], None] | None = None,
+    exists: Callable[[str], bool] | None = None,
+) -> None:
+    """Everything roomkey does with Redis, on ``settings`` (any topology, as the ACL user):
+    the broker (listen, publish, control, unlisten, both listeners' pings), presence and
+    counts, connection counts, a silent node swept by the other (CLAIM_DEAD), rate limits
+    counted then refused (the refusal reads the window's TTL), the webhook store (a held
+    leave cancelled, a claim renewed, released and acked), the session store reading what
+    the host application wrote (``set_session(key, value)``), and cache channels. With
+    ``flush`` (and ``exists`` to read a key), Redis loses everything, scripts included, and
+    presence repairs its counts (SCRIPT EXISTS/LOAD)."""
     store, silent = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
     nodes, silent_nodes = (
         RedisNodeRegistry(settings, "node-a", store),
         RedisNodeRegistry(settings, "node-b", silent),
     )
     broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
-    limiter = RedisRateLimiter(url, prefix="roomkey", timeout=2.0)
+    limiter = RedisRateLimiter(settings)
     throttle = Throttle(RateLimits(authorize_per_minute_per_user=2), limiter)
-    sessions = RedisSessionStore(url, "AIOHTTP_SESSION")
+    sessions = RedisSessionStore(settings, "AIOHTTP_SESSION")
     cache = RedisChannelCache(settings)
     hooks = RedisWebhookStore(settings, "node-a")
     departures: list[Departure] = []
@@ -121,19 +134,10 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
     other.set_control_handler(rec.control)
     nodes.set_connection_counter(lambda: {"1": 2})  # shared on each beat
     silent_nodes.set_connection_counter(lambda: {"1": 3})
-    part: (
-        RedisPresenceStore
-        | RedisNodeRegistry
-        | RedisBroker
-        | Throttle
-        | RedisSessionStore
-        | RedisChannelCache
-        | RedisWebhookStore
-    )
-    for part in (store, silent, nodes, silent_nodes, broker, other, throttle, cache, hooks):
+    parts = (store, silent, nodes, silent_nodes, broker, other, throttle, cache, hooks)
+    for part in parts:
         await part.start()
     try:
-        # Broker: listen, publish, control, unlisten; both listeners hear their pings.
         await wait_for_condition(lambda: broker.ready and other.ready, "both brokers ready")
         await other.listen("1", "private-acl")
         await broker.publish("1", ChannelEvent("private-acl", "e", "d"))
@@ -143,7 +147,6 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
             "the event and the control command delivered",
         )
         await other.unlisten("1", "private-acl")
-        # Presence, counts and connection counts.
         joined = await store.join("1", "presence-acl", "1.1", "u1", {"n": 1}, 100)
         assert joined.first
         assert await store.add_subscriber("1", "presence-acl", "1.1") == 1
@@ -153,14 +156,11 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         await wait_for_condition(
             lambda: nodes.other_connections("1") == 3, "the other node's 3 connections counted"
         )
-        # Reconciliation after Redis lost everything, scripts included (SCRIPT EXISTS/LOAD).
-        acl_redis.cli("FLUSHALL")
-        acl_redis.cli("SCRIPT", "FLUSH")
-        await wait_for_condition(
-            lambda: acl_redis.cli("EXISTS", "roomkey:channels:{1}") == "1",
-            "the channel counts repaired after FLUSHALL",
-        )
-        # A node that goes silent with entries is swept by the other (CLAIM_DEAD, removals).
+        if flush is not None and exists is not None:
+            flush()
+            await wait_for_condition(
+                lambda: exists("roomkey:channels:{1}"), "the channel counts repaired after a flush"
+            )
         await silent.join("1", "presence-acl", "2.1", "u2", None, 100)
         await silent.add_subscriber("1", "private-gone", "2.2")
         assert silent_nodes._task is not None
@@ -168,14 +168,12 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         await wait_for_condition(lambda: len(departures) == 2, "the silent node's two departures")
         assert await store.leave("1", "presence-acl", "1.1") == "u1"
         assert await store.remove_subscriber("1", "presence-acl", "1.1") == 0
-        # Rate limits: counted, then refused (the refusal path reads the window's TTL).
         app = make_settings().apps[0]
         await throttle.authorize_user(app, "u1")
         await throttle.authorize_user(app, "u1")
         with pytest.raises(RateLimited):
             await throttle.authorize_user(app, "u1")
         assert limiter.failures == 0
-        # Webhooks: a held leave cancelled, a due event claimed, renewed, released, acked.
         left = {"name": "member_removed", "channel": "presence-acl", "user_id": "u1"}
         back = {"name": "member_added", "channel": "presence-acl", "user_id": "u1"}
         await hooks.push("1", [left, back, {"name": "channel_occupied", "channel": "c"}], 5, 9)
@@ -184,23 +182,36 @@ async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServ
         await hooks.renew("1", [claimed[0].id], 5.0)
         await hooks.release("1", [claimed[0].id])
         await hooks.ack("1", [c.id for c in await hooks.claim("1", 10, 5.0)])
-        # Sessions: read what the host application wrote; never written by roomkey.
-        acl_redis.cli("SET", "AIOHTTP_SESSION_acl0session", SESSION)
+        set_session("AIOHTTP_SESSION_acl0session", SESSION)
         assert await sessions.load("acl0session") == {
             "created": 1700000000,
             "session": {"user_id": "5", "name": "Eve"},
         }
         assert await sessions.load("unknown") is None
-        # Cache channels: the last event, and a reported miss cleared by the next put.
         assert await cache.claim_miss("1", "cache-acl", 10) is True
         await cache.put("1", "cache-acl", CachedEvent("e", "d"), 60)
         assert await cache.get("1", "cache-acl") == CachedEvent("e", "d")
     finally:
-        for part in (
-            *(nodes, silent_nodes, store, silent, broker, other, throttle, sessions),
-            *(cache, hooks),
-        ):
-            await part.close()
+        for closing in (*parts, sessions):
+            await closing.close()
+
+
+async def test_documented_acl_suffices_for_every_redis_part(acl_redis: RedisServer) -> None:
+    url = acl_url(acl_redis)
+
+    def flush() -> None:
+        acl_redis.cli("FLUSHALL")
+        acl_redis.cli("SCRIPT", "FLUSH")
+
+    def set_session(key: str, value: str) -> None:
+        acl_redis.cli("SET", key, value)
+
+    await exercise_every_part(
+        redis_settings(url, prefix="roomkey"),
+        set_session=set_session,
+        flush=flush,
+        exists=lambda key: acl_redis.cli("EXISTS", key) == "1",
+    )
     assert denials(acl_redis) == ""
 
     # What the same user may not do.
@@ -297,59 +308,17 @@ async def test_documented_session_only_acl_reads_sessions_and_nothing_else() -> 
 
 
 async def test_documented_acl_suffices_on_a_cluster(redis_cluster: ClusterTopology) -> None:
-    """The same ACL line on every node of a Redis Cluster: sharded pub/sub, the slot map,
-    presence with a sweep, connection counts, rate limits and sessions; nothing refused."""
+    """The same ACL line on every node of a Redis Cluster: sharded pub/sub, the slot map and
+    every part as on one Redis; nothing refused on any node."""
     for port in redis_cluster.alive():
         _cli(port, "ACL", "SETUSER", "roomkey", "reset", *documented_acl())
         _cli(port, "ACL", "LOG", "RESET")
     settings = redis_cluster.settings(prefix="roomkey", username="roomkey", password=PASSWORD)
-    store, silent = RedisPresenceStore(settings, "node-a"), RedisPresenceStore(settings, "node-b")
-    nodes = RedisNodeRegistry(settings, "node-a", store)
-    silent_nodes = RedisNodeRegistry(settings, "node-b", silent)
-    broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
-    limiter = RedisRateLimiter(settings)
-    sessions = RedisSessionStore(settings, "AIOHTTP_SESSION")
-    departures: list[Departure] = []
 
-    async def announce(gone: list[Departure]) -> None:
-        departures.extend(gone)
+    def set_session(key: str, value: str) -> None:
+        _cli(redis_cluster.alive()[0], "-c", "SET", key, value)
 
-    store.set_departure_handler(announce)
-    rec = Recorder()
-    other.set_handler(rec.deliver)
-    other.set_control_handler(rec.control)
-    nodes.set_connection_counter(lambda: {"1": 2})
-    silent_nodes.set_connection_counter(lambda: {"1": 3})
-    parts = (store, silent, nodes, silent_nodes, broker, other, limiter)
-    for part in parts:
-        await part.start()
-    try:
-        await wait_for_condition(lambda: broker.ready and other.ready, "both brokers ready")
-        await other.listen("1", "private-acl")
-        await broker.publish("1", ChannelEvent("private-acl", "e", "d"))
-        await broker.publish_control("1", {"op": "terminate_user", "user_id": "7"})
-        await wait_for_condition(
-            lambda: len(rec.deliveries) == 1 and len(rec.commands) == 1,
-            "the event and the control command delivered",
-        )
-        await other.unlisten("1", "private-acl")
-        assert (await store.join("1", "presence-acl", "1.1", "u1", {"n": 1}, 100)).first
-        assert await store.add_subscriber("1", "presence-acl", "1.1") == 1
-        assert await store.channels("1") == {"presence-acl": 1}
-        await wait_for_condition(
-            lambda: nodes.other_connections("1") == 3, "the other node's 3 connections counted"
-        )
-        await silent.join("1", "presence-acl", "2.1", "u2", None, 100)
-        await silent.add_subscriber("1", "private-gone", "2.2")
-        assert silent_nodes._task is not None
-        silent_nodes._task.cancel()  # as in kill -9
-        await wait_for_condition(lambda: len(departures) == 2, "the silent node's two departures")
-        assert (await limiter.hit("auth-user:{1}:u1", 1, 30.0)).allowed is not False
-        assert limiter.failures == 0
-        assert await sessions.load("unknown") is None
-    finally:
-        for closing in (*parts, sessions):
-            await closing.close()
+    await exercise_every_part(settings, set_session=set_session)
     for port in redis_cluster.alive():
         assert _cli(port, "ACL", "LOG") == "", port
 
@@ -357,8 +326,8 @@ async def test_documented_acl_suffices_on_a_cluster(redis_cluster: ClusterTopolo
 @pytest.mark.slow
 async def test_documented_acl_and_sentinel_auth_on_sentinel() -> None:
     """Sentinel with a password on the sentinels (``sentinel_password``) and the documented
-    ACL user on the master and its replica (``username``/``password``): fan-out, presence and
-    rate limits work and nothing is refused; a wrong sentinel password finds no master."""
+    ACL user on the master and its replica (``username``/``password``): every part works as on
+    one Redis and nothing is refused; a wrong sentinel password finds no master."""
     topology = start_sentinel_topology(sentinel_password="sentinel-secret")
     try:
         for server in (topology.master, topology.replica):
@@ -369,25 +338,11 @@ async def test_documented_acl_and_sentinel_auth_on_sentinel() -> None:
             password=PASSWORD,
             sentinel_password="sentinel-secret",
         )
-        broker, other = RedisBroker(settings, "node-a"), RedisBroker(settings, "node-b")
-        store, limiter = RedisPresenceStore(settings, "node-a"), RedisRateLimiter(settings)
-        rec = Recorder()
-        other.set_handler(rec.deliver)
-        parts = (broker, other, store, limiter)
-        for part in parts:
-            await part.start()
-        try:
-            await wait_for_condition(lambda: broker.ready and other.ready, "both brokers ready")
-            await other.listen("1", "private-acl")
-            await broker.publish("1", ChannelEvent("private-acl", "e", "d"))
-            await wait_for_condition(lambda: len(rec.deliveries) == 1, "the event delivered")
-            assert (await store.join("1", "presence-acl", "1.1", "u1", None, 100)).first
-            assert await store.leave("1", "presence-acl", "1.1") == "u1"
-            assert (await limiter.hit("auth-user:{1}:u1", 1, 30.0)).allowed
-            assert limiter.failures == 0
-        finally:
-            for part in parts:
-                await part.close()
+
+        def set_session(key: str, value: str) -> None:
+            topology.master.cli("SET", key, value)
+
+        await exercise_every_part(settings, set_session=set_session)
         assert topology.master.cli("ACL", "LOG") == ""
         wrong = RedisPresenceStore(replace(settings, sentinel_password="wrong"), "node-c")
         await wrong.start()
