@@ -54,6 +54,11 @@ class Broker(Protocol):
     def stats(self) -> BrokerStats:
         """Counters since start, read at scrape time."""
 
+    def sizes(self) -> dict[str, int]:
+        """How many entries this process keeps (``roomkey.internal_sizes``); none by
+        default."""
+        return {}
+
     @property
     def ready(self) -> bool:
         """Whether publishes can reach other nodes right now."""

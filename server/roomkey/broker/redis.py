@@ -114,6 +114,9 @@ class RedisBroker(Broker):
     def stats(self) -> BrokerStats:
         return BrokerStats(self.reconnects, self.dropped_malformed, self.lag_seconds)
 
+    def sizes(self) -> dict[str, int]:
+        return {"broker.listened": len(self._names), "broker.confirming": len(self._confirm)}
+
     @property
     def ready(self) -> bool:
         return self._ready and time.monotonic() - self._last_heard < self.deaf_after
