@@ -109,8 +109,10 @@ def run_session(
     deflate: bool,
     fanout: tuple[int, int, float] | None,
     timeout: float,
+    loadgen_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Connect ``clients`` to a fresh server, measure memory, optionally run fan-out."""
+    """Connect ``clients`` to a fresh server, measure memory, optionally run fan-out
+    (``loadgen_args``: more arguments for ``bench.loadgen``)."""
     server = start_server(target)
     try:
         time.sleep(0.3)
@@ -134,7 +136,7 @@ def run_session(
             fanout=fanout,
             timeout=timeout,
             on_ready=measure,
-            extra_args=server.loadgen_args,
+            extra_args=(*server.loadgen_args, *loadgen_args),
         )
         result["memory"] = {
             "rss_before_mb": round(rss0 / 2**20, 1),

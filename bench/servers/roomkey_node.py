@@ -16,6 +16,7 @@ then also asks the C allocator to hand free memory back to the system, ``malloc_
 from __future__ import annotations
 
 import argparse
+import resource
 from dataclasses import replace
 
 from roomkey.config import (
@@ -97,6 +98,11 @@ def serve_probed(settings: Settings) -> None:
 
 
 def main() -> None:
+    # Every socket is a file: as many as the system lets this process hold (the 100k idle
+    # connections scenario; bench/idle.py reports when the hard limit is below its count).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--no-direct-writes", action="store_true", help="performance.direct_writes off")
@@ -104,10 +110,13 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="server.workers (needs --redis-url)")
     p.add_argument("--no-gc-tuning", action="store_true", help="no gc.freeze, Python's thresholds")
     p.add_argument("--no-peek-body", action="store_true", help="performance.peek_body off")
+    p.add_argument("--no-relay-frames", action="store_true", help="performance.relay_frames off")
     p.add_argument("--probe", action="store_true", help="add GET /bench/sizes (soak)")
     args = p.parse_args()
     perf = PerformanceSettings(
-        direct_writes=not args.no_direct_writes, peek_body=not args.no_peek_body
+        direct_writes=not args.no_direct_writes,
+        peek_body=not args.no_peek_body,
+        relay_frames=not args.no_relay_frames,
     )
     if args.no_gc_tuning:
         perf = replace(perf, gc_freeze=False, gc_threshold0=700, gc_threshold1=10, gc_threshold2=10)

@@ -15,7 +15,14 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from roomkey._patches.socketio_queue import remember_size
-from roomkey.core.protocol import ChannelEvent, MemberAdded, MemberRemoved, Outbound, dumps
+from roomkey.core.protocol import (
+    ChannelEvent,
+    MemberAdded,
+    MemberRemoved,
+    Outbound,
+    Relayed,
+    dumps,
+)
 
 NAMESPACE = "/"
 # The key of each form in ``Outbound.encoded``: the packet, and its WebSocket frame.
@@ -41,7 +48,11 @@ def encode_outbound(message: Outbound) -> eio_packet.Packet:
     cached = message.encoded.get(PACKET_KEY)
     if cached is not None:
         return cached
-    if isinstance(message, ChannelEvent):
+    if isinstance(message, Relayed):
+        # Built by the publishing node: sent as it is.
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, data=message.socketio)
+        remember_size(pkt, len(message.socketio.encode()) + 1)
+    elif isinstance(message, ChannelEvent):
         pkt = event_packet("event", message.as_dict())
     elif isinstance(message, MemberAdded):
         pkt = event_packet(
