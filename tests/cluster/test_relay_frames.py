@@ -70,7 +70,7 @@ async def sio_texts(raw: RawSocketIO, n: int) -> list[str]:
 
 
 async def pusher_texts(ws: RawPusher, n: int) -> list[str]:
-    out = []
+    out: list[str] = []
     while len(out) < n:
         msg = await ws.ws.receive(timeout=5)
         assert isinstance(msg.data, str), msg
