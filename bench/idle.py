@@ -17,9 +17,11 @@ subscribed to the broadcast's last arrival).
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.run import ROOMKEY, ROOMKEY_PUSHER, Target, run_session
+# ``bench.run.run_session`` (passed in: bench.run runs this scenario).
+Session = Callable[..., dict[str, Any]]
 
 SOURCE_ADDRESSES = 8
 # Files a server or load generator holds besides its sockets (listeners, pipes, libraries).
@@ -34,9 +36,13 @@ def reachable(requested: int) -> tuple[int, str]:
     return hard - FILE_MARGIN, f"open-file hard limit {hard} per process (RLIMIT_NOFILE)"
 
 
-def idle_session(target: Target, requested: int, deflate: bool, timeout: float) -> dict[str, Any]:
+def idle_session(
+    session: Session, target: Any, requested: int, deflate: bool, timeout: float
+) -> dict[str, Any]:
+    """One server, ``requested`` idle clients (or as many as the limit allows) of ``target``
+    (a ``bench.run.Target``), one broadcast."""
     n, limited_by = reachable(requested)
-    result = run_session(
+    result = session(
         target,
         n,
         deflate=deflate,
@@ -67,10 +73,13 @@ def idle_session(target: Target, requested: int, deflate: bool, timeout: float) 
     }
 
 
-def run(requested: int, timeout: float) -> list[dict[str, Any]]:
-    """Socket.IO and Pusher protocol, without then with a deflate offer."""
+def run(
+    session: Session, targets: Sequence[Any], requested: int, timeout: float
+) -> list[dict[str, Any]]:
+    """Each target (roomkey over Socket.IO, over the Pusher protocol), without then with a
+    deflate offer."""
     return [
-        idle_session(target, requested, deflate, timeout)
+        idle_session(session, target, requested, deflate, timeout)
         for deflate in (False, True)
-        for target in (ROOMKEY, ROOMKEY_PUSHER)
+        for target in targets
     ]
