@@ -1,8 +1,10 @@
 """No creep under churn: a short, bounded churn of connects, subscribes (public, private and
 presence), publishes, client events, sign-ins, unsubscribes and disconnects (clean and
-abrupt) on both transports leaves every internal map of roomkey empty once the clients have
-gone (``roomkey.internal_sizes``), and, with Redis, no key of this node's subscriptions,
-presence or registry entries beyond what a node with no clients holds.
+abrupt; Socket.IO over WebSocket and long-polling) on both transports, with webhooks on,
+leaves every internal map of roomkey empty once the clients have gone
+(``roomkey.internal_sizes``: webhook events waiting included), and, with Redis, no key of
+this node's subscriptions, presence or registry entries beyond what a node with no clients
+holds.
 
 A behaviour, not a timing: the test waits (bounded) for the maps to empty and fails naming
 what is left."""
@@ -15,7 +17,7 @@ from dataclasses import replace
 import pytest
 import redis.asyncio as aioredis
 
-from roomkey.config import RateLimits, Settings
+from roomkey.config import RateLimits, Settings, WebhookSettings, WebhookTarget
 from roomkey.internal_sizes import internal_sizes
 from tests.support.apps import APP_ID, make_settings, make_token
 from tests.support.authorize import authorized
@@ -25,6 +27,7 @@ from tests.support.rest import signed_post
 from tests.support.servers import Server, StartServer
 from tests.support.socketio_client import ConnectClient
 from tests.support.waiting import wait_for_condition
+from tests.support.webhooks import webhook_target
 
 ROUNDS = 3
 PER_ROUND = 3  # clients of each transport per round
@@ -35,8 +38,18 @@ PUBLIC = "public-churn"
 LASTS_ITS_WINDOW = {"throttle.windows"}
 
 
-def churn_settings(backend: str, request: pytest.FixtureRequest) -> Settings:
-    settings = make_settings(authorized_connections_timeout=30)
+def churn_settings(backend: str, request: pytest.FixtureRequest, webhook_url: str = "") -> Settings:
+    targets = (WebhookTarget(webhook_url),) if webhook_url else ()
+    # A short Engine.IO heartbeat: a long-polling client's disconnect waits for its poll.
+    settings = make_settings(
+        server={"ping_interval_seconds": 1.0, "ping_timeout_seconds": 5.0},
+        authorized_connections_timeout=30,
+        webhooks=targets,
+    )
+    settings = replace(
+        settings,
+        webhooks=WebhookSettings(batch_ms=20, leave_delay_seconds=0.2, max_backoff_seconds=0.05),
+    )
     # Per-connection subscribe windows are on (they must go with their connection); the
     # address limits are high enough for every connect of the churn.
     settings = replace(
@@ -64,13 +77,16 @@ async def redis_keys(settings: Settings) -> set[str]:
 
 async def keys_that_stay(settings: Settings, keys: set[str]) -> list[str]:
     """Of ``keys``, those that would stay: anything but a node's own registration (which a
-    node with no clients holds too) and rate windows, which expire with their window."""
+    node with no clients holds too), an app's webhook id sequence (one counter per app, never
+    reset, so that ids are not reused) and rate windows, which expire with their window."""
     prefix = settings.redis.prefix
     client = aioredis.from_url(settings.redis.url)
     try:
         stay = []
         for key in sorted(keys):
-            if key == f"{prefix}:nodes" or key.startswith(f"{prefix}:node-conns:"):
+            if key == f"{prefix}:nodes" or key.startswith(
+                (f"{prefix}:node-conns:", f"{prefix}:webhook-seq:")
+            ):
                 continue
             if key.startswith(f"{prefix}:rate:") and await client.ttl(key) > 0:
                 continue
@@ -114,6 +130,11 @@ async def socketio_round(server: Server, connect: ConnectClient, rnd: int) -> No
     await clients[0].client.disconnect()
     await clients[1].client.disconnect()
     await clients[2].client.eio.disconnect(abort=True)
+    if rnd == 0:
+        # A long-polling session: python-engineio's own socket, not roomkey's direct one.
+        polling = await connect(server, transports=["polling"])
+        assert await polling.subscribe(PUBLIC) == {"channel": PUBLIC}
+        await polling.client.disconnect()
 
 
 async def pusher_round(server: Server, raw_pusher: RawPusherFactory, rnd: int) -> None:
@@ -154,8 +175,20 @@ async def test_every_internal_map_is_empty_after_a_churn(
     connect: ConnectClient,
     raw_pusher: RawPusherFactory,
 ) -> None:
-    settings = churn_settings(backend, request)
-    server = await start_server(settings)
+    async with webhook_target() as target:
+        settings = churn_settings(backend, request, target.url())
+        server = await start_server(settings)
+        await churn_and_check(backend, settings, server, connect, raw_pusher)
+        assert not target.bodies.empty()  # the webhooks were sent, not only dropped
+
+
+async def churn_and_check(
+    backend: str,
+    settings: Settings,
+    server: Server,
+    connect: ConnectClient,
+    raw_pusher: RawPusherFactory,
+) -> None:
     keys_before = await redis_keys(settings) if backend == "redis" else set()
     # A watcher joined throughout: member events and publishes reach someone each round.
     watcher = await connect(server, token=make_token("watcher", name="watcher"))
