@@ -2,7 +2,7 @@
 
     python -m bench.loadgen --port P[,P2...] --proto sio|sio-bare|ws|pusher|echo --clients N
         [--deflate] [--burst M] [--paced M --interval S] [--key KEY] [--publish-port P]
-        [--redis-url URL --redis-prefix PREFIX]
+        [--redis-url URL --redis-prefix PREFIX] [--source-addresses K]
 
 It connects ``N`` clients (at most 200 handshakes in flight; spread round-robin over the
 ports given, e.g. two nodes of a cluster), joins each to the channel ``bench`` in the
@@ -25,6 +25,11 @@ Protocols:
   pings, ``subscribe`` without an ack, a ping right after it whose pong marks the client
   ready, and the server's own subscriber count checked after connecting).
 
+``--source-addresses K`` spreads the clients over the loopback source addresses 127.0.0.1 to
+127.0.0.K (one source address has about 28k ephemeral ports towards one server port). The
+load generator raises its own open-file limit to the hard limit and fails at once, before
+connecting, when that cannot hold ``--clients`` sockets.
+
 Every wait is bounded by ``--timeout``; only 127.0.0.1 is dialled.
 """
 
@@ -35,6 +40,7 @@ import asyncio
 import itertools
 import json
 import re
+import resource
 import sys
 import time
 from typing import Any
@@ -163,7 +169,9 @@ class Fleet:
         elif text.startswith('42["subscription_error"') or text[:2] in ("41", "44"):
             self._refused(client, f"refused: {text[:200]}")
 
-    async def open_one(self, port: int, deflate: bool, timeout: float) -> WsClient:
+    async def open_one(
+        self, port: int, deflate: bool, timeout: float, source: str | None = None
+    ) -> WsClient:
         """One client, upgraded and joined to the channel (or an exception)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -172,26 +180,31 @@ class Fleet:
             self.ready.setdefault(client, fut)
             self.on_text(client, text)
 
-        client = await open_ws(HOST, port, self.path(), on_text, deflate=deflate, timeout=timeout)
+        client = await open_ws(
+            HOST, port, self.path(), on_text, deflate=deflate, timeout=timeout, local_host=source
+        )
         self.ready.setdefault(client, fut)
         await asyncio.wait_for(fut, timeout)
         return client
 
 
 async def connect_all(
-    fleet: Fleet, ports: list[int], n: int, deflate: bool, timeout: float
+    fleet: Fleet, ports: list[int], n: int, deflate: bool, timeout: float, sources: int = 0
 ) -> tuple[list[WsClient], dict[str, Any]]:
     sem = asyncio.Semaphore(IN_FLIGHT)
     next_port = itertools.cycle(ports)
+    next_source = itertools.cycle(
+        [f"127.0.0.{i}" for i in range(1, sources + 1)] if sources else [None]
+    )
     clients: list[WsClient] = []
     errors: list[str] = []
     accepted = 0
 
-    async def one(port: int) -> None:
+    async def one(port: int, source: str | None) -> None:
         nonlocal accepted
         async with sem:
             try:
-                c = await fleet.open_one(port, deflate, timeout)
+                c = await fleet.open_one(port, deflate, timeout, source)
             except Exception as exc:  # counted and reported, never fatal to the run
                 errors.append(type(exc).__name__ + ": " + str(exc)[:120])
                 return
@@ -199,7 +212,9 @@ async def connect_all(
             accepted += c.deflate_accepted
 
     start = time.monotonic()
-    await asyncio.wait_for(asyncio.gather(*(one(next(next_port)) for _ in range(n))), timeout * 3)
+    await asyncio.wait_for(
+        asyncio.gather(*(one(next(next_port), next(next_source)) for _ in range(n))), timeout * 3
+    )
     elapsed = time.monotonic() - start
     return clients, {
         "clients": n,
@@ -280,10 +295,22 @@ async def confirm_subscribed(
     return stats
 
 
+def raise_open_files(needed: int) -> None:
+    """Soft open-file limit up to the hard one; ``SystemExit`` when that is too few."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise SystemExit(f"loadgen: {needed} open files needed, the hard limit is {hard}")
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    raise_open_files(args.clients + 100)
     fleet = Fleet(args.proto, args.key)
     ports = [int(p) for p in args.port.split(",")]
-    clients, stats = await connect_all(fleet, ports, args.clients, args.deflate, args.timeout)
+    clients, stats = await connect_all(
+        fleet, ports, args.clients, args.deflate, args.timeout, args.source_addresses
+    )
     publish_port = args.publish_port or ports[0]
     publisher: BasePublisher
     if args.redis_url:
@@ -335,6 +362,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=30.0)
     p.add_argument("--redis-url", default="", help="publish through this Redis (echo)")
     p.add_argument("--redis-prefix", default="", help="the peer's Redis channel prefix")
+    p.add_argument(
+        "--source-addresses", type=int, default=0, help="spread over 127.0.0.1..127.0.0.K"
+    )
     args = p.parse_args()
     result = asyncio.run(main_async(args))
     print("RESULT " + json.dumps(result), flush=True)

@@ -145,7 +145,61 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
     two = auth.get(WORKERS_AUTH_2, {}).get("requests_per_second", 0.0)
     if one and two:
         out["authorize_workers_2_vs_1"] = _ratio(two, one)
+    for r in result.get("soak", []):
+        out[f"soak_{r['backend']}_rss_after_vs_before"] = r["rss_after_vs_before"]
+        out[f"soak_{r['backend']}_maps_empty"] = r["maps_empty"]
+    for r in result.get("idle", []):
+        proto = "pusher" if r["target"] == ROOMKEY_PUSHER else "socketio"
+        key = "deflate_offered" if r["deflate_offered"] else "no_deflate"
+        out[f"idle_{r['clients']}_{proto}_kb_per_connection_{key}"] = round(
+            r["bytes_per_connection"] / 1024, 1
+        )
     return out
+
+
+def long_sections(result: dict[str, Any]) -> list[str]:
+    """The soak and idle-connections tables (empty when the run skipped them)."""
+    lines: list[str] = []
+    if result.get("soak"):
+        lines += [
+            "",
+            "## Soak (churn on both transports, presence included)",
+            "",
+            "| backend | seconds | cycles | errors | RSS MB fresh / before / peak / after "
+            "| after vs before | after a full collection | after malloc_trim | fds before/after "
+            "| tasks before/after | maps back to empty |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in result["soak"]:
+            b, a = r["before"], r["after"]
+            lines.append(
+                f"| {r['backend']} | {r['seconds']:g} | {r['cycles']} | {r['errors']} "
+                f"| {r['fresh']['rss_mb']} / {b['rss_mb']} / {r['peak_rss_mb']} / {a['rss_mb']} "
+                f"| {r['rss_after_vs_before']} | {r['rss_after_collect_vs_before']} "
+                f"| {r['rss_after_trim_vs_before']} | {b['fds']}/{a['fds']} "
+                f"| {b['tasks']}/{a['tasks']} "
+                f"| {'yes' if r['maps_empty'] else 'no: ' + str(r['left_over'])} |"
+            )
+    if result.get("idle"):
+        lines += [
+            "",
+            "## Idle connections on one process",
+            "",
+            "| target | asked | clients | deflate offered | connected | errors | connects/s "
+            "| KB per connection | broadcast received | p50 ms | p99 ms | max ms "
+            "| deliveries per server CPU-second | limited by |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in result["idle"]:
+            lines.append(
+                f"| {r['target']} | {r['requested']} | {r['clients']} "
+                f"| {'yes' if r['deflate_offered'] else 'no'} | {r['connected']} "
+                f"| {r['errors']} | {r['connects_per_second']:.0f} "
+                f"| {r['bytes_per_connection'] / 1024:.1f} | {r['broadcast_received']} "
+                f"| {r['broadcast_p50_ms']} | {r['broadcast_p99_ms']} | {r['broadcast_max_ms']} "
+                f"| {r['deliveries_per_cpu_second']} | {r['limited_by'] or '-'} |"
+            )
+    return lines
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -205,6 +259,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for name, r in result["authorize"].items():
         lines.append(f"| {name} | {r['requests_per_second']:.0f} | {r['non_2xx']} |")
+    lines += long_sections(result)
     if result["not_measured"]:
         lines += ["", "## Not measured", ""]
         lines += [f"- {r['scenario']}: {r['reason']}" for r in result["not_measured"]]

@@ -1,6 +1,6 @@
 """Run every benchmark scenario against roomkey and the baselines, interleaved, in one run.
 
-    python -m bench.run [--smoke] [--rounds N] [--out bench/results]
+    python -m bench.run [--smoke] [--rounds N] [--skip-long] [--out bench/results]
 
 Each server runs pinned to CPU 0 (``taskset``), each load generator (``bench.loadgen``, wrk)
 to CPU 1. Within a round the targets alternate, scenario by scenario, so that noise from other
@@ -13,7 +13,10 @@ presence) against a bare aiohttp JSON handler; connect rate and memory per conne
 and without a permessage-deflate offer; fan-out deliveries/s and p50/p99/max arrival latency,
 burst and paced, published through the signed REST API, for roomkey over Socket.IO and over
 the Pusher protocol; the same over two nodes and Redis, and ``--workers 2`` against
-``--workers 1`` (``bench/cluster.py``). The peer, laravel-echo-server (npm, socket.io 2, fed
+``--workers 1`` (``bench/cluster.py``). Then, once per run (not per round), the long
+scenarios that ``--skip-long`` leaves out: the soak (``bench/soak.py``: minutes of churn,
+memory and Redis, RSS and every internal map before and after) and 100,000 idle connections
+(``bench/idle.py``; as many as the machine's open-file limit lets one process hold). The peer, laravel-echo-server (npm, socket.io 2, fed
 by Redis ``PUBLISH`` as a Laravel application feeds it; ``bench/peers/``), takes part in the
 connect and fan-out scenarios like any other target, on a public channel; what is left out is
 listed as not measured, with the reason.
@@ -36,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster, report
+from bench import idle as idle_scenario
+from bench import soak as soak_scenario
 from bench.peers import laravel_echo_server
 from bench.peers.laravel_echo_server import EchoServerPeer
 from bench.processes import (
@@ -82,6 +87,10 @@ class Sizes:
     timeout: float
     # the Redis scenarios (two nodes, workers): subscribers, burst, paced, interval
     cluster_fanout: tuple[int, int, int, float]
+    # the long scenarios: churn seconds per backend and its sampling interval; idle clients
+    soak_seconds: float
+    soak_interval: float
+    idle_clients: int
 
 
 FULL = Sizes(
@@ -91,6 +100,9 @@ FULL = Sizes(
     deflate_clients=(1000, 10_000),
     timeout=60.0,
     cluster_fanout=(1000, 60, 20, 0.1),
+    soak_seconds=90.0,
+    soak_interval=5.0,
+    idle_clients=100_000,
 )
 SMOKE = Sizes(
     authorize_seconds=1,
@@ -99,7 +111,11 @@ SMOKE = Sizes(
     deflate_clients=(20,),
     timeout=15.0,
     cluster_fanout=(20, 5, 3, 0.05),
+    soak_seconds=2.0,
+    soak_interval=1.0,
+    idle_clients=100,
 )
+SOAK_CONCURRENCY = 16
 
 
 def run_session(
@@ -109,8 +125,10 @@ def run_session(
     deflate: bool,
     fanout: tuple[int, int, float] | None,
     timeout: float,
+    loadgen_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """Connect ``clients`` to a fresh server, measure memory, optionally run fan-out."""
+    """Connect ``clients`` to a fresh server, measure memory, optionally run fan-out
+    (``loadgen_args``: more arguments for ``bench.loadgen``)."""
     server = start_server(target)
     try:
         time.sleep(0.3)
@@ -134,7 +152,7 @@ def run_session(
             fanout=fanout,
             timeout=timeout,
             on_ready=measure,
-            extra_args=server.loadgen_args,
+            extra_args=(*server.loadgen_args, *loadgen_args),
         )
         result["memory"] = {
             "rss_before_mb": round(rss0 / 2**20, 1),
@@ -232,7 +250,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
+def run(sizes: Sizes, rounds: int, smoke: bool, skip_long: bool = False) -> dict[str, Any]:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     started = time.time()
@@ -324,10 +342,22 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
                     fanout[-1]["redis_cpu_ms_per_message"] = median_of(
                         runs, "redis", "cpu_ms_per_message"
                     )
+    soak: list[dict[str, Any]] = []
+    idle: list[dict[str, Any]] = []
+    if skip_long:
+        not_measured.append(
+            {"scenario": "soak and idle connections", "reason": "--skip-long was given"}
+        )
+    else:
+        soak = soak_scenario.run(sizes.soak_seconds, sizes.soak_interval, SOAK_CONCURRENCY)
+        idle = idle_scenario.run(
+            run_session, [ROOMKEY, ROOMKEY_PUSHER], sizes.idle_clients, sizes.timeout * 2
+        )
+    command = "python -m bench.run" + (" --smoke" if smoke else "") + f" --rounds {rounds}"
     result = {
         "mode": "smoke" if smoke else "full",
         "rounds": rounds,
-        "command": "python -m bench.run" + (" --smoke" if smoke else "") + f" --rounds {rounds}",
+        "command": command + (" --skip-long" if skip_long else ""),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "machine": machine(),
@@ -335,6 +365,8 @@ def run(sizes: Sizes, rounds: int, smoke: bool) -> dict[str, Any]:
         "authorize": authorize,
         "connect": connect,
         "fanout": fanout,
+        "soak": soak,
+        "idle": idle,
         "not_measured": not_measured,
     }
     result["ratios"] = report.ratios(result)
@@ -346,10 +378,13 @@ def main() -> None:
     p.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (median)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    p.add_argument(
+        "--skip-long", action="store_true", help="leave out the soak and idle-connections runs"
+    )
     args = p.parse_args()
     sizes = SMOKE if args.smoke else FULL
     rounds = args.rounds or (1 if args.smoke else 3)
-    result = run(sizes, rounds, args.smoke)
+    result = run(sizes, rounds, args.smoke, args.skip_long)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -159,11 +159,15 @@ async def open_ws(
     *,
     deflate: bool = False,
     timeout: float = 10.0,
+    local_host: str | None = None,
 ) -> WsClient:
-    """Connect and upgrade; raises ``HandshakeError`` or ``TimeoutError``."""
+    """Connect (from ``local_host``, a loopback address, when given) and upgrade; raises
+    ``HandshakeError`` or ``TimeoutError``."""
     loop = asyncio.get_running_loop()
+    local_addr = (local_host, 0) if local_host is not None else None
     _, client = await asyncio.wait_for(
-        loop.create_connection(lambda: WsClient(on_text), host, port), timeout
+        loop.create_connection(lambda: WsClient(on_text), host, port, local_addr=local_addr),
+        timeout,
     )
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [

@@ -53,6 +53,7 @@ from roomkey.ratelimit.throttle import Throttle
 from roomkey.runtime import RUNTIME, Runtime
 from roomkey.tasks import cancel_and_wait
 from roomkey.transports.pusher.server import PusherTransport
+from roomkey.transports.relay import wire_forms
 from roomkey.transports.socketio.server import SocketIOTransport
 from roomkey.webhooks import WebhookDispatcher, create_webhook_store
 
@@ -265,6 +266,8 @@ def _build(
     metrics.watch_connections(lambda: hub.connections.values())
     metrics.watch_broker(broker.stats)
     broker.set_handler(metrics.timed_delivery(hub.deliver_local, hub.recipients))
+    if settings.performance.relay_frames:
+        broker.set_wire_forms(wire_forms)
     throttle = Throttle(settings.rate_limits, create_rate_limiter(settings))
     metrics.watch_rate_limiter(lambda: throttle.limiter.failures)
 

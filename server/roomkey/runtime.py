@@ -101,6 +101,7 @@ class Runtime:
     def connection_closed(self, conn: Connection) -> None:
         """Every transport calls this once a connection has left the hub."""
         self.deadlines.cancel(conn)
+        self.throttle.forget(conn)
         self.log_connection("close", conn)
         if self.hooks is not None:
             self.hooks.connection("connection_close", conn)

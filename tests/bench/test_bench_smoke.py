@@ -31,7 +31,7 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=170,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((tmp_path / "results.json").read_text())
@@ -109,7 +109,21 @@ def test_smoke_run_writes_json_markdown_and_chart(tmp_path: Path) -> None:
         assert row["deliveries_per_cpu_second"] >= 0, row
         if row["target"].startswith("roomkey, 2 nodes"):  # and Redis's CPU per message
             assert row["redis_cpu_ms_per_message"] >= 0, row
+    # The long scenarios, at smoke sizes: the churn leaves every internal map empty, and every
+    # idle client connects and receives the one broadcast.
+    assert {r["backend"] for r in result["soak"]} == {"memory", "redis"}
+    for r in result["soak"]:
+        assert r["errors"] == 0 and r["cycles"] > 0 and r["maps_empty"], r
+        assert r["before"]["rss_mb"] > 0 and r["samples"], r
+    assert {(r["target"], r["deflate_offered"]) for r in result["idle"]} == {
+        (t, d) for t in ("roomkey", "roomkey (Pusher protocol)") for d in (False, True)
+    }
+    for r in result["idle"]:
+        assert r["connected"] == r["clients"] and r["errors"] == 0, r
+        assert r["broadcast_received"] == r["clients"], r
+    assert {"soak_memory_rss_after_vs_before", "soak_redis_maps_empty"} <= set(result["ratios"])
     markdown = (tmp_path / "results.md").read_text()
     assert markdown.startswith("# roomkey benchmark")
     assert f"| {PEER} | 20 | burst |" in markdown
+    assert "## Soak" in markdown and "## Idle connections on one process" in markdown
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -32,6 +32,12 @@ class Broker(Protocol):
     def set_control_handler(self, handler: ControlHandler) -> None:
         """Where cluster-wide commands go (every node, this one included)."""
 
+    def set_wire_forms(self, forms: Callable[[Outbound], tuple[str, str]] | None) -> None:
+        """Send messages to the other nodes with these wire forms built
+        (``performance.relay_frames``, ``broker/envelope.py``); a broker that reaches no
+        other node ignores it."""
+        return None
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -53,6 +59,11 @@ class Broker(Protocol):
 
     def stats(self) -> BrokerStats:
         """Counters since start, read at scrape time."""
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries this process keeps (``roomkey.internal_sizes``); none by
+        default."""
+        return {}
 
     @property
     def ready(self) -> bool:

@@ -8,10 +8,11 @@ deployments (prefixes) or two apps never hear each other, whatever their ids and
 A publish is delivered to this node's own subscribers first, synchronously, then published
 to Redis; the listener ignores messages its own node published, so nothing is delivered
 twice, and same-node delivery keeps working while Redis is down (the publish still raises
-``ServiceUnavailable``: the other nodes did not get it). Messages are JSON envelopes
-``{"n": node_id, "x": exclude, "m": wire}`` (control: ``{"n", "a": app_id, "c": command}``);
-nothing is unpickled or executed, and a malformed message is dropped, counted in
-``dropped_malformed`` and logged.
+``ServiceUnavailable``: the other nodes did not get it). Channel messages are envelopes
+(``broker/envelope.py``: JSON, or with ``set_wire_forms`` the transports' wire forms relayed
+as they are); control messages are JSON ``{"n", "a": app_id, "c": command}``. Nothing is
+unpickled or executed, and a malformed message is dropped, counted in ``dropped_malformed``
+and logged.
 
 The listener is one task that owns one pub/sub connection. It subscribes to every channel
 this node has subscribers on, pings itself every ``heartbeat_seconds`` and is replaced when
@@ -38,11 +39,12 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from roomkey.broker import envelope
 from roomkey.broker.base import Broker, BrokerStats, ControlHandler, DeliveryHandler
 from roomkey.broker.redis_shards import ShardedListener
 from roomkey.config import RedisSettings
 from roomkey.core.errors import ServiceUnavailable
-from roomkey.core.protocol import Outbound, dumps, outbound_from_wire, outbound_to_wire
+from roomkey.core.protocol import Outbound, dumps
 from roomkey.logs import log_event
 from roomkey.redis_client import REDIS_FAILURES, RedisClient, bounded, open_redis
 from roomkey.redis_keys import RedisKeys
@@ -72,6 +74,8 @@ class RedisBroker(Broker):
         self.deaf_after = max(3 * self._heartbeat, self._heartbeat + 2 * self._timeout)
         self._handler: DeliveryHandler | None = None
         self._control: ControlHandler | None = None
+        self._forms: envelope.WireForms | None = None
+        self._node_bytes = node_id.encode()
         self._redis: RedisClient | None = None
         self._sharded = settings.mode == "cluster"
         self._shards: ShardedListener | None = None
@@ -108,6 +112,11 @@ class RedisBroker(Broker):
     def set_control_handler(self, handler: ControlHandler) -> None:
         self._control = handler
 
+    def set_wire_forms(self, forms: envelope.WireForms | None) -> None:
+        """Publish messages with these wire forms built (``performance.relay_frames``);
+        None: JSON envelopes."""
+        self._forms = forms
+
     async def start(self) -> None:
         self._redis = open_redis(self._settings, name="roomkey-broker")
         self._task = asyncio.create_task(self._run(), name="roomkey-broker-listener")
@@ -124,6 +133,9 @@ class RedisBroker(Broker):
     def stats(self) -> BrokerStats:
         return BrokerStats(self.reconnects, self.dropped_malformed, self.lag_seconds)
 
+    def sizes(self) -> dict[str, int]:
+        return {"broker.listened": len(self._names), "broker.confirming": len(self._confirm)}
+
     @property
     def ready(self) -> bool:
         return self._ready and time.monotonic() - self._last_heard < self.deaf_after
@@ -131,14 +143,14 @@ class RedisBroker(Broker):
     async def publish(self, app_id: str, message: Outbound, exclude: str | None = None) -> None:
         if self._handler is not None:
             self._handler(app_id, message, exclude)
-        envelope = dumps({"n": self.node_id, "x": exclude, "m": outbound_to_wire(message)})
-        await self._send(self.channel_name(app_id, message.channel), envelope, "publish")
+        payload = envelope.encode(self.node_id, message, exclude, self._forms)
+        await self._send(self.channel_name(app_id, message.channel), payload, "publish")
 
     async def publish_control(self, app_id: str, command: dict[str, Any]) -> None:
         if self._control is not None:
             self._control(app_id, command)
-        envelope = dumps({"n": self.node_id, "a": app_id, "c": command})
-        await self._send(self.control_name, envelope, "control")
+        wrapped = dumps({"n": self.node_id, "a": app_id, "c": command})
+        await self._send(self.control_name, wrapped, "control")
 
     async def listen(self, app_id: str, channel: str) -> None:
         """Subscribe and wait (at most one operation timeout) for Redis to confirm, so that a
@@ -332,28 +344,18 @@ class RedisBroker(Broker):
             self._dropped(str(exc))
 
     def _on_channel(self, target: tuple[str, str], data: Any) -> None:
-        envelope = json.loads(data)
-        if not isinstance(envelope, dict):
-            raise ValueError("envelope is not an object")
-        if envelope.get("n") == self.node_id:
-            return  # delivered locally when it was published
-        exclude = envelope.get("x")
-        if exclude is not None and not isinstance(exclude, str):
-            raise ValueError("bad exclude")
         app_id, channel = target
-        message = outbound_from_wire(envelope.get("m"))
-        if message.channel != channel:
-            raise ValueError("message channel does not match its redis channel")
-        if self._handler is not None:
-            self._handler(app_id, message, exclude)
+        heard = envelope.decode(data, self._node_bytes, channel)
+        if heard is not None and self._handler is not None:  # None: delivered when published
+            self._handler(app_id, *heard)
 
     def _on_control(self, data: Any) -> None:
-        envelope = json.loads(data)
-        if not isinstance(envelope, dict):
+        wrapped = json.loads(data)
+        if not isinstance(wrapped, dict):
             raise ValueError("envelope is not an object")
-        if envelope.get("n") == self.node_id:
+        if wrapped.get("n") == self.node_id:
             return  # handled locally when it was sent
-        app_id, command = envelope.get("a"), envelope.get("c")
+        app_id, command = wrapped.get("a"), wrapped.get("c")
         if not isinstance(app_id, str) or not isinstance(command, dict):
             raise ValueError("bad control envelope")
         if self._control is not None:

@@ -400,6 +400,12 @@ class PerformanceSettings:
     call) is looked at where aiohttp's stream reader holds it instead of being taken out
     through the reader, which wakes aiohttp's parser for nothing; anything else is read as
     usual (``http/context.py``).
+    ``relay_frames``: with Redis, a node publishes each message with its wire forms (the
+    Socket.IO packet and the Pusher frame) already built, so that the other nodes relay them
+    as they are instead of decoding the message and encoding it again (same bytes to the
+    clients, same order). Every node reads both forms of message whatever this says; a node
+    of a version before this setting drops relayed messages as malformed, so set it false
+    on every node while such a node is still in the cluster.
     """
 
     gc_freeze: bool = True
@@ -410,6 +416,7 @@ class PerformanceSettings:
     gc_threshold2: int = field(default=100, metadata=setting(minimum=1))
     lean_sockets: bool = True
     peek_body: bool = True
+    relay_frames: bool = True
 
 
 @dataclass(frozen=True)

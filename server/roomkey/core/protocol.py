@@ -217,6 +217,17 @@ class WatchlistEvent(Outbound):
     user_ids: list[str]
 
 
+@dataclass(slots=True, eq=False)
+class Relayed(Outbound):
+    """A delivery heard from another node with its wire forms built there
+    (``performance.relay_frames``): ``socketio``, the Socket.IO packet's text (an EVENT
+    packet, ``2["event",...]``), and ``pusher``, the Pusher frame's text. Each transport sends
+    its form as it is, so that this node neither decodes the message nor encodes it again."""
+
+    socketio: str
+    pusher: str
+
+
 def data_as_text(data: Any) -> str:
     """Pusher's wire carries event data as a string: strings as they are, anything else as
     compact JSON."""

@@ -17,6 +17,22 @@ from roomkey.identity.base import Identity
 
 class Connection(abc.ABC):
     transport: str = "unknown"
+    # Slots, not a __dict__ per connection (a few hundred bytes each, times every socket);
+    # __weakref__ for the throttle's per-connection windows.
+    __slots__ = (
+        "__weakref__",
+        "address",
+        "app",
+        "channels",
+        "client_events",
+        "closed",
+        "identity",
+        "identity_checked",
+        "pending",
+        "socket_id",
+        "user",
+        "watchlist",
+    )
 
     def __init__(
         self, app: AppSettings, socket_id: str, identity: Identity | None, address: str = ""

@@ -375,6 +375,17 @@ class Hub:
     def local_subscribers(self, app_id: str, channel: str) -> int:
         return len(self._local.get((app_id, channel), ()))
 
+    def sizes(self) -> dict[str, int]:
+        """How many entries the hub's own maps hold (``roomkey.internal_sizes``): each is
+        back to 0 once every connection has gone."""
+        return {
+            "hub.connections": len(self.connections),
+            "hub.apps_with_connections": sum(1 for n in self._per_app.values() if n),
+            "hub.channels": len(self._local),
+            "hub.subscriptions": sum(len(s) for s in self._local.values()),
+            "hub.users": len(self._users),
+        }
+
     async def close_all(self, code: int, reason: str) -> None:
         """Tell every connection to go away (shutdown) and forget them."""
         for conn in list(self.connections.values()):

@@ -75,3 +75,8 @@ class PresenceStore(Protocol):
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         """Where departures found by sweeps and reconciliation go. A store that only ever
         hears departures from the hub's own ``leave`` calls never calls it."""
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries this process keeps (``roomkey.internal_sizes``); none by
+        default."""
+        return {}

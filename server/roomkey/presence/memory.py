@@ -97,5 +97,13 @@ class MemoryPresenceStore(PresenceStore):
     def _snapshot(pc: _PresenceChannel) -> dict[str, Any]:
         return {uid: info for uid, (info, _n) in pc.info.items()}
 
+    def sizes(self) -> dict[str, int]:
+        return {
+            "presence.channels": len(self._subs),
+            "presence.subscribers": sum(len(s) for s in self._subs.values()),
+            "presence.presence_channels": len(self._presence),
+            "presence.members": sum(len(p.info) for p in self._presence.values()),
+        }
+
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         """One node: every departure goes through the hub's ``leave``; nothing to sweep."""

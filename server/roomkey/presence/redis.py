@@ -83,6 +83,11 @@ class RedisPresenceStore(PresenceStore, NodeState):
     def set_departure_handler(self, handler: DepartureHandler) -> None:
         self._handler = handler
 
+    def sizes(self) -> dict[str, int]:
+        """This node's mirror of what it registered in Redis (subscriptions and presence
+        connections)."""
+        return {"presence.node_entries": len(self._entries)}
+
     async def start(self) -> None:
         self._redis = open_redis(self._settings, name="roomkey-presence")
         for name in ("ADD_SUBSCRIBER", "REMOVE_SUBSCRIBER", "JOIN", "LEAVE"):

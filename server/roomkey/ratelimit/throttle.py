@@ -11,7 +11,7 @@ Edges call: ``authorize_address`` and ``authorize_user`` (authorize endpoints),
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from weakref import WeakKeyDictionary
 
 from roomkey.config import AppSettings, RateLimits
@@ -80,6 +80,10 @@ class Throttle:
                     d, "subscribes_per_minute_per_connection", "subscribes", "this connection"
                 )
 
+    def forget(self, conn: Connection) -> None:
+        """``conn`` has closed: its windows go now, not whenever the collector frees it."""
+        self._subscribes.pop(conn, None)
+
     async def rest(self, app: AppSettings) -> None:
         """One REST API request for ``app`` (cluster-wide per second)."""
         limit = self.rates.rest_per_second_per_app
@@ -87,6 +91,15 @@ class Throttle:
             d = await self.limiter.hit(rate_window("rest", app.id), limit, 1.0)
             if not d.allowed:
                 raise _refuse(d, "rest_per_second_per_app", "REST requests", "this app")
+
+    def sizes(self) -> dict[str, int]:
+        """``throttle.connection_windows``: per-connection windows (gone with their
+        connection); ``throttle.windows``: the limiter's windows held in this process
+        (address, user and app windows last their minute, then go at the next sweep)."""
+        return {
+            "throttle.connection_windows": len(self._subscribes),
+            "throttle.windows": len(self.limiter) if isinstance(self.limiter, Sized) else 0,
+        }
 
     async def start(self) -> None:
         await self.limiter.start()

@@ -43,6 +43,20 @@ log = logging.getLogger("roomkey.pusher")
 
 class PusherConnection(Connection):
     transport = "pusher"
+    __slots__ = (
+        "_abort",
+        "_buffer",
+        "_buffered_bytes",
+        "_compressed",
+        "_max_buffer_bytes",
+        "_on_overflow",
+        "_spawn",
+        "_tcp",
+        "_write_timeout",
+        "_ws",
+        "closing",
+        "writer",
+    )
 
     def __init__(
         self,

@@ -76,6 +76,10 @@ class PusherTransport:
     def bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
+    def sizes(self) -> dict[str, int]:
+        """Open sockets and running writers (``roomkey.internal_sizes``)."""
+        return {"pusher.connections": len(self._conns), "pusher.writers": len(self._tasks)}
+
     def add_routes(self, app: web.Application, prefix: str = "") -> None:
         """``GET {prefix}/app/{key}`` (pusher-js: ``wsPath`` is the prefix)."""
         app.router.add_get(prefix + PATH, self.handle)

@@ -18,6 +18,7 @@ from roomkey.core.protocol import (
     MemberAdded,
     MemberRemoved,
     Outbound,
+    Relayed,
     SubscriptionCount,
     WatchlistEvent,
     data_as_text,
@@ -126,7 +127,9 @@ def encode_outbound(message: Outbound) -> str:
     cached = message.encoded.get(TEXT_KEY)
     if cached is not None:
         return str(cached)
-    if isinstance(message, ChannelEvent):
+    if isinstance(message, Relayed):
+        text = message.pusher  # built by the publishing node: sent as it is
+    elif isinstance(message, ChannelEvent):
         out: dict[str, Any] = {
             "event": message.event,
             "channel": message.channel,

@@ -45,6 +45,15 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
 class SocketIOConnection(Connection):
     transport = "socketio"
+    __slots__ = (
+        "_direct_writes",
+        "_disconnect",
+        "_eio_socket",
+        "_on_overflow",
+        "_spawn",
+        "sid",
+        "tcp",
+    )
 
     def __init__(
         self,

@@ -227,6 +227,24 @@ class SocketIOTransport:
     def connection_count(self) -> int:
         return len(self._conns)
 
+    def sizes(self) -> dict[str, int]:
+        """How many entries this transport and python-socketio/engineio keep
+        (``roomkey.internal_sizes``): each is back to 0 once every client has gone."""
+        manager = self.sio.manager
+        return {
+            "socketio.connections": len(self._conns),
+            "socketio.tasks": len(self._tasks),
+            "socketio.environ": len(self.sio.environ),
+            "socketio.binary_packets": len(self.sio._binary_packet),
+            "socketio.rooms": sum(
+                len(room) for rooms in manager.rooms.values() for room in rooms.values()
+            ),
+            "socketio.eio_to_sid": len(manager.eio_to_sid),
+            "socketio.callbacks": sum(len(c) for c in manager.callbacks.values()),
+            "socketio.pending_disconnect": len(manager.pending_disconnect),
+            "engineio.sockets": len(self.sio.eio.sockets),
+        }
+
     # -- handlers ----------------------------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:

@@ -21,6 +21,7 @@ from roomkey.core.protocol import (
     MemberAdded,
     MemberRemoved,
     Outbound,
+    Relayed,
     SubscriptionCount,
     WatchlistEvent,
     dumps,
@@ -50,7 +51,11 @@ def encode_outbound(message: Outbound) -> eio_packet.Packet:
     cached = message.encoded.get(PACKET_KEY)
     if cached is not None:
         return cached
-    if isinstance(message, ChannelEvent):
+    if isinstance(message, Relayed):
+        # Built by the publishing node: sent as it is.
+        pkt = eio_packet.Packet(eio_packet.MESSAGE, data=message.socketio)
+        remember_size(pkt, len(message.socketio.encode()) + 1)
+    elif isinstance(message, ChannelEvent):
         pkt = event_packet("event", message.as_dict())
     elif isinstance(message, MemberAdded):
         pkt = event_packet(
