@@ -194,25 +194,32 @@ async def gathered(calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
     return results
 
 
-def node_options(settings: RedisSettings, name: str) -> dict[str, Any]:
-    """Connection options for a data node of Sentinel or Cluster (credentials, TLS, bounded
-    times, no retries), as redis-py's clients take them."""
+def _connection_options(settings: RedisSettings, username: str, password: str) -> dict[str, Any]:
+    """Bounded times, no retries, ``username``/``password`` when set, and the topology's TLS:
+    what every connection roomkey opens to a data node or a sentinel takes."""
     timeout = settings.operation_timeout_seconds
     options: dict[str, Any] = {
         "socket_connect_timeout": timeout,
         "socket_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
-        "client_name": name,
-        "decode_responses": False,
     }
-    if settings.username:
-        options["username"] = settings.username
-    if settings.password:
-        options["password"] = settings.password
+    if username:
+        options["username"] = username
+    if password:
+        options["password"] = password
     if settings.tls:
         options["ssl"] = True
         if settings.tls_ca_file:
             options["ssl_ca_certs"] = settings.tls_ca_file
+    return options
+
+
+def node_options(settings: RedisSettings, name: str) -> dict[str, Any]:
+    """Connection options for a data node of Sentinel or Cluster (credentials, TLS, bounded
+    times, no retries), as redis-py's clients take them."""
+    options = _connection_options(settings, settings.username, settings.password)
+    options["client_name"] = name
+    options["decode_responses"] = False
     return options
 
 
@@ -266,20 +273,9 @@ def open_redis(settings: RedisSettings, *, name: str) -> RedisClient:
 def open_sentinel(settings: RedisSettings, name: str = "roomkey") -> Sentinel:
     """The sentinels of ``settings`` (their own credentials; TLS as the data nodes), whose
     ``connection_kwargs`` open connections to the master they name."""
-    timeout = settings.operation_timeout_seconds
-    sentinel_options: dict[str, Any] = {
-        "socket_connect_timeout": timeout,
-        "socket_timeout": timeout,
-        "retry": Retry(NoBackoff(), 0),
-    }
-    if settings.sentinel_username:
-        sentinel_options["username"] = settings.sentinel_username
-    if settings.sentinel_password:
-        sentinel_options["password"] = settings.sentinel_password
-    if settings.tls:
-        sentinel_options["ssl"] = True
-        if settings.tls_ca_file:
-            sentinel_options["ssl_ca_certs"] = settings.tls_ca_file
+    sentinel_options = _connection_options(
+        settings, settings.sentinel_username, settings.sentinel_password
+    )
     return Sentinel(  # type: ignore[no-untyped-call]
         addresses(settings.sentinels),
         sentinel_kwargs=sentinel_options,
