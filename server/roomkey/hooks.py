@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from roomkey.config import AppSettings, HookSettings
 from roomkey.hub.connection import Connection
-from roomkey.logs import exception_fields, log_event
+from roomkey.logs import DropBursts, exception_fields, log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, cancel_and_wait
 
@@ -112,10 +112,8 @@ class Hooks:
         self._worker: asyncio.Task[None] | None = None
         self._calls = OwnedTasks()
         self._metrics: Metrics | None = None
-        self._dropping = False
-        self._burst_drops = 0
         self._failing: dict[tuple[str, int], int] = {}
-        self.dropped = 0  # events refused by the full queue
+        self._drops = DropBursts(log, "hook queue")
         self.failed = 0  # hook calls that raised or timed out
 
     # -- registration ------------------------------------------------------------------
@@ -205,27 +203,19 @@ class Hooks:
         except asyncio.QueueFull:
             self.drop(event.app_id)
             return
-        if self._dropping:
-            self._dropping = False
-            log_event(
-                log,
-                logging.WARNING,
-                "hook queue accepting again",
-                dropped=self._burst_drops,
-                dropped_total=self.dropped,
-            )
-            self._burst_drops = 0
+        self._drops.accepted()
+
+    @property
+    def dropped(self) -> int:
+        """Events refused on their way to the hooks (a full queue)."""
+        return self._drops.total
 
     def drop(self, app_id: str, count: int = 1) -> None:
         """Count ``count`` events of the app dropped on their way to the hooks (a full
         queue: this one, or ``HookRelay``'s), logged once per burst."""
-        self.dropped += count
-        self._burst_drops += count
         if self._metrics is not None:
             self._metrics.hook_drops.inc(count)
-        if not self._dropping:
-            self._dropping = True
-            log_event(log, logging.WARNING, "hook queue full: dropping events", app=app_id)
+        self._drops.dropped(count, app=app_id)
 
     # -- the worker --------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ Through roomkey's handler every record is one line, whoever logged it (``SafeRec
 
 from __future__ import annotations
 
+from roomkey.logs.drops import DropBursts
 from roomkey.logs.flood import (
     RepeatFilter,
     flush_repeated,
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_TRACE_FRAMES",
     "MAX_VALUE_CHARS",
     "ROOMKEY_LOGGER",
+    "DropBursts",
     "DropMessages",
     "JsonFormatter",
     "RepeatFilter",

@@ -46,7 +46,7 @@ from typing import Any
 
 from roomkey.config import AppSettings, WebhookSettings
 from roomkey.core.errors import RoomkeyError
-from roomkey.logs import log_event
+from roomkey.logs import DropBursts, log_event
 from roomkey.metrics import Metrics
 from roomkey.tasks import OwnedTasks, within
 from roomkey.webhooks.base import WebhookStore
@@ -95,9 +95,12 @@ class WebhookDispatcher:
         self._workers = OwnedTasks()
         self._senders = OwnedTasks()
         self._in_flight: dict[str, set[str]] = {}  # app id -> claimed ids being sent
-        self._dropping = False
-        self._burst_drops = 0
-        self.dropped = 0  # events refused: outbox or store full
+        self._drops = DropBursts(log, "webhook queue")
+
+    @property
+    def dropped(self) -> int:
+        """Events refused: outbox or store full."""
+        return self._drops.total
 
     @property
     def absorbed(self) -> int:
@@ -164,25 +167,12 @@ class WebhookDispatcher:
         if not self._outbox.put(app, event):
             self._drop(app, 1)
             return
-        if self._dropping:
-            self._dropping = False
-            log_event(
-                log,
-                logging.WARNING,
-                "webhook queue accepting again",
-                dropped=self._burst_drops,
-                dropped_total=self.dropped,
-            )
-            self._burst_drops = 0
+        self._drops.accepted()
 
     def _drop(self, app: AppSettings, count: int) -> None:
-        self.dropped += count
-        self._burst_drops += count
         if self._metrics is not None:
             self._metrics.webhook_drops.labels("queue_full").inc(count)
-        if not self._dropping:
-            self._dropping = True
-            log_event(log, logging.WARNING, "webhook queue full: dropping events", app=app.id)
+        self._drops.dropped(count, app=app.id)
 
     # -- store -> targets --------------------------------------------------------------
 
