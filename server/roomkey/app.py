@@ -139,6 +139,7 @@ def _setup(
         compression=settings.server.compression,
         direct_writes=settings.performance.direct_writes,
         lean_sockets=settings.performance.lean_sockets,
+        lean_websockets=settings.performance.lean_websockets,
     )
     guard = RouteGuard(app)
     try:

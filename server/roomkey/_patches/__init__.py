@@ -26,6 +26,10 @@ aiohttp (>=3.14.2, <3.15)
 - ``peek_body`` (FALLBACK, ``performance.peek_body``; ``aiohttp_body``): ``StreamReader._buffer``
   (a deque of bytes), ``_buffer_offset`` and ``_exception``, read to look at a body that has
   all arrived without taking it out. Fallback: the body is read through the public API.
+- ``lean_websockets`` (FALLBACK, ``performance.lean_websockets``; ``aiohttp_takeover``):
+  ``RequestHandler.transport`` set to None, ``connection_lost(exc)`` called and
+  ``_message_tail`` read, to move an upgraded connection to roomkey's own WebSocket.
+  Fallback: aiohttp's ``WebSocketResponse`` serves every WebSocket.
 - ``bad_request_answer`` (FALLBACK; ``aiohttp_errors``): ``web_protocol.RequestHandler.
   handle_error(request, status, exc, message)`` replaced on the class (once per process) and
   ``RequestHandler._request_handler`` read, to answer unparseable requests with roomkey's
@@ -93,6 +97,7 @@ from engineio.async_drivers import aiohttp as engineio_aiohttp
 from roomkey._patches import (
     aiohttp_body,
     aiohttp_errors,
+    aiohttp_takeover,
     engineio_direct,
     engineio_socket,
     engineio_websocket,
@@ -281,6 +286,14 @@ PATCHES: tuple[Patch, ...] = (
         "peek_body",
         "request bodies are read through aiohttp's public API",
         lambda libs, _: aiohttp_body.shape_problems(libs.stream_reader),
+    ),
+    Patch(
+        "lean_websockets",
+        Kind.FALLBACK,
+        "aiohttp",
+        "lean_websockets",
+        "aiohttp's WebSocketResponse serves every WebSocket",
+        lambda libs, _: aiohttp_takeover.shape_problems(libs.request_handler),
     ),
     Patch(
         "bad_request_answer",

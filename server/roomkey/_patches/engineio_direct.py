@@ -13,7 +13,11 @@ idle connection. ``handle_get`` performs the same handshake itself, in one frame
   goes to python-engineio unchanged, which answers and logs as it always does;
 - the same session id (``generate_id``), OPEN packet (``sid``, no upgrades, ``pingTimeout``,
   ``pingInterval``, ``maxPayload``), ``connect`` event, ping timer and service task;
-- the socket is a ``LeanSocket`` served by ``serve_websocket`` in this same task.
+- the socket is a ``LeanSocket`` served by ``serve_websocket``: with
+  ``performance.lean_websockets`` (and no ``server.compression``) on roomkey's own WebSocket
+  (``transports/lean_websocket``), which takes the connection over from aiohttp, in a task of
+  the Socket.IO transport's (``Takeover``), so that aiohttp's handler, its task and the
+  request end here; otherwise on aiohttp's WebSocket, in this same task.
 
 The environ handed to the ``connect`` event (and kept by python-socketio for the session)
 carries only ``REQUEST_METHOD``, ``QUERY_STRING``, ``PATH_INFO``, ``wsgi.url_scheme``, the
@@ -34,7 +38,8 @@ the driver table ``_async`` (``"create_route"`` replaced on the server's own cop
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -44,17 +49,35 @@ from engineio import packet
 from roomkey._patches.engineio_socket import LeanSocket
 from roomkey._patches.engineio_websocket import SOCKET_ATTR
 from roomkey._patches.shape import attributes, method
+from roomkey.transports.lean_websocket import WebSocketTakeovers, detached, upgrade_problem
 
 OriginCheck = Callable[[str | None, str | None], bool]
 
+# The session environ's key for a taken-over socket's transport (``aiohttp.request`` has let
+# go of it); seconds a lean socket waits for the client's close frame (aiohttp's default).
+TRANSPORT_KEY = "roomkey.transport"
+CLOSE_TIMEOUT_SECONDS = 10.0
 
-def install(eio_server: Any, allow_origin: OriginCheck) -> None:
+
+@dataclass(frozen=True)
+class Takeover:
+    """How direct WebSockets are served: by roomkey's own WebSocket when ``lean``
+    (``performance.lean_websockets`` on, ``server.compression`` off), taken over through
+    ``sockets`` and served in a task started by ``spawn``; else by aiohttp's, in the
+    request's handler."""
+
+    lean: bool
+    sockets: WebSocketTakeovers
+    spawn: Callable[[Coroutine[Any, Any, None]], Any]
+
+
+def install(eio_server: Any, allow_origin: OriginCheck, takeover: Takeover) -> None:
     """Route ``GET`` on ``eio_server``'s path to ``handle_get`` (POST and OPTIONS stay with
     python-engineio). Done on the server's own copy of the driver table."""
 
     def create_route(app: web.Application, server: Any, endpoint: str) -> None:
         # A partial, not a closure: no second coroutine frame kept per connection.
-        app.router.add_get(endpoint, functools.partial(handle_get, server, allow_origin))
+        app.router.add_get(endpoint, functools.partial(handle_get, server, allow_origin, takeover))
         app.router.add_post(endpoint, server.handle_request)
         app.router.add_route("OPTIONS", endpoint, server.handle_request)
 
@@ -98,7 +121,7 @@ def session_environ(request: web.Request) -> dict[str, Any]:
 
 
 async def handle_get(
-    eio: Any, allow_origin: OriginCheck, request: web.Request
+    eio: Any, allow_origin: OriginCheck, takeover: Takeover, request: web.Request
 ) -> web.StreamResponse:
     """One ``GET`` on the Engine.IO path: a direct WebSocket served here, anything else by
     python-engineio."""
@@ -109,6 +132,9 @@ async def handle_get(
         # As python-engineio: its service task (ping checks) starts with the first client.
         eio.start_service_task = False
         eio.service_task_handle = eio.start_background_task(eio._service_task)
+    lean = WebSocketTakeovers.usable(request, lean=takeover.lean, compression=False)
+    if lean and upgrade_problem(request) is not None:
+        return web.Response(status=400, text="malformed WebSocket upgrade")
     sid = eio.generate_id()
     sock = LeanSocket(eio, sid)
     eio.sockets[sid] = sock
@@ -124,7 +150,8 @@ async def handle_get(
             },
         )
     )
-    ret = await eio._trigger_event("connect", sid, session_environ(request), run_async=False)
+    environ = session_environ(request)
+    ret = await eio._trigger_event("connect", sid, environ, run_async=False)
     if ret is not None and ret is not True:
         del eio.sockets[sid]
         eio.logger.warning("Application rejected connection")
@@ -135,12 +162,31 @@ async def handle_get(
         return refused
     sock.schedule_ping()
     ws = eio._async["websocket"](None, eio)
+    if lean and WebSocketTakeovers.usable(request, lean=True, compression=False):
+        ws.adopt(
+            takeover.sockets.accept(
+                request,
+                max_msg_size=eio.max_http_buffer_size,
+                close_timeout=CLOSE_TIMEOUT_SECONDS,
+                max_queued_bytes=eio.max_http_buffer_size,
+            )
+        )
+        # Where the Socket.IO connection finds its transport (the request lets go of it).
+        environ[TRANSPORT_KEY] = ws.transport
+        # Served in a task of the transport's: aiohttp's handler and its task end here.
+        takeover.spawn(_serve(eio, sid, sock, ws))
+        return detached()
     try:
         response = await ws.open(request)
     except BaseException:
         await sock.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_ERROR)
         eio.sockets.pop(sid, None)
         raise
+    await _serve(eio, sid, sock, ws)
+    return response
+
+
+async def _serve(eio: Any, sid: str, sock: LeanSocket, ws: Any) -> None:
     setattr(sock, SOCKET_ATTR, ws)
     try:
         await sock.serve_websocket(ws)
@@ -148,7 +194,6 @@ async def handle_get(
         setattr(sock, SOCKET_ATTR, None)
         if sock.closed and eio.sockets.get(sid) is sock:
             del eio.sockets[sid]
-    return response
 
 
 def shape_problems(server_class: type, eio_server: Any) -> list[str]:

@@ -58,6 +58,14 @@ def websocket_factory(compress: bool) -> type[Any]:
             self.compressed = bool(sock.compress)
             return sock
 
+        def adopt(self, lean: Any) -> None:
+            """Serve on ``lean``, a ``transports/lean_websocket.LeanWebSocket`` that has
+            already answered the upgrade (``engineio_direct``)."""
+            self._sock = lean
+            self.response = lean
+            self.transport = lean.transport
+            self.compressed = False
+
         async def wait(self) -> Any:
             """The next message (python-engineio's upgraded-socket handler reads with this);
             ``OSError`` (to that handler: the socket is gone) for one that is not an

@@ -187,15 +187,22 @@ class MeteredEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.use_lean_sockets(True)
 
-    def patch(self, *, compress: bool, lean_sockets: bool, allow_origin: OriginCheck) -> None:
+    def patch(
+        self,
+        *,
+        compress: bool,
+        lean_sockets: bool,
+        allow_origin: OriginCheck,
+        takeover: engineio_direct.Takeover,
+    ) -> None:
         """Everything roomkey changes on this server, in one call: WebSockets opened with
         ``compress`` (permessage-deflate) through ``engineio_websocket``'s driver, and with
-        ``lean_sockets`` the direct handshake (``engineio_direct``) and ``LeanSocket``s, else
-        python-engineio's handshake with ``CheckedSocket``s. ``allow_origin``: the origin
-        check of the direct handshake."""
+        ``lean_sockets`` the direct handshake (``engineio_direct``, its sockets served as
+        ``takeover`` says) and ``LeanSocket``s, else python-engineio's handshake with
+        ``CheckedSocket``s. ``allow_origin``: the origin check of the direct handshake."""
         engineio_websocket.install(self, compress=compress)
         if lean_sockets:
-            engineio_direct.install(self, allow_origin)
+            engineio_direct.install(self, allow_origin, takeover)
         self.use_lean_sockets(lean_sockets)
 
     def use_lean_sockets(self, on: bool) -> None:

@@ -396,6 +396,11 @@ class PerformanceSettings:
     reader in the connection's own task, a writer task only while packets are queued, the
     ping a timer) instead of python-engineio's request handling and socket (six tasks per
     connection); same packets on the wire.
+    ``lean_websockets``: after a WebSocket upgrade (both transports, without
+    ``server.compression``), roomkey's own WebSocket takes the connection over from aiohttp
+    (``transports/lean_websocket.py``), so that the upgrade request, aiohttp's handler tasks,
+    parser and WebSocket objects are not kept for the connection's life; same frames on the
+    wire. False: aiohttp's ``WebSocketResponse`` serves every WebSocket.
     ``peek_body``: a small request body that has all arrived (the usual authorize or REST
     call) is looked at where aiohttp's stream reader holds it instead of being taken out
     through the reader, which wakes aiohttp's parser for nothing; anything else is read as
@@ -415,6 +420,7 @@ class PerformanceSettings:
     gc_threshold1: int = field(default=20, metadata=setting(minimum=1))
     gc_threshold2: int = field(default=100, metadata=setting(minimum=1))
     lean_sockets: bool = True
+    lean_websockets: bool = True
     peek_body: bool = True
     relay_frames: bool = True
 

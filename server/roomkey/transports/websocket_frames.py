@@ -31,14 +31,33 @@ from roomkey.core.protocol import Outbound
 def text_frame(text: str) -> bytes:
     """One unmasked, uncompressed, final WebSocket text frame (RFC 6455 section 5.2), exactly
     what aiohttp writes for ``send_str(text)`` on a socket without compression."""
-    payload = text.encode()
+    return _frame(0x81, text.encode())
+
+
+def binary_frame(data: bytes) -> bytes:
+    """One unmasked, final binary frame (what ``send_bytes(data)`` writes)."""
+    return _frame(0x82, data)
+
+
+def control_frame(opcode: int, payload: bytes) -> bytes:
+    """A ping (0x9) or pong (0xA) frame; ``payload`` at most 125 bytes."""
+    return _frame(0x80 | opcode, payload[:125])
+
+
+def close_frame(code: int, reason: bytes) -> bytes:
+    """A close frame with ``code`` and ``reason`` (cut to the 123 bytes a control frame
+    leaves for it)."""
+    return _frame(0x88, code.to_bytes(2, "big") + reason[:123])
+
+
+def _frame(first: int, payload: bytes) -> bytes:
     n = len(payload)
     if n < 126:
-        head = bytes((0x81, n))
+        head = bytes((first, n))
     elif n < 65536:
-        head = struct.pack("!BBH", 0x81, 126, n)
+        head = struct.pack("!BBH", first, 126, n)
     else:
-        head = struct.pack("!BBQ", 0x81, 127, n)
+        head = struct.pack("!BBQ", first, 127, n)
     return head + payload
 
 

@@ -26,8 +26,6 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiohttp import web
-
 from roomkey.config import AppSettings
 from roomkey.core.errors import RoomkeyError
 from roomkey.core.protocol import Outbound
@@ -35,6 +33,7 @@ from roomkey.hub.connection import Connection
 from roomkey.identity.base import Identity
 from roomkey.logs import log_event
 from roomkey.refusals import close_reason, slow_consumer
+from roomkey.transports.lean_websocket import AnyWebSocket
 from roomkey.transports.pusher.wire import FRAME_KEY, encode_outbound, error_frame
 from roomkey.transports.websocket_frames import can_write_now, message_frame
 
@@ -63,7 +62,7 @@ class PusherConnection(Connection):
         app: AppSettings,
         socket_id: str,
         *,
-        ws: web.WebSocketResponse,
+        ws: AnyWebSocket,
         identity: Identity | None,
         address: str,
         write_timeout: float,

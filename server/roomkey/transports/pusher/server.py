@@ -42,6 +42,13 @@ from roomkey.refusals import INTERNAL_ERROR, close_reason, error_response, pushe
 from roomkey.runtime import RUNTIME, Runtime
 from roomkey.tasks import OwnedTasks, within
 from roomkey.transports.admission import admit, handshake_identity
+from roomkey.transports.lean_websocket import (
+    AnyWebSocket,
+    LeanWebSocket,
+    WebSocketTakeovers,
+    detached,
+    upgrade_problem,
+)
 from roomkey.transports.pusher.connection import PusherConnection
 from roomkey.transports.pusher.wire import (
     Frame,
@@ -69,7 +76,8 @@ class PusherTransport:
     def __init__(self) -> None:
         self.runtime: Runtime | None = None
         self._conns: set[PusherConnection] = set()
-        self._tasks = OwnedTasks()  # the sockets' writers
+        self._tasks = OwnedTasks()  # the sockets' writers, and lean sockets' serving tasks
+        self._sockets = WebSocketTakeovers()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -78,7 +86,11 @@ class PusherTransport:
 
     def sizes(self) -> dict[str, int]:
         """Open sockets and running writers (``roomkey.internal_sizes``)."""
-        return {"pusher.connections": len(self._conns), "pusher.writers": len(self._tasks)}
+        return {
+            "pusher.connections": len(self._conns),
+            "pusher.tasks": len(self._tasks),
+            "pusher.lean_websockets": len(self._sockets),
+        }
 
     def add_routes(self, app: web.Application, prefix: str = "") -> None:
         """``GET {prefix}/app/{key}`` (pusher-js: ``wsPath`` is the prefix)."""
@@ -95,8 +107,10 @@ class PusherTransport:
             log.warning("pusher sockets still open at shutdown: %d", len(self._conns))
 
     async def close(self) -> None:
-        """Cancel the writers still running (at shutdown, after ``drain``)."""
+        """Cancel the tasks still running and drop the lean sockets still open (at
+        shutdown, after ``drain``)."""
         await self._tasks.close()
+        self._sockets.abort_all()
 
     # -- one socket --------------------------------------------------------------------
 
@@ -111,6 +125,21 @@ class PusherTransport:
         except RoomkeyError:
             pass  # refused below, over the socket, as Pusher does
         limit = app_for_limit.limits.max_pusher_frame_bytes
+        if WebSocketTakeovers.usable(
+            request, lean=rt.settings.performance.lean_websockets, compression=server.compression
+        ):
+            if upgrade_problem(request) is not None:
+                return error_response(BadRequest("this path takes a WebSocket upgrade"))
+            lean = self._sockets.accept(
+                request,
+                max_msg_size=limit * HARD_FRAME_FACTOR,
+                close_timeout=server.pusher_pong_timeout_seconds,
+                max_queued_bytes=limit * HARD_FRAME_FACTOR,
+            )
+            # The rest runs in a task of this transport's: aiohttp's handler, its task and
+            # the request are let go of (``transports/lean_websocket``).
+            self._tasks.spawn(self._serve(rt, request, lean, key, address, limit))
+            return detached()
         ws = web.WebSocketResponse(
             compress=server.compression,
             max_msg_size=limit * HARD_FRAME_FACTOR,
@@ -120,6 +149,20 @@ class PusherTransport:
         if not ws.can_prepare(request).ok:
             return error_response(BadRequest("this path takes a WebSocket upgrade"))
         await ws.prepare(request)
+        await self._serve(rt, request, ws, key, address, limit)
+        return ws
+
+    async def _serve(
+        self,
+        rt: Runtime,
+        request: web.Request,
+        ws: AnyWebSocket,
+        key: str,
+        address: str,
+        limit: int,
+    ) -> None:
+        """One socket, from its admission to its end."""
+        server = rt.settings.server
         try:
             conn = await self._open(rt, request, ws, key, address)
         except RoomkeyError as exc:
@@ -129,7 +172,8 @@ class PusherTransport:
                 await ws.close(code=exc.code, message=close_reason(exc.message))
             except ConnectionError:
                 pass  # the client left first
-            return ws
+            return
+        del request  # not kept for the connection's life
         self._conns.add(conn)
         self._idle.clear()
         try:
@@ -151,16 +195,18 @@ class PusherTransport:
                     )
                     for task in pending:
                         task.cancel()
+                if isinstance(ws, LeanWebSocket) and conn.closing is None:
+                    # The client went or stopped answering: nothing more to send.
+                    ws.abort()
                 self._conns.discard(conn)
                 if not self._conns:
                     self._idle.set()
-        return ws
 
     async def _open(
         self,
         rt: Runtime,
         request: web.Request,
-        ws: web.WebSocketResponse,
+        ws: AnyWebSocket,
         key: str,
         address: str,
     ) -> PusherConnection:
@@ -176,7 +222,7 @@ class PusherTransport:
             code, message = problem
             raise BadRequest(message, code=code)
         identity = await handshake_identity(rt, request, app, None, how="log in first")
-        transport = request.transport
+        transport = ws.transport if isinstance(ws, LeanWebSocket) else request.transport
         conn = PusherConnection(
             app,
             new_socket_id(),
@@ -198,7 +244,7 @@ class PusherTransport:
         return conn
 
     async def _read_loop(
-        self, rt: Runtime, conn: PusherConnection, ws: web.WebSocketResponse, limit: int
+        self, rt: Runtime, conn: PusherConnection, ws: AnyWebSocket, limit: int
     ) -> None:
         server = rt.settings.server
         awaiting_pong = False

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 import socketio
 from aiohttp import web
 
+from roomkey._patches.engineio_direct import TRANSPORT_KEY, Takeover
 from roomkey._patches.socketio_inbound import GuardedSocketIOServer
 from roomkey.core.errors import BadRequest, Forbidden, PayloadTooLarge, RoomkeyError
 from roomkey.core.protocol import (
@@ -44,6 +45,7 @@ from roomkey.logs import DropMessages
 from roomkey.refusals import INTERNAL_ERROR, NOT_CONNECTED, connect_error, error_answer
 from roomkey.tasks import OwnedTasks
 from roomkey.transports.admission import admit, handshake_identity
+from roomkey.transports.lean_websocket import WebSocketTakeovers
 from roomkey.transports.socketio.connection import SocketIOConnection
 from roomkey.transports.socketio.wire import NAMESPACE
 
@@ -149,6 +151,7 @@ class SocketIOTransport:
         compression: bool = False,
         direct_writes: bool = True,
         lean_sockets: bool = True,
+        lean_websockets: bool = True,
     ) -> None:
         self.runtime: Runtime | None = None
         self.direct_writes = direct_writes
@@ -177,8 +180,16 @@ class SocketIOTransport:
         )
         # permessage-deflate only when configured; with lean sockets, direct WebSockets
         # handshake in their own handler (roomkey._patches: MeteredEngineIOServer.patch).
+        self._sockets = WebSocketTakeovers()
         self.sio.eio.patch(
-            compress=compression, lean_sockets=lean_sockets, allow_origin=allow_origin
+            compress=compression,
+            lean_sockets=lean_sockets,
+            allow_origin=allow_origin,
+            takeover=Takeover(
+                lean=lean_websockets and not compression,
+                sockets=self._sockets,
+                spawn=self._tasks.spawn,
+            ),
         )
         self.sio.eio.on_not_engineio = self._refused_engineio
         self.sio.on("connect", self._on_connect)
@@ -220,8 +231,10 @@ class SocketIOTransport:
         self.runtime = runtime
 
     async def close(self) -> None:
-        """Cancel the tasks this transport owns (at shutdown, after ``drain``)."""
+        """Cancel the tasks this transport owns and drop the lean sockets still open (at
+        shutdown, after ``drain``)."""
         await self._tasks.close()
+        self._sockets.abort_all()
 
     @property
     def connection_count(self) -> int:
@@ -234,6 +247,7 @@ class SocketIOTransport:
         return {
             "socketio.connections": len(self._conns),
             "socketio.tasks": len(self._tasks),
+            "socketio.lean_websockets": len(self._sockets),
             "socketio.environ": len(self.sio.environ),
             "socketio.binary_packets": len(self.sio._binary_packet),
             "socketio.rooms": sum(
@@ -251,7 +265,8 @@ class SocketIOTransport:
         rt = self.runtime
         if rt is None:
             raise connect_error(RoomkeyError("server is starting", code=4200))
-        request: web.Request = environ["aiohttp.request"]
+        # The session keeps its environ for the connection's life: the request goes now.
+        request: web.Request = environ.pop("aiohttp.request")
         address = client_address(rt, request)
         try:
             conn = await self._open(
@@ -261,7 +276,7 @@ class SocketIOTransport:
             rt.log_refusal("socketio connect", exc, address=address)
             raise connect_error(exc) from None
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            conn.tcp = request.transport
+            conn.tcp = environ.get(TRANSPORT_KEY) or request.transport
         self._conns[sid] = conn
 
     async def _open(
