@@ -28,6 +28,7 @@ from roomkey._patches.socketio_queue import SIZE_ATTR, packet_size
 from roomkey.app import SOCKETIO
 from roomkey.config import PerformanceSettings
 from roomkey.http.bad_requests import answer
+from roomkey.internal_sizes import internal_sizes
 from tests.support.apps import APP_ID, make_settings, make_token
 from tests.support.authorize import post_auth
 from tests.support.paths import REPO_ROOT
@@ -93,6 +94,12 @@ class HandlerWithoutMessage(web_protocol.RequestHandler):
         raise AssertionError("never called here")
 
 
+class HandlerWithoutConnectionLost(web_protocol.RequestHandler):
+    """aiohttp's request handler as a release that renamed ``connection_lost`` would be."""
+
+    connection_lost = None  # type: ignore[assignment]
+
+
 class PacketRefusingAttributes(packet.Packet):  # type: ignore[misc]
     def __setattr__(self, name: str, value: Any) -> None:
         if name == SIZE_ATTR:
@@ -117,6 +124,11 @@ BROKEN: dict[str, tuple[Libraries, str, str]] = {
         replace(INSTALLED, request_handler=HandlerWithoutMessage),
         "aiohttp",
         "handle_error",
+    ),
+    "lean_websockets": (
+        replace(INSTALLED, request_handler=HandlerWithoutConnectionLost),
+        "aiohttp",
+        "connection_lost",
     ),
     "packet_sizes": (
         replace(INSTALLED, engineio_packet=PacketRefusingAttributes),
@@ -173,6 +185,10 @@ async def test_a_speed_patch_that_does_not_fit_falls_back_with_one_warning(
     assert published.status == 200, published
     event = await client.next("event")
     assert (event["channel"], event["event"], event["data"]) == ("private-user-7", "e", '{"n":1}')
+    if name == "lean_websockets":
+        # aiohttp's WebSocket serves: the connection stays aiohttp's.
+        assert internal_sizes(server.app)["socketio.lean_websockets"] == 0
+        assert server.runner.server is not None and len(server.runner.server.connections) == 1
     if name == "lean_sockets":
         # python-engineio's own handshake and socket (with only its input checked).
         socks = list(server.app[SOCKETIO].sio.eio.sockets.values())
