@@ -51,15 +51,21 @@ def measured_fanout(
     redis: RedisProcess | RedisClusterProcess | None = None,
 ) -> dict[str, Any]:
     """Socket.IO subscribers spread over ``servers``, a fan-out, and the CPU all of them (with
-    every worker process below them; not redis-server) used for it; with ``redis``, also the
-    CPU it used per message published (``result["redis"]``), from the same moment on (the
-    subscribers connected)."""
-    cpu0 = redis_cpu0 = 0.0
+    every worker process below them; not redis-server) used for it, from the subscribers
+    connected to the last delivery (before they leave); with ``redis``, also the CPU it used
+    per message published (``result["redis"]``), over the same window."""
+    cpu0 = redis_cpu0 = cpu1 = redis_cpu1 = 0.0
 
     def ready(_: dict[str, Any]) -> None:
         nonlocal cpu0, redis_cpu0
         cpu0 = sum(s.cpu() for s in servers)
         redis_cpu0 = redis.cpu() if redis is not None else 0.0
+
+    def fanned() -> None:
+        # Before the clients leave: their departure is not delivery work.
+        nonlocal cpu1, redis_cpu1
+        cpu1 = sum(s.cpu() for s in servers)
+        redis_cpu1 = redis.cpu() if redis is not None else 0.0
 
     result = run_loadgen(
         [s.port for s in servers],
@@ -69,10 +75,11 @@ def measured_fanout(
         fanout=fanout,
         timeout=timeout,
         on_ready=ready,
+        on_fanned=fanned,
     )
-    add_cpu_figures(result, sum(s.cpu() for s in servers) - cpu0)
+    add_cpu_figures(result, cpu1 - cpu0)
     if redis is not None:
-        used = redis.cpu() - redis_cpu0
+        used = redis_cpu1 - redis_cpu0
         messages = sum(int(result[m]["messages"]) for m in ("burst", "paced") if m in result)
         result["redis"] = {
             "cpu_seconds": round(used, 3),

@@ -13,8 +13,10 @@ asked, runs a burst and a paced fan-out: ``M`` signed REST publishes
 ``--publish-port``), each carrying this process's monotonic clock at publish time as
 ``@<ns>@`` in its data, and records every arrival. With ``--redis-url`` it publishes
 through Redis instead, as a Laravel application feeds laravel-echo-server
-(``bench/redis_publisher.py``): same stamp, same counts, same pacing. Last line:
-``RESULT {json}``.
+(``bench/redis_publisher.py``): same stamp, same counts, same pacing. After the fan-out,
+before its clients leave, it prints ``FANNED {}`` and waits for one more line on stdin (the
+orchestrator reads the servers' CPU then, so that the clients' departure is not counted as
+delivery work). Last line: ``RESULT {json}``.
 
 Protocols:
 - ``sio``: roomkey over Engine.IO v4 / Socket.IO v5 (auth ``{"key"}``, ``subscribe`` with ack).
@@ -339,6 +341,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         result["paced"] = await fanout(
             fleet, publisher, len(clients), args.paced, args.interval, args.timeout
         )
+    print("FANNED {}", flush=True)
+    await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), args.timeout * 6)
     fleet.keepalive.stop()
     for c in clients:
         c.close()

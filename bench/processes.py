@@ -227,13 +227,15 @@ def run_loadgen(
     fanout: tuple[int, int, float] | None,
     timeout: float,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
+    on_fanned: Callable[[], None] | None = None,
     cpus: str = LOAD_CPU,
     extra_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One ``bench.loadgen`` run: connect (spread over ``ports``), call ``on_ready`` with the
     connect figures (the caller measures memory then), then the fan-out (published through
-    the first port's REST API, or as ``extra_args`` say, e.g. through Redis). The ``RESULT``
-    figures."""
+    the first port's REST API, or as ``extra_args`` say, e.g. through Redis), then call
+    ``on_fanned`` while every client is still connected (the caller reads CPU then: what the
+    servers do when the clients leave is not delivery work). The ``RESULT`` figures."""
     argv = [
         PY,
         "-m",
@@ -267,6 +269,11 @@ def run_loadgen(
             on_ready(ready)
         assert gen.stdin is not None
         gen.stdin.write("go\n")
+        gen.stdin.flush()
+        read_tagged(gen, "FANNED", timeout * 8)
+        if on_fanned is not None:
+            on_fanned()
+        gen.stdin.write("leave\n")
         gen.stdin.flush()
         result = read_tagged(gen, "RESULT", timeout * 4)
         gen.wait(timeout)

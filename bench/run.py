@@ -135,7 +135,7 @@ def run_session(
         rss0 = server.rss()
         rss1 = rss0
         connected = 1
-        cpu0 = 0.0
+        cpu0 = cpu1 = 0.0
 
         def measure(ready: dict[str, Any]) -> None:
             nonlocal rss1, connected, cpu0
@@ -143,6 +143,10 @@ def run_session(
             rss1 = server.rss()
             connected = max(1, ready["connected"])
             cpu0 = server.cpu()
+
+        def fanned() -> None:
+            nonlocal cpu1
+            cpu1 = server.cpu()
 
         result = run_loadgen(
             [server.port],
@@ -152,6 +156,7 @@ def run_session(
             fanout=fanout,
             timeout=timeout,
             on_ready=measure,
+            on_fanned=fanned,
             extra_args=(*server.loadgen_args, *loadgen_args),
         )
         result["memory"] = {
@@ -160,7 +165,7 @@ def run_session(
             "bytes_per_connection": round((rss1 - rss0) / connected),
         }
         if fanout is not None:
-            add_cpu_figures(result, server.cpu() - cpu0)
+            add_cpu_figures(result, cpu1 - cpu0)
         return result
     finally:
         server.stop()
