@@ -138,7 +138,7 @@ class PusherTransport:
             )
             # The rest runs in a task of this transport's: aiohttp's handler, its task and
             # the request are let go of (``transports/lean_websocket``).
-            self._tasks.spawn(self._serve(rt, request, lean, key, address, limit))
+            self._tasks.spawn(self._serve_detached(rt, request, lean, key, address, limit))
             return detached()
         ws = web.WebSocketResponse(
             compress=server.compression,
@@ -151,6 +151,23 @@ class PusherTransport:
         await ws.prepare(request)
         await self._serve(rt, request, ws, key, address, limit)
         return ws
+
+    async def _serve_detached(
+        self,
+        rt: Runtime,
+        request: web.Request,
+        ws: LeanWebSocket,
+        key: str,
+        address: str,
+        limit: int,
+    ) -> None:
+        """``_serve`` in a task of the transport's: what aiohttp would have logged for a
+        handler that failed is logged here, and the socket dropped."""
+        try:
+            await self._serve(rt, request, ws, key, address, limit)
+        except Exception:
+            log.exception("pusher socket failed")
+            ws.abort()
 
     async def _serve(
         self,
