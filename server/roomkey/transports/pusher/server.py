@@ -163,8 +163,10 @@ class PusherTransport:
     ) -> None:
         """``_serve`` in a task of the transport's: what aiohttp would have logged for a
         handler that failed is logged here, and the socket dropped."""
+        serving = self._serve(rt, request, ws, key, address, limit)
+        del request  # ``_serve`` lets go of it once the socket is admitted
         try:
-            await self._serve(rt, request, ws, key, address, limit)
+            await serving
         except Exception:
             log.exception("pusher socket failed")
             ws.abort()
