@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import os
 import struct
@@ -17,7 +18,7 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
 
 from roomkey.app import SOCKETIO
 from roomkey.config import PerformanceSettings
@@ -38,6 +39,14 @@ HARD_LIMIT = 4 * FRAME_LIMIT  # past it the frame is refused from its header (10
 async def pusher() -> AsyncIterator[RawPusherFactory]:
     async with aiohttp.ClientSession() as http:
         yield RawPusherFactory(http)
+
+
+def upgrade_requests_alive(path: str) -> int:
+    """aiohttp request objects still alive for upgrades under ``path`` (after a collection)."""
+    gc.collect()
+    return sum(
+        1 for o in gc.get_objects() if isinstance(o, web.BaseRequest) and o.path.startswith(path)
+    )
 
 
 def aiohttp_connections(server: Server) -> int:
@@ -150,6 +159,10 @@ async def test_a_pusher_socket_leaves_aiohttp_and_is_let_go_of_when_its_client_g
     sizes = internal_sizes(server.app)
     assert sizes["pusher.lean_websockets"] == 1 and sizes["pusher.connections"] == 1
     assert aiohttp_connections(server) == 0
+    # Nothing keeps the upgrade request for the connection's life.
+    await wait_for_condition(
+        lambda: upgrade_requests_alive("/app/") == 0, "the upgrade request let go of"
+    )
     await client.send("pusher:ping")
     assert (await client.next())["event"] == "pusher:pong"
     await client.ws.close(code=1000)
@@ -177,6 +190,9 @@ async def test_a_socketio_socket_leaves_aiohttp_and_is_let_go_of_when_its_client
     # The request is not kept with the session: only the few environ keys of the handshake.
     environ = next(iter(server.app[SOCKETIO].sio.environ.values()))
     assert "aiohttp.request" not in environ
+    await wait_for_condition(
+        lambda: upgrade_requests_alive("/socket.io/") == 0, "the upgrade request let go of"
+    )
     # Authorize, subscribe and hear a client event's answer: the connection works end to end.
     status, body, _ = await post_auth(
         server, {"socket_id": client.socket_id, "channel_name": "private-user-7"}, token=token
