@@ -38,6 +38,7 @@ allocator's retained memory from the process's own (docs/benchmarks.md, "RSS und
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -267,13 +268,16 @@ def run(seconds: float, interval: float, concurrency: int, periods: int) -> list
 def summary_line(r: dict[str, Any]) -> str:
     """The verdict, saying what is compared."""
     ends = " / ".join(f"{e['rss_mb']}" for e in r["period_ends"])
+    levels = [r["before"]["rss_mb"]] + [e["rss_mb"] for e in r["period_ends"]]
+    steps = " / ".join(f"{b - a:+.2f}" for a, b in itertools.pairwise(levels))
     warm = r["warm_up"]
     return (
         f"{r['backend']}: RSS after {r['seconds']:g} s of churn over RSS before it (both with "
         f"every client gone, 'before' after a warm-up of {warm['churned_seconds']:g} s, "
         f"{'settled' if warm['settled'] else 'not settled by its cap'}): "
         f"{r['rss_after_vs_before']} ({'met' if r['rss_met'] else 'not met'}, target "
-        f"<= {TARGET}); period ends {ends} MB (before {r['before']['rss_mb']}); "
+        f"<= {TARGET}); period ends {ends} MB (before {r['before']['rss_mb']}; per period "
+        f"{steps} MB); "
         f"against the fresh node {r['rss_after_vs_fresh']}; "
         f"maps {'empty' if r['maps_empty'] else 'NOT empty: ' + str(r['left_over'])}"
     )
