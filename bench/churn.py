@@ -1,7 +1,7 @@
 """The soak scenario's load: sustained connect, subscribe, publish, unsubscribe and disconnect
 churn against one roomkey node, on both transports, presence included.
 
-    python -m bench.churn --port P --seconds S [--concurrency N]
+    python -m bench.churn --port P --seconds S [--concurrency N] [--token-exp T]
 
 ``N`` workers loop until ``S`` seconds have passed, each cycle one client, alternating
 Socket.IO (python-socketio's client) and Pusher protocol 7 (aiohttp's WebSocket client): connect
@@ -34,14 +34,18 @@ STEP_TIMEOUT = 10.0
 
 
 _TOKENS: dict[str, str] = {}
+TOKEN_EXP: list[int] = []  # --token-exp, when given: every token's ``exp``
 
 
 def token(user: str) -> str:
     """The user's JWT, made once: a page keeps its token while it is valid (and a token per
-    cycle would fill roomkey's bounded token cache, which is not what this measures)."""
+    cycle would fill roomkey's bounded token cache, which is not what this measures). With
+    ``--token-exp`` every churn process of a soak makes the same tokens (the same users keep
+    coming back), so that the cache does not grow by a set of new tokens per process."""
     found = _TOKENS.get(user)
     if found is None:
-        payload = {"sub": user, "name": user, "exp": int(time.time()) + 3600}
+        exp = TOKEN_EXP[0] if TOKEN_EXP else int(time.time()) + 3600
+        payload = {"sub": user, "name": user, "exp": exp}
         found = _TOKENS[user] = jwt.encode(payload, JWT_SECRET, algorithm="HS256")
     return found
 
@@ -195,7 +199,10 @@ def main() -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--token-exp", type=int, default=0, help="every token's exp (Unix time)")
     args = p.parse_args()
+    if args.token_exp:
+        TOKEN_EXP.append(args.token_exp)
     result = asyncio.run(Churn(args.port).run(args.seconds, args.concurrency))
     print("RESULT " + json.dumps(result), flush=True)
 

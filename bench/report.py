@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import soak
+
 ROOMKEY = "roomkey"
 ROOMKEY_PUSHER = "roomkey (Pusher protocol)"
 AIOHTTP = "aiohttp WebSocket loop"
@@ -147,6 +149,7 @@ def ratios(result: dict[str, Any]) -> dict[str, Any]:
         out["authorize_workers_2_vs_1"] = _ratio(two, one)
     for r in result.get("soak", []):
         out[f"soak_{r['backend']}_rss_after_vs_before"] = r["rss_after_vs_before"]
+        out[f"soak_{r['backend']}_rss_after_vs_fresh"] = r["rss_after_vs_fresh"]
         out[f"soak_{r['backend']}_maps_empty"] = r["maps_empty"]
     for r in result.get("idle", []):
         proto = "pusher" if r["target"] == ROOMKEY_PUSHER else "socketio"
@@ -165,21 +168,34 @@ def long_sections(result: dict[str, Any]) -> list[str]:
             "",
             "## Soak (churn on both transports, presence included)",
             "",
-            "| backend | seconds | cycles | errors | RSS MB fresh / before / peak / after "
-            "| after vs before | after a full collection | after malloc_trim | fds before/after "
-            "| tasks before/after | maps back to empty |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "Every RSS figure but the peak is read with every client gone and every map "
+            "empty. *before*: after a warm-up of churn rounds that ran until a round raised "
+            f"RSS by less than {soak.SETTLED:.1%} (or its cap); *period ends*: after each "
+            "period of the churn; *after*: the last period's end. The target: after over "
+            f"before <= {soak.TARGET}. *after vs fresh*: against the node before any client "
+            "(the warm-up's growth included).",
+            "",
+            "| backend | churn s (periods) | cycles warm-up + churn | errors "
+            "| warm-up s | RSS MB fresh / before / peak / after | period ends MB "
+            "| after vs before | after vs fresh | after a full collection | after malloc_trim "
+            "| fds before/after | tasks before/after | maps back to empty |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in result["soak"]:
-            b, a = r["before"], r["after"]
+            b, a, w = r["before"], r["after"], r["warm_up"]
+            ends = " / ".join(str(e["rss_mb"]) for e in r["period_ends"])
             lines.append(
-                f"| {r['backend']} | {r['seconds']:g} | {r['cycles']} | {r['errors']} "
+                f"| {r['backend']} | {r['seconds']:g} ({r['periods']}) "
+                f"| {r['warm_up_cycles']} + {r['cycles']} | {r['errors']} "
+                f"| {w['churned_seconds']:g} ({'settled' if w['settled'] else 'cap reached'}) "
                 f"| {r['fresh']['rss_mb']} / {b['rss_mb']} / {r['peak_rss_mb']} / {a['rss_mb']} "
-                f"| {r['rss_after_vs_before']} | {r['rss_after_collect_vs_before']} "
+                f"| {ends} | {r['rss_after_vs_before']} ({'met' if r['rss_met'] else 'not met'}) "
+                f"| {r['rss_after_vs_fresh']} | {r['rss_after_collect_vs_before']} "
                 f"| {r['rss_after_trim_vs_before']} | {b['fds']}/{a['fds']} "
                 f"| {b['tasks']}/{a['tasks']} "
                 f"| {'yes' if r['maps_empty'] else 'no: ' + str(r['left_over'])} |"
             )
+        lines += [""] + [f"- {soak.summary_line(r)}" for r in result["soak"]]
     if result.get("idle"):
         lines += [
             "",

@@ -15,7 +15,9 @@ burst and paced, published through the signed REST API, for roomkey over Socket.
 the Pusher protocol; the same over two nodes and Redis, and ``--workers 2`` against
 ``--workers 1`` (``bench/cluster.py``). Then, once per run (not per round), the long
 scenarios that ``--skip-long`` leaves out: the soak (``bench/soak.py``: minutes of churn,
-memory and Redis, RSS and every internal map before and after) and 100,000 idle connections
+memory and Redis, RSS and every internal map after a warm-up that runs until RSS settles and
+after each period of the churn; ``python -m bench.soak`` runs it alone) and 100,000 idle
+connections
 (``bench/idle.py``; as many as the machine's open-file limit lets one process hold). The peer, laravel-echo-server (npm, socket.io 2, fed
 by Redis ``PUBLISH`` as a Laravel application feeds it; ``bench/peers/``), takes part in the
 connect and fan-out scenarios like any other target, on a public channel; what is left out is
@@ -87,8 +89,10 @@ class Sizes:
     timeout: float
     # the Redis scenarios (two nodes, workers): subscribers, burst, paced, interval
     cluster_fanout: tuple[int, int, int, float]
-    # the long scenarios: churn seconds per backend and its sampling interval; idle clients
+    # the long scenarios: churn seconds per backend (after its warm-up), its periods and its
+    # sampling interval; idle clients
     soak_seconds: float
+    soak_periods: int
     soak_interval: float
     idle_clients: int
 
@@ -101,6 +105,7 @@ FULL = Sizes(
     timeout=60.0,
     cluster_fanout=(1000, 60, 20, 0.1),
     soak_seconds=90.0,
+    soak_periods=3,
     soak_interval=5.0,
     idle_clients=100_000,
 )
@@ -112,6 +117,7 @@ SMOKE = Sizes(
     timeout=15.0,
     cluster_fanout=(20, 5, 3, 0.05),
     soak_seconds=2.0,
+    soak_periods=2,
     soak_interval=1.0,
     idle_clients=100,
 )
@@ -354,7 +360,9 @@ def run(sizes: Sizes, rounds: int, smoke: bool, skip_long: bool = False) -> dict
             {"scenario": "soak and idle connections", "reason": "--skip-long was given"}
         )
     else:
-        soak = soak_scenario.run(sizes.soak_seconds, sizes.soak_interval, SOAK_CONCURRENCY)
+        soak = soak_scenario.run(
+            sizes.soak_seconds, sizes.soak_interval, SOAK_CONCURRENCY, sizes.soak_periods
+        )
         idle = idle_scenario.run(
             run_session, [ROOMKEY, ROOMKEY_PUSHER], sizes.idle_clients, sizes.timeout * 2
         )

@@ -3,23 +3,42 @@
 For each backend (memory; Redis: a redis-server of its own), one roomkey node in probe mode
 (``bench/servers/roomkey_node.py --probe``: ``GET /bench/sizes`` answers
 ``roomkey.internal_sizes``, the asyncio tasks and the collector's counts) is pinned to the
-server CPU and the churn (``bench/churn.py``) to the load CPU:
+server CPU and the churn (``bench/churn.py``) to the load CPU. Every RSS figure below but the
+samples taken during the churn is read with every client gone and every map back to empty
+(bounded wait), so that like is compared with like:
 
-1. a warm-up churn (a tenth of the time, at least 2 s) so that what is made once per process
-   (imports, pools, caches, the first connection's lazily built parts) exists, then the clients
-   leave and the maps empty: the "before" sample (RSS, open file descriptors, tasks, maps);
-2. the churn itself for ``seconds``, sampled every ``interval`` seconds;
-3. the clients leave; once every map is back to empty (bounded wait) the "after" sample, one
-   more after a full garbage collection (what was only waiting for the collector), and one
-   after ``malloc_trim`` (free memory the C allocator kept rather than returned).
+1. "fresh": the node just started, before any client;
+2. the warm-up: rounds of churn (``warm_round`` seconds each) until RSS has settled, that is
+   until the last round raised it by less than ``SETTLED`` (0.5%) over the round before, or
+   until the warm-up has churned ``warm_cap`` seconds (reported as not settled). What a
+   process makes once and keeps (imports run late, connection pools grown to the load,
+   allocator arenas, bounded caches) is made here, and then the "before" sample;
+3. the churn: ``periods`` periods of ``seconds / periods`` each, sampled every ``interval``
+   seconds; after each period the clients leave and the "period end" sample is taken, so a
+   creep (RSS that keeps rising with more churn) shows period by period;
+4. "after" is the last period's end; then one sample after a full garbage collection (what
+   was only waiting for the collector) and one after ``malloc_trim`` (free memory the C
+   allocator kept rather than returned).
 
-Reported: each sample, RSS after over RSS before (target: within 5%), and whether every map
-is back to empty (the limiter's address, user and app windows last their window by design:
-they are reported, not counted as left over).
+Reported: each sample; the target's figure, RSS after over RSS before (within 5%: after the
+warm-up, more churn leaves RSS where it was); the same against the fresh level (the whole
+cost of having served, warm-up included); the per-period ends; whether every map is back to
+empty (the limiter's address, user and app windows last their window by design: they are
+reported, not counted as left over). Every churn process of one soak makes the same users'
+tokens (``--token-exp``), as returning users would: a new set per process would fill
+roomkey's JWT cache (bounded, ``performance.jwt_cache_size``) a little more each time.
+
+    python -m bench.soak [--backend memory|redis|both] [--seconds 90] [--periods 3] ...
+
+runs it alone and prints each backend's verdict line and series; ``--mmap-threshold`` runs the
+node with glibc's mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_``), which tells the
+allocator's retained memory from the process's own (docs/benchmarks.md, "RSS under churn").
 """
 
 from __future__ import annotations
 
+import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -32,6 +51,8 @@ from bench.processes import LOAD_CPU, PY, ROOT, RedisProcess, ServerProcess, pin
 NODE = "bench.servers.roomkey_node"
 LASTS_ITS_WINDOW = ("throttle.windows",)
 QUIET_TIMEOUT = 30.0
+TARGET = 1.05  # RSS after over before
+SETTLED = 0.005  # the warm-up ends once a round raised RSS by less than this fraction
 
 
 def fds(pid: int) -> int:
@@ -77,9 +98,9 @@ def quiet(server: ServerProcess) -> dict[str, int]:
         time.sleep(0.2)
 
 
-def churn(port: int, seconds: float, concurrency: int) -> subprocess.Popen[str]:
+def churn(port: int, seconds: float, concurrency: int, token_exp: int) -> subprocess.Popen[str]:
     argv = [PY, "-m", "bench.churn", "--port", str(port), "--seconds", str(seconds)]
-    argv += ["--concurrency", str(concurrency)]
+    argv += ["--concurrency", str(concurrency), "--token-exp", str(token_exp)]
     return subprocess.Popen(
         pinned(LOAD_CPU, *argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -99,48 +120,136 @@ def finished(proc: subprocess.Popen[str], seconds: float) -> dict[str, Any]:
     return {"cycles": 0, "errors": 1, "first_errors": [err[-300:]]}
 
 
-def soak_one(backend: str, seconds: float, interval: float, concurrency: int) -> dict[str, Any]:
-    """One backend's soak: the samples and the figures the report shows."""
+class Soak:
+    """One backend's node and the churn runs against it, with their counts."""
+
+    def __init__(self, server: ServerProcess, concurrency: int) -> None:
+        self.server = server
+        self.concurrency = concurrency
+        self.started = time.monotonic()
+        self.token_exp = int(time.time()) + 3 * 3600  # the same tokens for every churn run
+        self.cycles = 0
+        self.errors = 0
+        self.first_errors: list[str] = []
+
+    def sample(self, how: str = "") -> dict[str, Any]:
+        return sample(self.server, self.started, how)
+
+    def round(self, seconds: float, interval: float = 0.0) -> tuple[dict[str, Any], list[Any]]:
+        """Churn for ``seconds`` (sampled every ``interval`` seconds when given), wait until
+        the clients have left and every map is empty, then sample: that sample (with the
+        churn's cycles and what the wait left over) and the samples taken during the churn."""
+        proc = churn(self.server.port, seconds, self.concurrency, self.token_exp)
+        during = []
+        if interval > 0:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and proc.poll() is None:
+                time.sleep(min(interval, max(0.0, end - time.monotonic())))
+                during.append(self.sample())
+        load = finished(proc, seconds)
+        self.cycles += load["cycles"]
+        self.errors += load["errors"]
+        self.first_errors += (load.get("first_errors") or [])[: max(0, 3 - len(self.first_errors))]
+        rest = quiet(self.server)
+        end_sample = self.sample()
+        end_sample["cycles"] = load["cycles"]
+        end_sample["left_over"] = rest
+        return end_sample, during
+
+    def warm_up(self, round_seconds: float, cap_seconds: float) -> dict[str, Any]:
+        """Rounds of churn until RSS settles (see the module's text) or ``cap_seconds`` of
+        churn have run: the rounds' end samples and whether RSS settled."""
+        rounds: list[dict[str, Any]] = []
+        churned = 0.0
+        settled = False
+        while churned < cap_seconds and len(rounds) < 100:  # bounded twice over
+            end_sample, _ = self.round(min(round_seconds, cap_seconds - churned))
+            churned += min(round_seconds, cap_seconds - churned)
+            if rounds:  # at least two rounds: the first always grows from fresh
+                grew = end_sample["rss_mb"] / rounds[-1]["rss_mb"] - 1
+                settled = grew < SETTLED
+            rounds.append(end_sample)
+            if settled:
+                break
+        return {
+            "round_seconds": round_seconds,
+            "cap_seconds": cap_seconds,
+            "churned_seconds": round(churned, 1),
+            "settled": settled,
+            "rounds": [slim(r) for r in rounds],
+        }
+
+
+def slim(s: dict[str, Any]) -> dict[str, Any]:
+    """A period's or round's end sample without its map sizes (all 0, or in ``left_over``)."""
+    return {k: v for k, v in s.items() if k != "sizes"}
+
+
+def ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return round(float(a["rss_mb"]) / float(b["rss_mb"]), 3)
+
+
+def soak_one(
+    backend: str,
+    seconds: float,
+    interval: float,
+    concurrency: int,
+    periods: int = 3,
+    warm_round: float | None = None,
+    warm_cap: float | None = None,
+) -> dict[str, Any]:
+    """One backend's soak: the samples and the figures the report shows. ``warm_round``
+    defaults to a third of a period, ``warm_cap`` to ``seconds``."""
+    periods = max(1, periods)
+    period = seconds / periods
+    warm_round = warm_round or max(1.0, period / 3)
+    warm_cap = warm_cap if warm_cap is not None else seconds
     redis = RedisProcess() if backend == "redis" else None
     server: ServerProcess | None = None
     try:
         args = ["--probe"] + (["--redis-url", redis.url] if redis is not None else [])
         server = ServerProcess(NODE, *args)
-        started = time.monotonic()
+        soak = Soak(server, concurrency)
         time.sleep(0.5)
-        fresh = sample(server, started)
-        warm = max(2.0, seconds / 10)
-        warmup = finished(churn(server.port, warm, concurrency), warm)
-        quiet(server)
-        before = sample(server, started)
-        proc = churn(server.port, seconds, concurrency)
-        samples = []
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and proc.poll() is None:
-            time.sleep(min(interval, max(0.0, end - time.monotonic())))
-            samples.append(sample(server, started))
-        load = finished(proc, seconds)
-        rest = quiet(server)
-        after = sample(server, started)
-        collected = sample(server, started, "collect")
-        trimmed = sample(server, started, "trim")
+        fresh = soak.sample()
+        warm = soak.warm_up(warm_round, warm_cap)
+        before = soak.sample()
+        warm_cycles = soak.cycles
+        ends: list[dict[str, Any]] = []
+        samples: list[dict[str, Any]] = []
+        for _ in range(periods):
+            end_sample, during = soak.round(period, interval)
+            ends.append(end_sample)
+            samples += during
+        after = ends[-1]
+        rest = after["left_over"]
+        collected = soak.sample("collect")
+        trimmed = soak.sample("trim")
         peak = max([s["rss_mb"] for s in samples] or [after["rss_mb"]])
         return {
             "backend": backend,
             "seconds": seconds,
+            "periods": periods,
             "concurrency": concurrency,
-            "cycles": load["cycles"],
-            "errors": load["errors"] + warmup["errors"],
-            "first_errors": (load.get("first_errors") or []) + (warmup.get("first_errors") or []),
+            "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", ""),
+            "cycles": soak.cycles - warm_cycles,
+            "warm_up_cycles": warm_cycles,
+            "errors": soak.errors,
+            "first_errors": soak.first_errors,
             "fresh": fresh,
+            "warm_up": warm,
             "before": before,
+            "period_ends": [slim(e) for e in ends],
             "after": after,
             "after_collect": collected,
             "after_trim": trimmed,
             "peak_rss_mb": peak,
-            "rss_after_vs_before": round(after["rss_mb"] / before["rss_mb"], 3),
-            "rss_after_collect_vs_before": round(collected["rss_mb"] / before["rss_mb"], 3),
-            "rss_after_trim_vs_before": round(trimmed["rss_mb"] / before["rss_mb"], 3),
+            "rss_after_vs_before": ratio(after, before),
+            "rss_after_collect_vs_before": ratio(collected, before),
+            "rss_after_trim_vs_before": ratio(trimmed, before),
+            "rss_after_vs_fresh": ratio(after, fresh),
+            "rss_period_ends_vs_before": [ratio(e, before) for e in ends],
+            "rss_met": ratio(after, before) <= TARGET,
             "maps_empty": not rest,
             "left_over": rest,
             "samples": samples,
@@ -152,15 +261,81 @@ def soak_one(backend: str, seconds: float, interval: float, concurrency: int) ->
             redis.stop()
 
 
-def run(seconds: float, interval: float, concurrency: int) -> list[dict[str, Any]]:
-    return [soak_one(b, seconds, interval, concurrency) for b in ("memory", "redis")]
+def run(seconds: float, interval: float, concurrency: int, periods: int) -> list[dict[str, Any]]:
+    return [soak_one(b, seconds, interval, concurrency, periods) for b in ("memory", "redis")]
 
 
-if __name__ == "__main__":  # python -m bench.soak: one quick run, printed
-    import sys
+def summary_line(r: dict[str, Any]) -> str:
+    """The verdict, saying what is compared."""
+    ends = " / ".join(f"{e['rss_mb']}" for e in r["period_ends"])
+    levels = [r["before"]["rss_mb"]] + [e["rss_mb"] for e in r["period_ends"]]
+    steps = " / ".join(f"{b - a:+.2f}" for a, b in itertools.pairwise(levels))
+    warm = r["warm_up"]
+    return (
+        f"{r['backend']}: RSS after {r['seconds']:g} s of churn over RSS before it (both with "
+        f"every client gone, 'before' after a warm-up of {warm['churned_seconds']:g} s, "
+        f"{'settled' if warm['settled'] else 'not settled by its cap'}): "
+        f"{r['rss_after_vs_before']} ({'met' if r['rss_met'] else 'not met'}, target "
+        f"<= {TARGET}); period ends {ends} MB (before {r['before']['rss_mb']}; per period "
+        f"{steps} MB); "
+        f"against the fresh node {r['rss_after_vs_fresh']}; "
+        f"maps {'empty' if r['maps_empty'] else 'NOT empty: ' + str(r['left_over'])}"
+    )
 
-    secs = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    out = run(secs, max(1.0, secs / 10), 8)
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="the soak scenario alone (docs/benchmarks.md)")
+    p.add_argument("--backend", choices=("memory", "redis", "both"), default="both")
+    p.add_argument("--seconds", type=float, default=90.0, help="churn after the warm-up")
+    p.add_argument("--periods", type=int, default=3, help="the churn's periods")
+    p.add_argument("--interval", type=float, default=5.0, help="sampling during the churn")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--warm-round", type=float, default=None, help="seconds per warm-up round")
+    p.add_argument("--warm-cap", type=float, default=None, help="warm-up churn at most (s)")
+    p.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=0,
+        help="run the node with MALLOC_MMAP_THRESHOLD_ set to this (bytes): glibc's mmap "
+        "threshold fixed instead of rising with the large blocks the process frees",
+    )
+    p.add_argument("--out", default="", help="write the full result (JSON) here")
+    args = p.parse_args()
+    if args.mmap_threshold:  # inherited by the node (and by redis-server and the churn)
+        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
+    backends = ("memory", "redis") if args.backend == "both" else (args.backend,)
+    out = [
+        soak_one(
+            b,
+            args.seconds,
+            args.interval,
+            args.concurrency,
+            args.periods,
+            args.warm_round,
+            args.warm_cap,
+        )
+        for b in backends
+    ]
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=1)
     for r in out:
-        r.pop("samples")
-    print(json.dumps(out, indent=1))
+        print(summary_line(r))
+        print(
+            "  period ends (t s, RSS MB, cycles):",
+            [(e["t"], e["rss_mb"], e["cycles"]) for e in r["period_ends"]],
+        )
+        print(
+            "  after a full collection, after malloc_trim (MB):",
+            r["after_collect"]["rss_mb"],
+            r["after_trim"]["rss_mb"],
+        )
+        print(
+            "  warm-up rounds (t s, RSS MB):",
+            [(w["t"], w["rss_mb"]) for w in r["warm_up"]["rounds"]],
+        )
+        print("  during (t s, RSS MB):", [(s["t"], s["rss_mb"]) for s in r["samples"]])
+
+
+if __name__ == "__main__":  # python -m bench.soak: the soak alone, printed
+    main()
