@@ -114,7 +114,6 @@ class LeanWebSocket(asyncio.Protocol):
 
     __slots__ = (
         "_drain",
-        "_expiry",
         "_heard_close",
         "_inbox",
         "_inbox_bytes",
@@ -151,7 +150,6 @@ class LeanWebSocket(asyncio.Protocol):
         self._inbox: deque[WSMessage] | None = None  # made when a message waits
         self._inbox_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
-        self._expiry: asyncio.TimerHandle | None = None
         self._drain: asyncio.Future[None] | None = None
         self._peer_closed: asyncio.Future[None] | None = None
         self._writing_paused = False
@@ -191,9 +189,6 @@ class LeanWebSocket(asyncio.Protocol):
             elif opcode == CLOSE:
                 self._on_close_frame(*payload)
                 return
-
-    def eof_received(self) -> bool | None:
-        return None  # the transport closes itself; connection_lost follows
 
     def pause_writing(self) -> None:
         self._writing_paused = True
@@ -235,15 +230,13 @@ class LeanWebSocket(asyncio.Protocol):
             return _CLOSED
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        if timeout is not None:
-            self._expiry = loop.call_later(timeout, _expire, waiter)
+        expiry = None if timeout is None else loop.call_later(timeout, _expire, waiter)
         try:
             await waiter
         finally:
             self._waiter = None
-            if self._expiry is not None:
-                self._expiry.cancel()
-                self._expiry = None
+            if expiry is not None:
+                expiry.cancel()
         inbox = self._inbox
         return self._take(inbox) if inbox else _CLOSED
 
@@ -283,9 +276,6 @@ class LeanWebSocket(asyncio.Protocol):
         """Drop the TCP connection now (shutdown, a client that stopped reading)."""
         if self.transport is not None:
             self.transport.abort()
-
-    def exception(self) -> BaseException | None:
-        return None
 
     # -- inside ------------------------------------------------------------------------
 
