@@ -158,6 +158,32 @@ class ServerProcess:
         stop_process(self.proc)
 
 
+def redis_server(
+    binary: str, cpus: str, port: int, workdir: str, *extra: str
+) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:``port`` pinned to ``cpus``, without persistence, its
+    files in ``workdir``; ``extra``: more options (a cluster node's)."""
+    return subprocess.Popen(
+        pinned(
+            cpus,
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            *extra,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 class RedisProcess:
     """A throw-away redis-server on a free port (no persistence), pinned to ``cpus``."""
 
@@ -167,24 +193,7 @@ class RedisProcess:
             raise SystemExit("bench: redis-server is required for the Redis scenarios")
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="roomkey-bench-redis-")
-        self.proc = subprocess.Popen(
-            pinned(
-                cpus,
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.workdir,
-            ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.proc = redis_server(binary, cpus, self.port, self.workdir)
         try:
             wait_listening(self.proc, self.port, "redis-server")
         except BaseException:
@@ -302,27 +311,15 @@ class RedisClusterProcess:
                     continue
                 self.ports.append(port)
                 self.procs.append(
-                    subprocess.Popen(
-                        pinned(
-                            cpus,
-                            binary,
-                            "--port",
-                            str(port),
-                            "--bind",
-                            "127.0.0.1",
-                            "--cluster-enabled",
-                            "yes",
-                            "--cluster-config-file",
-                            f"{self.workdir}/nodes-{port}.conf",
-                            "--save",
-                            "",
-                            "--appendonly",
-                            "no",
-                            "--dir",
-                            self.workdir,
-                        ),
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE,
+                    redis_server(
+                        binary,
+                        cpus,
+                        port,
+                        self.workdir,
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        f"{self.workdir}/nodes-{port}.conf",
                     )
                 )
                 wait_listening(self.procs[-1], port, "redis-server (cluster)")
